@@ -1,0 +1,143 @@
+"""Prompt layer, pure: what the user typed, as a command.
+
+`parse_command` turns one line into a `Command`; `LineSplitter` turns the bytes read from
+stdin into lines, the same way for both twins. Nothing here reads, prints or raises on
+bad input: anything that is not a command becomes `Invalid`, whose message quotes the
+input with every control, bidi or undecodable character escaped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from config.settings import MAX_USER_ID
+
+MAX_LINE_BYTES = 4096
+_USER_ID = re.compile(r"(?:user-)?([0-9]{1,20})", re.IGNORECASE | re.ASCII)
+QUIT_WORDS = frozenset({"q", "quit", "exit"})
+HELP_WORDS = frozenset({"help", "h", "?"})
+ACCEPTED = f"a user id from 1 to {MAX_USER_ID:,} (42 or user-42), help, or q"
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """Look a user up through the cache."""
+
+    user_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Quit:
+    """Leave the prompt."""
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    """Show what can be typed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Nothing:
+    """An empty line: ignored."""
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """Input that is no command; `message` says what was typed and what is accepted."""
+
+    message: str
+
+
+Command = Lookup | Quit | Help | Nothing | Invalid
+
+
+def parse_user_id(text: str) -> int | None:
+    """The id in `42` or `user-42` (ASCII digits, 1..MAX_USER_ID), else None."""
+    match = _USER_ID.fullmatch(text)
+    if match is None:
+        return None
+    user_id = int(match.group(1))
+    return user_id if 1 <= user_id <= MAX_USER_ID else None
+
+
+def parse_command(line: str) -> Command:
+    """The command in one line of input; surrounding spaces are ignored."""
+    text = line.strip()
+    if not text:
+        return Nothing()
+    if _has_undecodable_bytes(text):
+        return Invalid(f"Not valid UTF-8: {shown(text)}. Type {ACCEPTED}.")
+    lowered = text.lower()
+    if lowered in QUIT_WORDS:
+        return Quit()
+    if lowered in HELP_WORDS:
+        return Help()
+    user_id = parse_user_id(text)
+    if user_id is not None:
+        return Lookup(user_id)
+    if _USER_ID.fullmatch(text):
+        return Invalid(f"User id out of range: {shown(text)}. Type {ACCEPTED}.")
+    return Invalid(f"Not a user id or command: {shown(text)}. Type {ACCEPTED}.")
+
+
+def _has_undecodable_bytes(text: str) -> bool:
+    return any("\udc80" <= char <= "\udcff" for char in text)
+
+
+def shown(text: str, limit: int = 40) -> str:
+    """`text` quoted for echoing: non-printable characters escaped, long input shortened."""
+    escaped = "".join(_escape(char) for char in text[:limit])
+    return f'"{escaped}"' + ("..." if len(text) > limit else "")
+
+
+def _escape(char: str) -> str:
+    if char.isprintable() and char not in '"\\':
+        return char
+    if char in '"\\':
+        return "\\" + char
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8, kept by surrogateescape
+        return f"\\x{code - 0xDC00:02x}"
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+class LineSplitter:
+    """Bytes from stdin in, lines out: sans-I/O, so both twins read input alike.
+
+    Bytes that are not UTF-8 survive as surrogate escapes (and `parse_command` reports
+    them); a line longer than `max_line_bytes` is cut there and its rest is dropped, so a
+    runaway input can neither exhaust memory nor become several commands.
+    """
+
+    def __init__(self, max_line_bytes: int = MAX_LINE_BYTES) -> None:
+        self.max_line_bytes = max_line_bytes
+        self._pending = bytearray()
+        self._discarding = False
+
+    def feed(self, chunk: bytes) -> list[str]:
+        """The complete lines that `chunk` finishes."""
+        self._pending.extend(chunk)
+        lines: list[str] = []
+        while (end := self._pending.find(b"\n")) >= 0:
+            if not self._discarding:
+                lines.append(_decode(self._pending[:end][: self.max_line_bytes]))
+            del self._pending[: end + 1]
+            self._discarding = False
+        if len(self._pending) > self.max_line_bytes:
+            if not self._discarding:
+                lines.append(_decode(self._pending[: self.max_line_bytes]))
+            self._pending.clear()
+            self._discarding = True
+        return lines
+
+    def finish(self) -> list[str]:
+        """At end of input: the last line if it had no newline."""
+        rest, self._pending = bytes(self._pending), bytearray()
+        return [_decode(rest)] if rest and not self._discarding else []
+
+
+def _decode(raw: bytes | bytearray) -> str:
+    return bytes(raw).decode("utf-8", "surrogateescape").removesuffix("\r")

@@ -1,0 +1,197 @@
+"""Prompt layer, I/O: the terminal, for both twins.
+
+`Console` writes: answers to stdout, everything else to stderr, one flushed line at a
+time, from any thread. `read_lines` / `aread_lines` read what the user types: through
+prompt_toolkit when stdin and stdout are a terminal (line editing, and background output
+that never garbles the line being typed), else as plain lines with no prompt text, so
+piped runs give clean output. The async reader never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import stat
+import sys
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import BinaryIO, TextIO
+
+from cli.commands import LineSplitter
+
+PROMPT = "user id> "
+READ_CHUNK_BYTES = 65_536
+
+
+class Console:
+    """Where the demo writes; injected streams in tests, the real ones otherwise."""
+
+    def __init__(self, stdout: TextIO | None = None, stderr: TextIO | None = None) -> None:
+        self._stdout = stdout
+        self._stderr = stderr
+        self._lock = threading.Lock()
+
+    @property
+    def out(self) -> TextIO:
+        """stdout, looked up at each write so prompt_toolkit's patch_stdout can take it over."""
+        return self._stdout or sys.stdout
+
+    @property
+    def err(self) -> TextIO:
+        """stderr, likewise."""
+        return self._stderr or sys.stderr
+
+    def answer(self, line: str) -> None:
+        """An answer, on stdout."""
+        self._write(self.out, line)
+
+    def note(self, line: str) -> None:
+        """A banner, progress report or warning, on stderr."""
+        self._write(self.err, line)
+
+    def _write(self, stream: TextIO, line: str) -> None:
+        with self._lock:
+            stream.write(line + "\n")
+            stream.flush()
+
+    def progress_bar(self, total: int, description: str) -> contextlib.AbstractContextManager[Callable[[int], object]]:
+        """A tqdm bar on stderr when it is a terminal; its `update` counts records."""
+        return _progress_bar(self.err, total, description)
+
+
+@contextlib.contextmanager
+def _progress_bar(stream: TextIO, total: int, description: str) -> Iterator[Callable[[int], object]]:
+    from tqdm import tqdm  # imported here: only a blocking seed needs it
+
+    with tqdm(
+        total=total,
+        desc=description,
+        unit="rec",
+        unit_scale=True,
+        file=stream,
+        disable=not _isatty(stream),
+        leave=False,
+    ) as bar:
+        yield bar.update
+
+
+def _isatty(stream: TextIO | BinaryIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def is_interactive(stdin: BinaryIO, stdout: TextIO) -> bool:
+    """True when a person types at a terminal and reads the answers there."""
+    return _isatty(stdin) and _isatty(stdout)
+
+
+# --- reading input, sync ---
+
+
+def read_lines(stdin: BinaryIO, interactive: bool) -> Iterator[str]:
+    """The lines the user types, until end of input (Ctrl-D) or a closed pipe."""
+    if interactive:
+        yield from _prompt_lines()
+        return
+    splitter = LineSplitter()
+    while chunk := _read_chunk(stdin):
+        yield from splitter.feed(chunk)
+    yield from splitter.finish()
+
+
+def _read_chunk(stdin: BinaryIO) -> bytes:
+    read1 = getattr(stdin, "read1", None)
+    return bytes(read1(READ_CHUNK_BYTES) if read1 else stdin.read(READ_CHUNK_BYTES))
+
+
+def _prompt_lines() -> Iterator[str]:
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.patch_stdout import patch_stdout
+
+    session: PromptSession[str] = PromptSession()
+    with patch_stdout(raw=True):
+        while True:
+            try:
+                yield session.prompt(PROMPT)
+            except EOFError:
+                return
+
+
+# --- reading input, async ---
+
+
+async def aread_lines(stdin: BinaryIO, interactive: bool) -> AsyncIterator[str]:
+    """The lines the user types, read without blocking the event loop."""
+    if interactive:
+        async for line in _aprompt_lines():
+            yield line
+        return
+    splitter = LineSplitter()
+    async with _chunk_reader(stdin) as read_chunk:
+        while chunk := await read_chunk():
+            for line in splitter.feed(chunk):
+                yield line
+    for line in splitter.finish():
+        yield line
+
+
+@contextlib.asynccontextmanager
+async def _chunk_reader(stdin: BinaryIO) -> AsyncIterator[Callable[[], Awaitable[bytes]]]:
+    """Pipes, sockets and terminals are read through the event loop; regular files directly.
+
+    (epoll cannot watch a regular file or /dev/null, and reading one never blocks.)
+    """
+    fileno = _fileno(stdin)
+    if fileno is None or not _pollable(fileno):
+
+        async def read_directly() -> bytes:
+            await asyncio.sleep(0)  # let lookups in flight run between chunks
+            return _read_chunk(stdin)
+
+        yield read_directly
+        return
+    reader = asyncio.StreamReader()
+    was_blocking = os.get_blocking(fileno)
+    pipe = os.fdopen(os.dup(fileno), "rb", buffering=0)
+    transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), pipe
+    )
+
+    async def read_from_loop() -> bytes:
+        return await reader.read(READ_CHUNK_BYTES)
+
+    try:
+        yield read_from_loop
+    finally:
+        transport.close()
+        os.set_blocking(fileno, was_blocking)
+
+
+def _fileno(stream: BinaryIO) -> int | None:
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _pollable(fileno: int) -> bool:
+    mode = os.fstat(fileno).st_mode
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        return True
+    return stat.S_ISCHR(mode) and os.isatty(fileno)
+
+
+async def _aprompt_lines() -> AsyncIterator[str]:
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.patch_stdout import patch_stdout
+
+    session: PromptSession[str] = PromptSession()
+    with patch_stdout(raw=True):
+        while True:
+            try:
+                yield await session.prompt_async(PROMPT)
+            except EOFError:
+                return

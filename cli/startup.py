@@ -1,0 +1,40 @@
+"""Prompt layer, I/O at start-up: the settings, read from flags, the environment and .env.
+
+The one place that reads `os.environ` and the `.env` file. The file is read from an
+explicit path (./.env, or --env-file), without interpolation, and never overrides the
+real environment; `os.environ` is never changed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+from dotenv import dotenv_values
+
+from config.settings import ConfigError, Settings, Twin, merge_sources, parse_command_line
+
+DEFAULT_ENV_FILE = ".env"
+
+
+def load_settings(argv: Sequence[str] | None, twin: Twin, environ: Mapping[str, str] | None = None) -> Settings:
+    """Flags, then the environment, then .env, then defaults; raises ConfigError or SystemExit."""
+    command_line = parse_command_line(sys.argv[1:] if argv is None else argv, twin)
+    dotenv = read_env_file(command_line.env_file)
+    merged = merge_sources(command_line, os.environ if environ is None else environ, dotenv)
+    return Settings.from_env(merged, twin, labels=command_line.labels)
+
+
+def read_env_file(path: str | None) -> dict[str, str | None]:
+    """The variables in the .env file; a missing default file is no error, a missing chosen one is."""
+    chosen = path is not None
+    path = path or DEFAULT_ENV_FILE
+    if not os.path.isfile(path):
+        if chosen:
+            raise ConfigError(f"--env-file={path!r} is not valid: expected a readable .env file")
+        return {}
+    try:
+        return dotenv_values(path, interpolate=False)
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"--env-file={path!r} cannot be read ({type(error).__name__})") from None

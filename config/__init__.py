@@ -1,0 +1,1 @@
+"""Configuration: validated settings (settings) and the Redis singleton (redis)."""

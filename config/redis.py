@@ -1,0 +1,233 @@
+"""Configuration layer, I/O side: the Redis singleton and the start-up check.
+
+`get_redis(settings)` returns the one `RedisClients` for those settings: a sync
+`redis.Redis`, and, inside a running event loop, a `redis.asyncio.Redis` (redis-py's
+successor to the dead `aioredis`), both built from the same URL, timeouts, retry policy
+and pool bound. `memory://` gives fakeredis clients sharing one in-process `FakeServer`.
+Importing this module connects to nothing and clients connect on their first command;
+`connect` / `aconnect` ping once at start-up. Nothing here prints, and no message it
+builds contains a password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from config.settings import EMBEDDED_REDIS_URL, Settings
+
+if TYPE_CHECKING:
+    from fakeredis import FakeServer
+
+# Explicit knobs, not redis-py's defaults (5 s reads, up to 10 retries): a cache that is
+# slow to fail is worse than no cache.
+SOCKET_TIMEOUT_SECONDS = 1.0
+CONNECT_TIMEOUT_SECONDS = 1.0
+MAX_CONNECTIONS = 32  # per client; the async pool waits for a free one instead of failing
+POOL_WAIT_SECONDS = 5.0
+CLIENT_NAME = "cache-aside-demo"
+DOCKER_HINT = "start one with `docker compose up -d redis`, or set REDIS_URL=memory:// for the embedded one"
+
+
+class StartupError(Exception):
+    """Redis cannot be used; the message is one printable line with the password masked."""
+
+
+class RedisClients:
+    """The Redis singleton: a sync client and an asyncio client from the same settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._sync: redis.Redis | None = None
+        self._async: redis.asyncio.Redis | None = None
+        self._async_loop: asyncio.AbstractEventLoop | None = None
+        self._fake_server: FakeServer | None = None
+
+    @property
+    def embedded(self) -> bool:
+        """True when these clients talk to the in-process fakeredis server."""
+        return self.settings.embedded
+
+    def sync_client(self) -> redis.Redis:
+        """The blocking client, created on first use."""
+        with self._lock:
+            if self._sync is None:
+                self._sync = self._build_sync()
+            return self._sync
+
+    def async_client(self) -> redis.asyncio.Redis:
+        """The asyncio client of the running event loop, created inside it on first use."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._async is None or self._async_loop is not loop:
+                self._async = self._build_async()
+                self._async_loop = loop
+            return self._async
+
+    def close(self) -> None:
+        """Close the sync client's connections."""
+        with self._lock:
+            client, self._sync = self._sync, None
+        if client is not None:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Close the asyncio client's connections (always await this before the loop ends)."""
+        with self._lock:
+            client, self._async = self._async, None
+        if client is not None:
+            await client.aclose()
+
+    def _fake(self) -> FakeServer:
+        if self._fake_server is None:
+            import fakeredis  # imported here: only the embedded mode pays for it
+
+            self._fake_server = fakeredis.FakeServer()
+        return self._fake_server
+
+    def _build_sync(self) -> redis.Redis:
+        if self.embedded:
+            import fakeredis
+
+            return fakeredis.FakeRedis(server=self._fake())
+        pool = redis.BlockingConnectionPool.from_url(
+            self.settings.redis_url,
+            **_pool_options(),
+            retry=Retry(NoBackoff(), retries=1, supported_errors=(redis.ConnectionError,)),
+        )
+        return redis.Redis.from_pool(pool)
+
+    def _build_async(self) -> redis.asyncio.Redis:
+        if self.embedded:
+            import fakeredis
+
+            return fakeredis.FakeAsyncRedis(server=self._fake())
+        pool = redis.asyncio.BlockingConnectionPool.from_url(
+            self.settings.redis_url,
+            **_pool_options(),
+            retry=AsyncRetry(NoBackoff(), retries=1, supported_errors=(redis.ConnectionError,)),
+        )
+        return redis.asyncio.Redis.from_pool(pool)
+
+
+def _pool_options() -> dict[str, Any]:
+    # One retry, only on a dropped connection (a server's idle timeout closes it): a
+    # timeout is not retried, so a frozen server costs one socket timeout, not eleven.
+    return {
+        "socket_timeout": SOCKET_TIMEOUT_SECONDS,
+        "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        "max_connections": MAX_CONNECTIONS,
+        "timeout": POOL_WAIT_SECONDS,
+        "client_name": CLIENT_NAME,
+    }
+
+
+_singleton_lock = threading.Lock()
+
+
+@functools.cache
+def _clients_for(settings: Settings) -> RedisClients:
+    return RedisClients(settings)
+
+
+def get_redis(settings: Settings) -> RedisClients:
+    """The one RedisClients for `settings` (thread-safe; creating it connects nothing)."""
+    with _singleton_lock:
+        return _clients_for(settings)
+
+
+get_redis.cache_clear = _clients_for.cache_clear  # type: ignore[attr-defined]
+
+
+# --- the start-up check ---
+
+
+def failure_reason(error: BaseException) -> str:
+    """Why Redis could not be used, in a few words a newcomer can act on."""
+    text = str(error)
+    if isinstance(error, redis.AuthenticationError) or "NOAUTH" in text or "WRONGPASS" in text:
+        return "authentication failed (wrong password or unknown user)"
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        return "TLS verification failed (check the CA file and the host name)"
+    if "SSL" in text or "TLS" in text or "wrong version number" in text:
+        return "TLS handshake failed (is the server speaking TLS? use rediss:// only for TLS ports)"
+    if isinstance(error, redis.TimeoutError):
+        return "timed out (is the server frozen, overloaded or behind a firewall?)"
+    if "refused" in text.lower():
+        return "connection refused (nothing is listening there)"
+    if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:
+        return "unknown host"
+    first_line = text.splitlines()[0] if text else type(error).__name__
+    return first_line[:200]
+
+
+def startup_failure(settings: Settings, error: BaseException) -> StartupError:
+    """The one-line error for a server that cannot be used."""
+    return StartupError(
+        f"Cannot use Redis at {settings.redis_url_for_display}: {failure_reason(error)}. Hint: {DOCKER_HINT}."
+    )
+
+
+def may_fall_back(settings: Settings, error: BaseException) -> bool:
+    """Nothing configured and nothing listening: the embedded Redis stands in."""
+    return (
+        not settings.redis_configured
+        and isinstance(error, redis.ConnectionError)
+        and not isinstance(error, redis.AuthenticationError)
+        and "refused" in str(error).lower()
+    )
+
+
+def embedded_settings(settings: Settings) -> Settings:
+    """The same settings on the embedded in-memory Redis."""
+    return replace(settings, redis_url=EMBEDDED_REDIS_URL)
+
+
+def describe_connection(clients: RedisClients, fell_back: bool) -> str:
+    """The start-up line saying which Redis the demo uses."""
+    if not clients.embedded:
+        return f"Connected to Redis at {clients.settings.redis_url_for_display}"
+    if fell_back:
+        return (
+            "No Redis is configured and nothing listens on localhost:6379: using the embedded "
+            "in-memory Redis (fakeredis). Set REDIS_URL to use a server."
+        )
+    return "Using the embedded in-memory Redis (fakeredis), as REDIS_URL=memory:// asks"
+
+
+def connect(settings: Settings) -> tuple[RedisClients, str]:
+    """Ping once; returns the clients and the start-up line, or raises StartupError."""
+    clients = get_redis(settings)
+    try:
+        clients.sync_client().ping()
+    except (redis.RedisError, OSError) as error:
+        clients.close()
+        if not may_fall_back(settings, error):
+            raise startup_failure(settings, error) from None
+        clients = get_redis(embedded_settings(settings))
+        return clients, describe_connection(clients, fell_back=True)
+    return clients, describe_connection(clients, fell_back=False)
+
+
+async def aconnect(settings: Settings) -> tuple[RedisClients, str]:
+    """Ping once; returns the clients and the start-up line, or raises StartupError."""
+    clients = get_redis(settings)
+    try:
+        await clients.async_client().ping()
+    except (redis.RedisError, OSError) as error:
+        await clients.aclose()
+        if not may_fall_back(settings, error):
+            raise startup_failure(settings, error) from None
+        clients = get_redis(embedded_settings(settings))
+        return clients, describe_connection(clients, fell_back=True)
+    return clients, describe_connection(clients, fell_back=False)

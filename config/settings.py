@@ -1,0 +1,401 @@
+"""Configuration layer, pure: every setting of the demo, validated once.
+
+Settings come from CLI flags, then the real environment, then a `.env` file, then
+defaults. This module turns those strings into a frozen `Settings` value and builds
+the one argument parser both twins share. It never connects, never reads a file
+(the caller passes the mappings) and never prints a password: every URL it shows
+goes through `mask_url`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, NoReturn
+from urllib.parse import quote, urlsplit
+
+Twin = Literal["sync", "async"]
+
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+EMBEDDED_REDIS_URL = "memory://"
+MAX_USER_ID = 1_000_000_000
+SEED_MODES: dict[Twin, tuple[str, ...]] = {
+    "sync": ("threaded", "sequential", "pipelined", "none"),
+    "async": ("pipelined", "sequential", "none"),
+}
+PROGRAM_NAMES: dict[Twin, str] = {"sync": "main.py", "async": "main_async.py"}
+CONNECTION_VARIABLES = ("REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_USERNAME", "REDIS_PASSWORD", "REDIS_DB")
+SECRET_VARIABLES = frozenset({"REDIS_URL", "REDIS_PASSWORD"})
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9_.:-]{0,64}")
+_HOST = re.compile(r"[A-Za-z0-9_.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")
+_URL_FORM = "redis://[user[:password]@]host[:port][/db], rediss://... for TLS, or memory://"
+
+
+class ConfigError(ValueError):
+    """A setting has a value the demo cannot use; the message is one line, safe to print."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting of the demo, validated."""
+
+    redis_url: str = DEFAULT_REDIS_URL
+    redis_configured: bool = False
+    seed_count: int = 1000
+    seed_batch_size: int = 1000
+    seed_mode: str = "threaded"
+    db_latency_seconds: float = 2.0
+    cache_ttl_seconds: int = 3600
+    key_prefix: str = ""
+    json_output: bool = False
+
+    @property
+    def embedded(self) -> bool:
+        """True when the demo runs on the in-memory Redis instead of a server."""
+        return self.redis_url == EMBEDDED_REDIS_URL
+
+    @property
+    def redis_url_for_display(self) -> str:
+        """The Redis URL with its password masked."""
+        return mask_url(self.redis_url)
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str | None],
+        twin: Twin = "sync",
+        *,
+        labels: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """Validate the settings found in `environ`; `labels` names where a value came from."""
+        values = {name: value for name, value in environ.items() if value not in (None, "")}
+        label = {**{name: name for name in values}, **(labels or {})}
+        chosen: dict[str, object] = {"seed_mode": SEED_MODES[twin][0]}
+        for option in OPTIONS:
+            if option.env in values:
+                chosen[option.attribute] = _parse_option(option, values[option.env], label[option.env], twin)
+        chosen["redis_url"], chosen["redis_configured"] = _redis_url_from(values, label)
+        if "JSON_OUTPUT" in values:
+            chosen["json_output"] = _parse_option(JSON_OPTION, values["JSON_OUTPUT"], label["JSON_OUTPUT"], twin)
+        return cls(**chosen)  # type: ignore[arg-type]
+
+
+# --- value parsers: each returns the value or raises ValueError naming what it accepts ---
+
+
+def whole_number(low: int, high: int) -> Callable[[str], int]:
+    """A parser for an ASCII whole number from `low` to `high`."""
+
+    def parse(text: str) -> int:
+        stripped = text.strip()
+        if not (stripped.isascii() and stripped.isdigit() and len(stripped) <= 12 and low <= int(stripped) <= high):
+            raise ValueError(f"a whole number from {low:,} to {high:,}")
+        return int(stripped)
+
+    return parse
+
+
+def decimal(low: float, high: float) -> Callable[[str], float]:
+    """A parser for a finite decimal number from `low` to `high`, such as 0.5."""
+
+    def parse(text: str) -> float:
+        stripped = text.strip()
+        accepted = f"a number from {low:g} to {high:g}, such as 0.5"
+        if not stripped.isascii() or not re.fullmatch(r"[0-9]*\.?[0-9]+|[0-9]+\.", stripped):
+            raise ValueError(accepted)
+        number = float(stripped)
+        if not (math.isfinite(number) and low <= number <= high):
+            raise ValueError(accepted)
+        return number
+
+    return parse
+
+
+def one_of(choices: Sequence[str]) -> Callable[[str], str]:
+    """A parser for one of `choices`, case-insensitive."""
+
+    def parse(text: str) -> str:
+        lowered = text.strip().lower()
+        if lowered not in choices:
+            raise ValueError("one of " + ", ".join(choices))
+        return lowered
+
+    return parse
+
+
+def boolean(text: str) -> bool:
+    """A parser for 1/0, true/false, yes/no, on/off."""
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("1 or 0 (also true/false, yes/no, on/off)")
+
+
+def key_prefix(text: str) -> str:
+    """A parser for a key namespace: letters, digits and . _ : - only, so it is never a glob."""
+    if not _KEY_PREFIX.fullmatch(text):
+        raise ValueError("up to 64 letters, digits, or . _ : - characters")
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One setting: its field, its environment variable, its flag and how to parse it."""
+
+    attribute: str
+    env: str
+    flag: str | None
+    parse: Callable[[str], object]
+    help: str
+    metavar: str = "VALUE"
+    twin_choices: bool = False
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "seed_count",
+        "SEED_COUNT",
+        "--count",
+        whole_number(0, MAX_USER_ID),
+        "how many mock users to seed, ids 1..N (default 1000)",
+        "N",
+    ),
+    Option(
+        "seed_batch_size",
+        "SEED_BATCH_SIZE",
+        "--batch-size",
+        whole_number(1, 100_000),
+        "records per pipeline round trip when seeding (default 1000)",
+        "N",
+    ),
+    Option(
+        "seed_mode", "SEED_MODE", "--seed-mode", str, "how to seed: see the choices above", "MODE", twin_choices=True
+    ),
+    Option(
+        "db_latency_seconds",
+        "DB_LATENCY_SECONDS",
+        "--db-latency",
+        decimal(0, 600),
+        "seconds the simulated database takes per read (default 2.0)",
+        "SECONDS",
+    ),
+    Option(
+        "cache_ttl_seconds",
+        "CACHE_TTL_SECONDS",
+        "--ttl",
+        whole_number(1, 10 * 365 * 86400),
+        "seconds every cached key lives (default 3600)",
+        "SECONDS",
+    ),
+    Option(
+        "key_prefix",
+        "KEY_PREFIX",
+        "--key-prefix",
+        key_prefix,
+        "namespace for the demo's keys on a shared server (default: none, keys are user-<id>)",
+        "PREFIX",
+    ),
+)
+JSON_OPTION = Option("json_output", "JSON_OUTPUT", None, boolean, "print one JSON object per answer")
+
+
+def _parse_option(option: Option, raw: str | None, label: str, twin: Twin) -> object:
+    parse = one_of(SEED_MODES[twin]) if option.twin_choices else option.parse
+    try:
+        return parse(raw or "")
+    except ValueError as error:
+        raise ConfigError(f"{label}{_quote_for_error(option.env, raw or '')} is not valid: expected {error}") from None
+
+
+# --- the Redis URL ---
+
+
+def _redis_url_from(values: Mapping[str, str | None], label: Mapping[str, str]) -> tuple[str, bool]:
+    """The URL to use and whether the user configured one (so no embedded fallback)."""
+    if "REDIS_URL" in values:
+        return parse_redis_url(values["REDIS_URL"] or "", label["REDIS_URL"]), True
+    if not any(name in values for name in CONNECTION_VARIABLES):
+        return DEFAULT_REDIS_URL, False
+    host = values.get("REDIS_HOST") or "localhost"
+    if not _HOST.fullmatch(host):
+        raise ConfigError(
+            f"{label.get('REDIS_HOST', 'REDIS_HOST')}{_quote_for_error('REDIS_HOST', host)} is not valid: "
+            "expected a host name or IP address"
+        )
+    port = _parse_part("REDIS_PORT", values, label, whole_number(1, 65535), 6379)
+    database = _parse_part("REDIS_DB", values, label, whole_number(0, 1_000_000), 0)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    username = quote(values.get("REDIS_USERNAME") or "", safe="")
+    password = values.get("REDIS_PASSWORD")
+    credentials = f"{username}:{quote(password, safe='')}@" if password else (f"{username}@" if username else "")
+    return f"redis://{credentials}{host}:{port}/{database}", True
+
+
+def _parse_part(
+    name: str, values: Mapping[str, str | None], label: Mapping[str, str], parse: Callable[[str], int], default: int
+) -> int:
+    raw = values.get(name)
+    if raw is None:
+        return default
+    try:
+        return parse(raw)
+    except ValueError as error:
+        raise ConfigError(
+            f"{label.get(name, name)}{_quote_for_error(name, raw)} is not valid: expected {error}"
+        ) from None
+
+
+def parse_redis_url(url: str, label: str = "REDIS_URL") -> str:
+    """Validate a Redis URL and return it unchanged; the error never echoes a password."""
+    url = url.strip()
+    if url.lower() == EMBEDDED_REDIS_URL:
+        return EMBEDDED_REDIS_URL
+    problem = _url_problem(url)
+    if problem:
+        shown = _quote_for_error("REDIS_URL", url)
+        raise ConfigError(f"{label}{shown} is not valid: {problem}; expected {_URL_FORM}")
+    return url
+
+
+def _url_problem(url: str) -> str | None:
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() not in ("redis", "rediss"):
+        return "the scheme must be redis://, rediss:// or memory://"
+    if any(ord(char) < 33 or ord(char) == 127 for char in url):
+        return "it contains spaces or control characters"
+    authority, _, path = rest.partition("/")
+    if authority.count("@") > 1 or "@" in path:
+        return "percent-encode '@', '/' and ':' in the password (for example %40 for @)"
+    userinfo = authority.rpartition("@")[0]
+    if userinfo.count(":") > 1:
+        return "percent-encode '@', '/' and ':' in the password (for example %3A for :)"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "the port must be a number from 1 to 65535"
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        return "query options are not supported (use the demo's settings; percent-encode '?' and '#' in passwords)"
+    if not parts.hostname:
+        return "it names no host"
+    if port == 0:
+        return "the port must be a number from 1 to 65535"
+    database = parts.path.lstrip("/")
+    if database and not (database.isascii() and database.isdigit() and len(database) <= 7):
+        return "the path must be a database number such as /0 (percent-encode '/' in the password)"
+    return None
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ****: the only way a URL is ever shown."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url if "@" not in url else _hide(url)
+        host = parts.netloc.rpartition("@")[2]
+        user = parts.username or ""
+        return parts._replace(netloc=f"{user}:****@{host}").geturl()
+    except ValueError:
+        return _hide(url)
+
+
+def _hide(url: str) -> str:
+    scheme = url.partition("://")[0] if "://" in url else "redis"
+    return f"{scheme}://(hidden: the URL may contain a password)"
+
+
+def _quote_for_error(name: str, value: str) -> str:
+    """How a bad value follows its name: `=value`, escaped and shortened; secrets never shown."""
+    if name == "REDIS_PASSWORD":
+        return " (value hidden)"
+    if name == "REDIS_URL":
+        masked = mask_url(value)
+        return " (value hidden: it may contain a password)" if "(hidden" in masked else "=" + ascii(masked)
+    shown = value if len(value) <= 40 else value[:40] + "..."
+    return "=" + ascii(shown)
+
+
+# --- the shared argument parser and the settings loader ---
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (not usage + error) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser(twin: Twin) -> argparse.ArgumentParser:
+    """The command line both twins share; only the seed modes differ."""
+    modes = SEED_MODES[twin]
+    parser = _OneLineParser(
+        prog=PROGRAM_NAMES[twin],
+        description=(
+            "Cache-aside on Redis, "
+            + ("synchronous (redis.Redis)." if twin == "sync" else "non-blocking (redis.asyncio).")
+            + " Type a user id to look it up; q quits."
+        ),
+        epilog=(
+            "Every flag has an environment variable (also read from .env): "
+            + ", ".join(f"{option.flag}={option.env}" for option in OPTIONS if option.flag)
+            + ". Connection: REDIS_URL, or REDIS_HOST, REDIS_PORT, REDIS_USERNAME, REDIS_PASSWORD, REDIS_DB."
+        ),
+    )
+    parser.add_argument("--redis-url", metavar="URL", help=f"Redis to use: {_URL_FORM} (env REDIS_URL)")
+    for option in OPTIONS:
+        help_text = option.help
+        if option.twin_choices:
+            help_text = f"one of {', '.join(modes)} (default {modes[0]})"
+        parser.add_argument(option.flag or "", metavar=option.metavar, help=f"{help_text} (env {option.env})")
+    parser.add_argument("--json", action="store_true", default=None, help="print one JSON object per answer")
+    parser.add_argument("--env-file", metavar="PATH", help="the .env file to read (default: ./.env if it exists)")
+    return parser
+
+
+@dataclass(frozen=True, slots=True)
+class CommandLine:
+    """What the command line asked for: flag values as environment names, and the .env path."""
+
+    overrides: dict[str, str]
+    labels: dict[str, str]
+    env_file: str | None
+
+
+def parse_command_line(argv: Sequence[str], twin: Twin) -> CommandLine:
+    """Parse flags into overrides of the environment; argparse exits 2 (or 0 for --help)."""
+    namespace = build_parser(twin).parse_args(list(argv))
+    overrides: dict[str, str] = {}
+    labels: dict[str, str] = {}
+    flag_to_env = {"--redis-url": "REDIS_URL", **{option.flag: option.env for option in OPTIONS if option.flag}}
+    for flag, env in flag_to_env.items():
+        value = getattr(namespace, flag[2:].replace("-", "_"))
+        if value is not None:
+            overrides[env] = value
+            labels[env] = flag
+    if namespace.json:
+        overrides["JSON_OUTPUT"] = "1"
+        labels["JSON_OUTPUT"] = "--json"
+    return CommandLine(overrides, labels, namespace.env_file)
+
+
+def merge_sources(
+    command_line: CommandLine, environ: Mapping[str, str], dotenv: Mapping[str, str | None]
+) -> dict[str, str | None]:
+    """Flags over the real environment over .env: python-dotenv's recipe, plus flags on top."""
+    merged: dict[str, str | None] = {**dotenv, **environ}
+    if "REDIS_URL" in command_line.overrides:
+        for name in CONNECTION_VARIABLES:
+            merged.pop(name, None)
+    merged.update(command_line.overrides)
+    return merged
+
+
+def setting_names() -> list[str]:
+    """Every environment variable the demo reads, for docs and their tests."""
+    return [*CONNECTION_VARIABLES, *(option.env for option in OPTIONS), JSON_OPTION.env]

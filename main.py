@@ -1,0 +1,145 @@
+"""The sync twin: cache-aside with a blocking `redis.Redis`, at a prompt.
+
+A thin shell. It reads the settings, connects, seeds, then answers what the user types
+until `q` or end of input. Decisions live in the pure core (`simulator.core`,
+`cli.commands`, `cli.render`); Redis calls live in `simulator.simulate_cache_db_flow`.
+`main_async.py` mirrors this file function for function.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import BinaryIO, TextIO
+
+import redis
+
+from cli.commands import Command, Lookup, Quit, parse_command
+from cli.console import Console, is_interactive, read_lines
+from cli.render import (
+    render_answer,
+    render_banner,
+    render_error,
+    render_seed_outcome,
+    render_seed_started,
+    render_warning,
+    reply_to,
+)
+from cli.startup import load_settings
+from config.redis import RedisClients, StartupError, connect, failure_reason
+from config.settings import ConfigError, Settings
+from simulator.core import CachePolicy, SeedProgress, SeedReport
+from simulator.simulate_cache_db_flow import BackgroundSeed, CacheAside, Seeder, SimulatedDatabase
+
+
+def main(
+    argv: list[str] | None = None,
+    *,
+    stdin: BinaryIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run the demo: 0 on q or end of input, 1 if Redis is unusable, 2 on a bad setting, 130 on Ctrl-C."""
+    console = Console(stdout, stderr)
+    try:
+        settings = load_settings(argv, "sync")
+    except SystemExit as exit:  # argparse: --help (0) or a bad flag (2)
+        return int(exit.code or 0)
+    except ConfigError as error:
+        console.note(f"Configuration error: {error}")
+        return 2
+    try:
+        return run(settings, console, stdin or sys.stdin.buffer)
+    except KeyboardInterrupt:
+        console.note("Interrupted.")
+        return 130
+
+
+def run(settings: Settings, console: Console, stdin: BinaryIO) -> int:
+    """Connect, serve, and always close the client."""
+    try:
+        clients, connected = connect(settings)
+    except StartupError as error:
+        console.note(str(error))
+        return 1
+    console.note(connected)
+    try:
+        return serve(clients, console, stdin)
+    finally:
+        clients.close()
+
+
+def serve(clients: RedisClients, console: Console, stdin: BinaryIO) -> int:
+    """Seed, then answer each line until q or end of input."""
+    settings = clients.settings
+    policy = CachePolicy.from_settings(settings)
+    database = SimulatedDatabase(settings.db_latency_seconds)
+    cache = CacheAside(clients.sync_client(), database, policy)
+    seeder = Seeder(clients.sync_client(), database, policy, settings.seed_batch_size)
+    console.note(render_banner(settings))
+    background = start_seed(seeder, settings, console)
+    try:
+        for line in read_lines(stdin, is_interactive(stdin, console.out)):
+            command = parse_command(line)
+            if isinstance(command, Quit):
+                break
+            respond(command, cache, console, settings.json_output)
+    finally:
+        stop_seed(background, console)
+    return 0
+
+
+def respond(command: Command, cache: CacheAside, console: Console, json_output: bool) -> None:
+    """Answer one command; a lookup goes through the cache."""
+    if not isinstance(command, Lookup):
+        reply = reply_to(command, json_output)
+        if reply is not None:
+            console.answer(reply)
+        return
+    try:
+        result = cache.lookup(command.user_id)
+    except redis.RedisError as error:
+        console.answer(render_error(f"Redis error: {failure_reason(error)}", json_output))
+        return
+    if result.warning:
+        console.note(render_warning(result.key, result.warning))
+    console.answer(render_answer(result, json_output))
+
+
+def start_seed(seeder: Seeder, settings: Settings, console: Console) -> BackgroundSeed | None:
+    """Seed as SEED_MODE asks: in a background thread, or blocking with a progress bar."""
+    mode, count = settings.seed_mode, settings.seed_count
+    if mode == "none" or count == 0:
+        return None
+    if mode == "threaded":
+        console.note(render_seed_started(mode, count, seeder.batch_size))
+        progress = SeedProgress(mode, count, time.perf_counter())
+        return BackgroundSeed(
+            seeder.seed_pipelined, progress, lambda report, error: seed_done(console, report, error)
+        ).start()
+    seed = seeder.seed_sequential if mode == "sequential" else seeder.seed_pipelined
+    with console.progress_bar(count, f"Seeding {mode}") as advance:
+        progress = SeedProgress(mode, count, time.perf_counter(), on_advance=advance)
+        try:
+            report = seed(progress)
+        except redis.RedisError as error:
+            seed_done(console, progress.report(time.perf_counter(), stopped=True), error)
+            return None
+    seed_done(console, report, None)
+    return None
+
+
+def seed_done(console: Console, report: SeedReport, error: Exception | None) -> None:
+    """Say how a seed ended."""
+    console.note(render_seed_outcome(report, None if error is None else failure_reason(error)))
+
+
+def stop_seed(background: BackgroundSeed | None, console: Console) -> None:
+    """Stop a background seed that is still running, and say how far it got."""
+    if background is None or background.finished:
+        return
+    console.note(render_seed_outcome(background.stop()))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

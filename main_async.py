@@ -1,0 +1,177 @@
+"""The async twin: cache-aside with a non-blocking `redis.asyncio.Redis`, at a prompt.
+
+A thin shell that mirrors `main.py` function for function. The difference is the point:
+input keeps being read while lookups are in flight, each answer prints when it
+completes (a hit typed after a miss prints first), and seeding runs as a task while the
+prompt is live. The asyncio client is created inside the running loop and closed with
+`aclose()` on every way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Coroutine
+from typing import Any, BinaryIO, TextIO
+
+import redis
+
+from cli.commands import Command, Lookup, Quit, parse_command
+from cli.console import Console, aread_lines, is_interactive
+from cli.render import (
+    render_answer,
+    render_banner,
+    render_error,
+    render_seed_outcome,
+    render_seed_started,
+    render_warning,
+    reply_to,
+)
+from cli.startup import load_settings
+from config.redis import RedisClients, StartupError, aconnect, failure_reason
+from config.settings import ConfigError, Settings
+from simulator.core import CachePolicy, SeedProgress, SeedReport
+from simulator.simulate_cache_db_flow import AsyncBackgroundSeed, AsyncCacheAside, AsyncSeeder, AsyncSimulatedDatabase
+
+MAX_LOOKUPS_IN_FLIGHT = 1000  # past this, reading input waits: memory and the pool stay bounded
+
+
+def main(
+    argv: list[str] | None = None,
+    *,
+    stdin: BinaryIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run the demo: 0 on q or end of input, 1 if Redis is unusable, 2 on a bad setting, 130 on Ctrl-C."""
+    console = Console(stdout, stderr)
+    try:
+        settings = load_settings(argv, "async")
+    except SystemExit as exit:  # argparse: --help (0) or a bad flag (2)
+        return int(exit.code or 0)
+    except ConfigError as error:
+        console.note(f"Configuration error: {error}")
+        return 2
+    try:
+        return asyncio.run(run(settings, console, stdin or sys.stdin.buffer))
+    except KeyboardInterrupt:
+        console.note("Interrupted.")
+        return 130
+
+
+async def run(settings: Settings, console: Console, stdin: BinaryIO) -> int:
+    """Connect inside the event loop, serve, and always close the asyncio client."""
+    try:
+        clients, connected = await aconnect(settings)
+    except StartupError as error:
+        console.note(str(error))
+        return 1
+    console.note(connected)
+    try:
+        return await serve(clients, console, stdin)
+    finally:
+        await clients.aclose()
+
+
+async def serve(clients: RedisClients, console: Console, stdin: BinaryIO) -> int:
+    """Seed, then answer each line until q or end of input; lookups run concurrently."""
+    settings = clients.settings
+    policy = CachePolicy.from_settings(settings)
+    database = AsyncSimulatedDatabase(settings.db_latency_seconds)
+    cache = AsyncCacheAside(clients.async_client(), database, policy)
+    seeder = AsyncSeeder(clients.async_client(), database, policy, settings.seed_batch_size)
+    console.note(render_banner(settings))
+    background = start_seed(seeder, settings, console)
+    lookups = InFlight(MAX_LOOKUPS_IN_FLIGHT)
+    try:
+        async for line in aread_lines(stdin, is_interactive(stdin, console.out)):
+            command = parse_command(line)
+            if isinstance(command, Quit):
+                break
+            await respond(command, cache, console, settings.json_output, lookups)
+        await lookups.wait()  # q or end of input: answers in flight still print
+    finally:
+        lookups.cancel()  # only a Ctrl-C or an error leaves any
+        await stop_seed(background, console)
+    return 0
+
+
+async def respond(
+    command: Command, cache: AsyncCacheAside, console: Console, json_output: bool, lookups: InFlight
+) -> None:
+    """Answer one command; a lookup goes through the cache in its own task."""
+    if not isinstance(command, Lookup):
+        reply = reply_to(command, json_output)
+        if reply is not None:
+            console.answer(reply)
+        return
+    await lookups.start(answer(command, cache, console, json_output))
+
+
+async def answer(command: Lookup, cache: AsyncCacheAside, console: Console, json_output: bool) -> None:
+    """Look one user up and print the answer when it arrives."""
+    try:
+        result = await cache.lookup(command.user_id)
+    except redis.RedisError as error:
+        console.answer(render_error(f"Redis error: {failure_reason(error)}", json_output))
+        return
+    if result.warning:
+        console.note(render_warning(result.key, result.warning))
+    console.answer(render_answer(result, json_output))
+
+
+class InFlight:
+    """The lookups running now, at most `limit` at once."""
+
+    def __init__(self, limit: int) -> None:
+        self._slots = asyncio.Semaphore(limit)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self, lookup: Coroutine[Any, Any, None]) -> None:
+        """Run `lookup` in a task; waits while `limit` are already running."""
+        await self._slots.acquire()
+        task = asyncio.create_task(lookup)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+
+    async def wait(self) -> None:
+        """Wait until every lookup has printed its answer."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks)
+
+    def cancel(self) -> None:
+        """Cancel the lookups still running."""
+        for task in self._tasks:
+            task.cancel()
+
+
+def start_seed(seeder: AsyncSeeder, settings: Settings, console: Console) -> AsyncBackgroundSeed | None:
+    """Seed as SEED_MODE asks, in a task, while the prompt is live."""
+    mode, count = settings.seed_mode, settings.seed_count
+    if mode == "none" or count == 0:
+        return None
+    console.note(render_seed_started(mode, count, seeder.batch_size))
+    progress = SeedProgress(mode, count, time.perf_counter())
+    seed = seeder.seed_sequential if mode == "sequential" else seeder.seed_pipelined
+    return AsyncBackgroundSeed(seed, progress, lambda report, error: seed_done(console, report, error)).start()
+
+
+def seed_done(console: Console, report: SeedReport, error: Exception | None) -> None:
+    """Say how a seed ended."""
+    console.note(render_seed_outcome(report, None if error is None else failure_reason(error)))
+
+
+async def stop_seed(background: AsyncBackgroundSeed | None, console: Console) -> None:
+    """Stop a background seed that is still running, and say how far it got."""
+    if background is None or background.finished:
+        return
+    console.note(render_seed_outcome(await background.stop()))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
