@@ -81,7 +81,7 @@ def serve(clients: RedisClients, console: Console, stdin: BinaryIO) -> int:
     try:
         for line in read_lines(stdin, is_interactive(stdin, console.out)):
             command = parse_command(line)
-            if isinstance(command, Quit):
+            if isinstance(command, Quit) or console.output_closed:
                 break
             respond(command, cache, console, settings.json_output)
     finally:
@@ -96,6 +96,11 @@ def respond(command: Command, cache: CacheAside, console: Console, json_output: 
         if reply is not None:
             console.answer(reply)
         return
+    answer(command, cache, console, json_output)
+
+
+def answer(command: Lookup, cache: CacheAside, console: Console, json_output: bool) -> None:
+    """Look one user up and print the answer."""
     try:
         result = cache.lookup(command.user_id)
     except redis.RedisError as error:

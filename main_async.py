@@ -87,7 +87,7 @@ async def serve(clients: RedisClients, console: Console, stdin: BinaryIO) -> int
     try:
         async for line in aread_lines(stdin, is_interactive(stdin, console.out)):
             command = parse_command(line)
-            if isinstance(command, Quit):
+            if isinstance(command, Quit) or console.output_closed:
                 break
             await respond(command, cache, console, settings.json_output, lookups)
         await lookups.wait()  # q or end of input: answers in flight still print

@@ -31,6 +31,7 @@ class Console:
         self._stdout = stdout
         self._stderr = stderr
         self._lock = threading.Lock()
+        self.output_closed = False
 
     @property
     def out(self) -> TextIO:
@@ -52,12 +53,23 @@ class Console:
 
     def _write(self, stream: TextIO, line: str) -> None:
         with self._lock:
-            stream.write(line + "\n")
-            stream.flush()
+            try:
+                stream.write(line + "\n")
+                stream.flush()
+            except BrokenPipeError:  # `python main.py | head -3`: stop quietly, no traceback at exit
+                self.output_closed = True
+                _discard_further_output(stream)
 
     def progress_bar(self, total: int, description: str) -> contextlib.AbstractContextManager[Callable[[int], object]]:
         """A tqdm bar on stderr when it is a terminal; its `update` counts records."""
         return _progress_bar(self.err, total, description)
+
+
+def _discard_further_output(stream: TextIO) -> None:
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ builds contains a password.
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import threading
 from dataclasses import replace
@@ -163,12 +164,22 @@ def failure_reason(error: BaseException) -> str:
         return "TLS handshake failed (is the server speaking TLS? use rediss:// only for TLS ports)"
     if isinstance(error, redis.TimeoutError):
         return "timed out (is the server frozen, overloaded or behind a firewall?)"
-    if "refused" in text.lower():
+    if is_refused(error):
         return "connection refused (nothing is listening there)"
     if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:
         return "unknown host"
     first_line = text.splitlines()[0] if text else type(error).__name__
     return first_line[:200]
+
+
+def is_refused(error: BaseException) -> bool:
+    """True when nothing listens at the address (redis-py words this differently in each client)."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError) or "refused" in str(cause).lower():
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return f"Error {errno.ECONNREFUSED} " in str(error)
 
 
 def startup_failure(settings: Settings, error: BaseException) -> StartupError:
@@ -184,7 +195,7 @@ def may_fall_back(settings: Settings, error: BaseException) -> bool:
         not settings.redis_configured
         and isinstance(error, redis.ConnectionError)
         and not isinstance(error, redis.AuthenticationError)
-        and "refused" in str(error).lower()
+        and is_refused(error)
     )
 
 

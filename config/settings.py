@@ -269,8 +269,9 @@ def _url_problem(url: str) -> str | None:
         return "the scheme must be redis://, rediss:// or memory://"
     if any(ord(char) < 33 or ord(char) == 127 for char in url):
         return "it contains spaces or control characters"
-    authority, _, path = rest.partition("/")
-    if authority.count("@") > 1 or "@" in path:
+    authority_end = min((rest.find(char) for char in "/?#" if char in rest), default=len(rest))
+    authority, tail = rest[:authority_end], rest[authority_end:]
+    if authority.count("@") > 1 or "@" in tail:
         return "percent-encode '@', '/' and ':' in the password (for example %40 for @)"
     userinfo = authority.rpartition("@")[0]
     if userinfo.count(":") > 1:

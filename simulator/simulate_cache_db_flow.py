@@ -256,11 +256,15 @@ class BackgroundSeed:
         """True once the seed has ended, by itself or stopped."""
         return self._report is not None
 
+    def wait(self) -> SeedReport:
+        """Wait until the seed ends by itself."""
+        self._thread.join()
+        return self._report or self.progress.report(time.perf_counter(), stopped=True)
+
     def stop(self) -> SeedReport:
         """Stop after the current batch and wait; what was written stays."""
         self.progress.request_stop()
-        self._thread.join()
-        return self._report or self.progress.report(time.perf_counter(), stopped=True)
+        return self.wait()
 
     def _run(self) -> None:
         try:
@@ -298,12 +302,16 @@ class AsyncBackgroundSeed:
         """True once the seed has ended, by itself or stopped."""
         return self._report is not None
 
-    async def stop(self) -> SeedReport:
-        """Stop after the current batch and wait; what was written stays."""
-        self.progress.request_stop()
+    async def wait(self) -> SeedReport:
+        """Wait until the seed ends by itself."""
         if self._task is not None:
             await self._task
         return self._report or self.progress.report(time.perf_counter(), stopped=True)
+
+    async def stop(self) -> SeedReport:
+        """Stop after the current batch and wait; what was written stays."""
+        self.progress.request_stop()
+        return await self.wait()
 
     async def _run(self) -> None:
         try:

@@ -1,0 +1,227 @@
+"""Both entry points driven in-process through `main(argv, stdin=..., stdout=..., stderr=...)`."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+import main
+import main_async
+from simulator.records import encode_record, user_record
+
+TWINS = {"sync": main, "async": main_async}
+
+
+def run_main(twin: str, argv: list[str], typed: bytes) -> tuple[int, list[str], list[str]]:
+    """Run one twin with `typed` as stdin; returns the exit code and the stdout and stderr lines."""
+    out, err = io.StringIO(), io.StringIO()
+    code = TWINS[twin].main(argv, stdin=io.BytesIO(typed), stdout=out, stderr=err)
+    return code, out.getvalue().splitlines(), err.getvalue().splitlines()
+
+
+@pytest.fixture(params=["sync", "async"])
+def twin(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def server(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+def value_of(user_id: int) -> str:
+    return encode_record(user_record(user_id))
+
+
+@pytest.mark.integration
+def test_a_session_of_hits_misses_bad_input_and_q(twin: str, redis_url: str, server: redis.Redis) -> None:
+    server.set("user-42", value_of(42), ex=60)
+    argv = ["--redis-url", redis_url, "--seed-mode", "none", "--db-latency", "0.01"]
+    code, out, err = run_main(twin, argv, b"42\n\n5000\nabc\nq\n42\n")
+    assert code == 0
+    # The sync twin answers in order; the async twin as each lookup completes.
+    expected = [
+        f"Found in cache: user-42 = {value_of(42)} (",
+        f"Stored: user-5000 = {value_of(5000)} (",
+        'Not a user id or command: "abc". Type a user id from 1 to 1,000,000,000 (42 or user-42), help, or q.',
+    ]
+    assert len(out) == 3  # nothing after q, and no prompt text when stdin is not a terminal
+    for line in expected:
+        assert sum(answer.startswith(line) for answer in out) == 1
+    if twin == "sync":
+        assert [answer.startswith(line) for answer, line in zip(out, expected, strict=True)] == [True] * 3
+    assert err[0] == f"Connected to Redis at {redis_url}"
+    assert 0 < server.ttl("user-5000") <= 3600
+
+
+@pytest.mark.integration
+def test_typing_the_same_id_again_is_a_hit(redis_url: str) -> None:
+    argv = ["--redis-url", redis_url, "--seed-mode", "none", "--db-latency", "0.01"]
+    _, out, _ = run_main("sync", argv, b"user-5000\n5000\n")
+    assert [line.split(":")[0] for line in out] == ["Stored", "Found in cache"]
+
+
+@pytest.mark.integration
+def test_end_of_input_quits_with_code_zero(twin: str, redis_url: str) -> None:
+    code, out, _ = run_main(twin, ["--redis-url", redis_url, "--seed-mode", "none", "--db-latency", "0"], b"7")
+    assert code == 0
+    assert out[0].startswith("Stored: user-7 = ")
+
+
+@pytest.mark.integration
+def test_json_mode_prints_one_object_per_answer(twin: str, redis_url: str) -> None:
+    argv = ["--redis-url", redis_url, "--seed-mode", "none", "--db-latency", "0", "--json"]
+    code, out, _ = run_main(twin, argv, b"8\nnope\n")
+    answers = sorted((json.loads(line) for line in out), key=lambda answer: "error" in answer)
+    assert code == 0
+    assert len(answers) == 2
+    assert answers[0] == {
+        "id": 8,
+        "key": "user-8",
+        "source": "database",
+        "value": json.loads(value_of(8)),
+        "elapsed_ms": answers[0]["elapsed_ms"],
+    }
+    assert isinstance(answers[0]["elapsed_ms"], float)
+    assert answers[1]["error"].startswith('Not a user id or command: "nope"')
+
+
+@pytest.mark.integration
+def test_the_async_twin_answers_a_hit_typed_after_a_miss_first(redis_url: str, server: redis.Redis) -> None:
+    server.set("user-42", value_of(42), ex=60)
+    argv = ["--redis-url", redis_url, "--seed-mode", "none", "--db-latency", "0.3"]
+    started = time.perf_counter()
+    code, out, _ = run_main("async", argv, b"5000\n42\nq\n")
+    assert code == 0
+    assert out[0].startswith("Found in cache: user-42")
+    assert out[1].startswith("Stored: user-5000")  # q waited for the lookup in flight
+    assert time.perf_counter() - started >= 0.3
+
+
+@pytest.mark.integration
+def test_the_sync_twin_answers_in_order(redis_url: str, server: redis.Redis) -> None:
+    server.set("user-42", value_of(42), ex=60)
+    argv = ["--redis-url", redis_url, "--seed-mode", "none", "--db-latency", "0.05"]
+    _, out, _ = run_main("sync", argv, b"5000\n42\nq\n")
+    assert [line.split(":")[0] for line in out] == ["Stored", "Found in cache"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("twin_name", "mode"),
+    [
+        ("sync", "sequential"),
+        ("sync", "pipelined"),
+        ("sync", "threaded"),
+        ("async", "pipelined"),
+        ("async", "sequential"),
+    ],
+)
+def test_every_seed_mode_seeds_and_reports_measured_numbers(
+    twin_name: str, mode: str, redis_url: str, server: redis.Redis
+) -> None:
+    argv = ["--redis-url", redis_url, "--seed-mode", mode, "--count", "300", "--batch-size", "50"]
+    code, _, err = run_main(twin_name, argv, b"")
+    report = [line for line in err if line.startswith(("Seeded", "Seeding stopped"))]
+    assert code == 0
+    assert len(report) == 1
+    if report[0].startswith("Seeded"):
+        assert report[0].startswith("Seeded 300 users in ")
+        assert report[0].endswith(f"records/s, {mode}).")
+        assert server.dbsize() == 300
+    else:  # end of input came first and stopped the background seed: what was written stays
+        written = int(report[0].split()[2].replace(",", ""))
+        assert server.dbsize() == written
+
+
+@pytest.mark.integration
+def test_quitting_stops_a_background_seed_and_says_how_far_it_got(
+    twin: str, redis_url: str, server: redis.Redis
+) -> None:
+    mode = "threaded" if twin == "sync" else "pipelined"
+    argv = ["--redis-url", redis_url, "--seed-mode", mode, "--count", "1000000", "--batch-size", "500"]
+    code, _, err = run_main(twin, argv, b"q\n")
+    [report] = [line for line in err if line.startswith("Seeding stopped")]
+    written = int(report.split()[2].replace(",", ""))
+    assert code == 0
+    assert written < 1_000_000
+    assert server.dbsize() == written  # stopped between batches: nothing half-written, nothing lost
+    assert report.endswith("they stay in the cache.")
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "fragment"),
+    [
+        (["--count", "abc"], {}, "--count='abc' is not valid: expected a whole number"),
+        ([], {"REDIS_PORT": "abc"}, "REDIS_PORT='abc' is not valid"),
+        ([], {"DB_LATENCY_SECONDS": "-1"}, "DB_LATENCY_SECONDS='-1' is not valid"),
+        (["--seed-mode", "warp"], {}, "--seed-mode='warp' is not valid: expected one of"),
+        (["--redis-url", "redis://u:p@ss@h/0"], {}, "--redis-url='redis://u:****@h/0' is not valid: percent-encode"),
+        (["--nope"], {}, "error: unrecognized arguments: --nope"),
+    ],
+)
+def test_a_bad_setting_exits_2_with_one_line(
+    twin: str,
+    argv: list[str],
+    environ: dict[str, str],
+    fragment: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    code, out, err = run_main(twin, argv, b"")
+    argparse_err = capsys.readouterr().err.splitlines()
+    lines = err + argparse_err
+    assert code == 2
+    assert out == []
+    assert len(lines) == 1
+    assert fragment in lines[0]
+    assert "p@ss" not in lines[0]
+
+
+def test_help_exits_0(twin: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, _ = run_main(twin, ["--help"], b"")
+    assert code == 0
+    help_text = capsys.readouterr().out
+    assert "--redis-url" in help_text
+    assert "--seed-mode" in help_text
+
+
+@pytest.mark.integration
+def test_an_unreachable_configured_server_exits_1_quickly_with_the_password_masked(twin: str, free_port: int) -> None:
+    started = time.perf_counter()
+    code, out, err = run_main(twin, ["--redis-url", f"redis://app:hunter2@127.0.0.1:{free_port}/0"], b"42\n")
+    assert code == 1
+    assert out == []
+    assert len(err) == 1
+    assert "redis://app:****@127.0.0.1" in err[0]
+    assert "hunter2" not in err[0]
+    assert time.perf_counter() - started < 3
+
+
+def test_the_embedded_redis_runs_the_whole_demo(twin: str) -> None:
+    argv = ["--redis-url", "memory://", "--seed-mode", "none", "--db-latency", "0"]
+    code, out, err = run_main(twin, argv, b"3\n3\n")
+    assert code == 0
+    assert [line.split(":")[0] for line in out] == ["Stored", "Found in cache"]
+    assert "embedded in-memory Redis" in err[0]
+
+
+def test_a_corrupt_entry_is_one_warning_and_the_answer_still_comes(twin: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fakeredis
+
+    server = fakeredis.FakeServer()
+    fakeredis.FakeRedis(server=server).set("user-3", b"\xff garbage")
+    monkeypatch.setattr(fakeredis, "FakeServer", lambda: server)
+    code, out, err = run_main(twin, ["--redis-url", "memory://", "--seed-mode", "none", "--db-latency", "0"], b"3\n")
+    assert code == 0
+    assert out[0].startswith("Stored: user-3")
+    assert "Warning: user-3: ignored a corrupt cache entry (its bytes are not UTF-8); repaired it" in err

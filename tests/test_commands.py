@@ -1,0 +1,126 @@
+"""What the user types: the prompt grammar and the line splitter (cli.commands)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cli.commands import (
+    Help,
+    Invalid,
+    LineSplitter,
+    Lookup,
+    Nothing,
+    Quit,
+    parse_command,
+    parse_user_id,
+    shown,
+)
+from config.settings import MAX_USER_ID
+
+
+@pytest.mark.parametrize(
+    ("line", "command"),
+    [
+        ("42", Lookup(42)),
+        ("  42  ", Lookup(42)),
+        ("user-42", Lookup(42)),
+        ("USER-42", Lookup(42)),
+        ("\t7\r", Lookup(7)),
+        ("007", Lookup(7)),
+        ("1", Lookup(1)),
+        (str(MAX_USER_ID), Lookup(MAX_USER_ID)),
+        ("q", Quit()),
+        ("Q", Quit()),
+        ("quit", Quit()),
+        ("exit", Quit()),
+        ("help", Help()),
+        ("?", Help()),
+        ("", Nothing()),
+        ("   ", Nothing()),
+    ],
+)
+def test_accepted_input(line: str, command: object) -> None:
+    assert parse_command(line) == command
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "0",
+        "-1",
+        "-0",
+        "+1",
+        "1_000",
+        "1,000",
+        "4.2",
+        "1e3",
+        str(MAX_USER_ID + 1),
+        "9" * 5000,
+        "user-",
+        "user-0",
+        "user 42",
+        "user-user-42",
+        "uſer-42",  # a long s folds to 's' unless matching is ASCII-only
+        "١٢٣",  # Arabic-Indic digits
+        "１２３",  # full-width digits
+        "42abc",
+        "abc",
+        "q!",
+        "\x00",
+        "\u200f42",  # a right-to-left mark
+    ],
+)
+def test_anything_else_is_invalid_and_says_what_is_accepted(line: str) -> None:
+    command = parse_command(line)
+    assert isinstance(command, Invalid)
+    assert "help, or q" in command.message
+    assert "\n" not in command.message
+
+
+@pytest.mark.parametrize(
+    ("text", "echo"),
+    [
+        ("abc", '"abc"'),
+        ("\x1b[31mred", '"\\x1b[31mred"'),
+        ("a\x00b", '"a\\x00b"'),
+        ("\u200f42", '"\\u200f42"'),
+        ('say "hi"', '"say \\"hi\\""'),
+        ("\udcff", '"\\xff"'),
+        ("x" * 50, '"' + "x" * 40 + '"...'),
+    ],
+)
+def test_echoed_input_has_no_raw_control_characters(text: str, echo: str) -> None:
+    assert shown(text) == echo
+
+
+def test_invalid_utf8_is_bad_input_not_a_crash() -> None:
+    [line] = LineSplitter().feed(b"\xff\xfe42\n")
+    command = parse_command(line)
+    assert isinstance(command, Invalid)
+    assert command.message.startswith('Not valid UTF-8: "\\xff\\xfe42"')
+
+
+def test_out_of_range_ids_say_so() -> None:
+    command = parse_command("0")
+    assert isinstance(command, Invalid)
+    assert command.message.startswith('User id out of range: "0"')
+
+
+def test_parse_user_id() -> None:
+    assert parse_user_id("user-9") == 9
+    assert parse_user_id("x") is None
+
+
+def test_the_splitter_joins_chunks_and_keeps_the_last_unterminated_line() -> None:
+    splitter = LineSplitter()
+    assert splitter.feed(b"4") == []
+    assert splitter.feed(b"2\r\n50") == ["42"]
+    assert splitter.feed(b"00\nq") == ["5000"]
+    assert splitter.finish() == ["q"]
+
+
+def test_an_overlong_line_is_cut_once_and_its_rest_dropped() -> None:
+    splitter = LineSplitter(max_line_bytes=8)
+    lines = splitter.feed(b"1234567890") + splitter.feed(b"abcdef\n42\n")
+    assert lines == ["12345678", "42"]
+    assert splitter.finish() == []

@@ -1,0 +1,253 @@
+"""The real scripts, run as a user runs them: piped stdin, a pseudo-terminal, bad settings, no server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pexpect
+import pytest
+import redis
+
+from config.settings import setting_names
+from simulator.records import encode_record, user_record
+from tests.conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.e2e
+SCRIPTS = ["main.py", "main_async.py"]
+
+
+def script_env(**extra: str) -> dict[str, str]:
+    """The caller's environment without any demo setting, plus `extra`."""
+    env = {name: value for name, value in os.environ.items() if name not in setting_names()}
+    env.update(PROMPT_TOOLKIT_NO_CPR="1", TERM="xterm", PYTHONDEVMODE="1")
+    env.update(extra)
+    return env
+
+
+def run_script(
+    script: str, args: list[str], typed: bytes, cwd: Path, timeout: float = 30, **env: str
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / script), *args],
+        input=typed,
+        capture_output=True,
+        cwd=cwd,
+        env=script_env(**env),
+        timeout=timeout,
+        check=False,
+    )
+
+
+def assert_clean(stderr: bytes) -> None:
+    """No traceback and no unclosed-resource warning (the scripts run under PYTHONDEVMODE=1)."""
+    text = stderr.decode(errors="replace")
+    assert "Traceback" not in text
+    assert "ResourceWarning" not in text
+    assert "unclosed" not in text.lower()
+
+
+@pytest.fixture
+def seeded(redis_url: str) -> str:
+    client = redis.Redis.from_url(redis_url)
+    client.set("user-42", encode_record(user_record(42)), ex=60)
+    client.close()
+    return redis_url
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_a_piped_session(script: str, seeded: str, tmp_path: Path) -> None:
+    typed = b"42\n 5000 \n\xff\n\x1b[2J\nq\n"
+    done = run_script(script, ["--seed-mode", "none"], typed, tmp_path, REDIS_URL=seeded, DB_LATENCY_SECONDS="0.02")
+    out = done.stdout.decode().splitlines()
+    assert done.returncode == 0
+    assert sorted(line.split(":")[0] for line in out) == [
+        "Found in cache",
+        "Not a user id or command",
+        "Not valid UTF-8",
+        "Stored",
+    ]
+    assert 'Not valid UTF-8: "\\xff".' in " ".join(out)
+    assert '"\\x1b[2J"' in " ".join(out)
+    assert "user id>" not in done.stdout.decode()
+    assert_clean(done.stderr)
+
+
+@pytest.mark.integration
+def test_the_async_script_prints_a_hit_before_an_earlier_miss(seeded: str, tmp_path: Path) -> None:
+    done = run_script(
+        "main_async.py", ["--seed-mode", "none"], b"5000\n42\n", tmp_path, REDIS_URL=seeded, DB_LATENCY_SECONDS="0.5"
+    )
+    out = done.stdout.decode().splitlines()
+    assert done.returncode == 0
+    assert out[0].startswith("Found in cache: user-42")
+    assert out[1].startswith("Stored: user-5000")
+    assert_clean(done.stderr)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_answers_reach_a_pipe_as_they_are_printed(script: str, seeded: str, tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, str(PROJECT_ROOT / script), "--seed-mode", "none"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        env=script_env(REDIS_URL=seeded),
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    try:
+        process.stdin.write(b"42\n")
+        process.stdin.flush()
+        first_line = process.stdout.readline()  # stdin is still open: only a flushed answer arrives
+        assert first_line.startswith(b"Found in cache: user-42")
+        process.stdin.write(b"q\n")
+        process.stdin.close()
+        assert process.wait(timeout=10) == 0
+    finally:
+        process.kill()
+        process.wait()
+        process.stdout.close()
+        if process.stderr:
+            process.stderr.close()
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_a_closed_output_pipe_ends_quietly(script: str, tmp_path: Path) -> None:
+    pipeline = (
+        f"printf '1\\n2\\n3\\n4\\n5\\n' | {sys.executable} {PROJECT_ROOT / script} --redis-url memory:// "
+        f"--seed-mode none --db-latency 0 | head -n 1"
+    )
+    done = subprocess.run(
+        ["bash", "-c", pipeline], capture_output=True, cwd=tmp_path, env=script_env(), timeout=30, check=False
+    )
+    assert done.stdout.decode().startswith("Stored: user-1")
+    assert_clean(done.stderr)
+
+
+# --- a person at a terminal ---
+
+
+def spawn(script: str, redis_url: str, *args: str, latency: str = "0.02") -> pexpect.spawn:
+    child = pexpect.spawn(
+        sys.executable,
+        [str(PROJECT_ROOT / script), "--redis-url", redis_url, "--db-latency", latency, *args],
+        env=script_env(),
+        timeout=15,
+        encoding="utf-8",
+        codec_errors="replace",
+    )
+    child.expect("user id>")
+    return child
+
+
+def finish(child: pexpect.spawn) -> tuple[int, str]:
+    child.expect(pexpect.EOF)
+    child.close()
+    return child.exitstatus, child.before or ""
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_at_a_terminal_a_second_lookup_is_a_hit_and_ctrl_d_quits_with_0(script: str, redis_url: str) -> None:
+    child = spawn(script, redis_url, "--seed-mode", "none")
+    child.sendline("777")
+    child.expect("Stored: user-777")
+    child.expect("user id>")
+    child.sendline("user-777")
+    child.expect(r"Found in cache: user-777 = .* \(\d+\.\d ms\)")
+    child.expect("user id>")
+    child.sendcontrol("d")
+    status, rest = finish(child)
+    assert status == 0
+    assert "Traceback" not in rest
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_at_a_terminal_ctrl_c_exits_130_without_a_traceback(script: str, redis_url: str) -> None:
+    child = spawn(script, redis_url, "--seed-mode", "none")
+    child.sendcontrol("c")
+    status, rest = finish(child)
+    assert status == 130
+    assert "Traceback" not in rest
+    assert "Interrupted." in rest
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_ctrl_c_during_a_slow_database_read_exits_130_cleanly(script: str, redis_url: str) -> None:
+    child = spawn(script, redis_url, "--seed-mode", "none", latency="30")
+    child.sendline("31337")
+    time.sleep(0.5)  # let the lookup reach the slow database: this is the moment under test, not a wait to pass
+    child.sendcontrol("c")
+    status, rest = finish(child)
+    assert status == 130
+    assert "Traceback" not in rest
+    assert "unclosed" not in rest.lower()
+
+
+# --- start-up failures and the embedded fallback ---
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_a_bad_setting_exits_2_with_one_line_naming_it(script: str, tmp_path: Path) -> None:
+    done = run_script(script, [], b"", tmp_path, REDIS_PORT="abc")
+    assert done.returncode == 2
+    assert done.stderr.decode().splitlines() == [
+        "Configuration error: REDIS_PORT='abc' is not valid: expected a whole number from 1 to 65,535"
+    ]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_a_bad_dotenv_value_is_reported_like_an_environment_one(script: str, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("SEED_MODE=turbo\n")
+    done = run_script(script, [], b"", tmp_path)
+    assert done.returncode == 2
+    assert "SEED_MODE='turbo' is not valid: expected one of" in done.stderr.decode()
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_an_unreachable_server_exits_1_within_3_seconds(script: str, tmp_path: Path, free_port: int) -> None:
+    started = time.perf_counter()
+    done = run_script(script, [], b"42\n", tmp_path, REDIS_URL=f"redis://:topsecret@127.0.0.1:{free_port}/0")
+    assert time.perf_counter() - started < 3
+    assert done.returncode == 1
+    [line] = done.stderr.decode().splitlines()
+    assert line.startswith(f"Cannot use Redis at redis://:****@127.0.0.1:{free_port}/0: connection refused")
+    assert "topsecret" not in line
+    assert done.stdout == b""
+
+
+def _isolated_network() -> list[str]:
+    """A command prefix that runs in a network namespace of its own, where nothing listens on 6379."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("unshare is not available")
+    probe = subprocess.run([unshare, "-n", "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip("this user cannot create a network namespace")
+    return [unshare, "-n", "sh", "-c", 'ip link set lo up 2>/dev/null; exec "$@"', "sh"]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_with_nothing_configured_and_no_server_the_embedded_redis_runs_the_demo(script: str, tmp_path: Path) -> None:
+    command = [*_isolated_network(), sys.executable, str(PROJECT_ROOT / script), "--db-latency", "0", "--count", "50"]
+    done = subprocess.run(
+        command, input=b"42\n4242\n", capture_output=True, cwd=tmp_path, env=script_env(), timeout=30, check=False
+    )
+    err = done.stderr.decode()
+    assert done.returncode == 0, err
+    assert err.splitlines()[0] == (
+        "No Redis is configured and nothing listens on localhost:6379: using the embedded in-memory Redis "
+        "(fakeredis). Set REDIS_URL to use a server."
+    )
+    assert b"Stored: user-4242" in done.stdout
+    assert_clean(done.stderr)

@@ -1,0 +1,74 @@
+"""Parity: the same scenario through both twins gives identical answers and identical Redis state."""
+
+from __future__ import annotations
+
+import inspect
+
+import fakeredis
+import redis
+
+from simulator import simulate_cache_db_flow as shells
+from tests.twins import Twin, make_twin
+
+SCENARIO = [("seed", 20), ("lookup", 5), ("lookup", 500), ("lookup", 500), ("corrupt", 7), ("lookup", 7), ("lookup", 7)]
+
+
+async def _run(twin: Twin, client: redis.Redis) -> tuple[list[tuple[object, ...]], dict[bytes, bytes]]:
+    answers: list[tuple[object, ...]] = []
+    for step, argument in SCENARIO:
+        if step == "seed":
+            report = await twin.seed("pipelined", argument)
+            answers.append(("seed", report.requested, report.written, report.stopped))
+        elif step == "corrupt":
+            client.set(f"user-{argument}", b"not json")
+        else:
+            result = await twin.lookup(argument)
+            answers.append((result.user_id, result.key, result.source, result.value, result.warning))
+    state = {key: client.get(key) or b"" for key in sorted(client.keys())}
+    assert all(client.ttl(key) > 0 for key in state)
+    return answers, state
+
+
+async def test_both_twins_give_identical_results_for_the_same_scenario() -> None:
+    outcomes = []
+    for name in ("sync", "async"):
+        server = fakeredis.FakeServer()
+        sync_client, async_client = fakeredis.FakeRedis(server=server), fakeredis.FakeAsyncRedis(server=server)
+        outcomes.append(await _run(make_twin(name, sync_client, async_client), sync_client))
+        await async_client.aclose()
+    (sync_answers, sync_state), (async_answers, async_state) = outcomes
+    assert sync_answers == async_answers
+    assert sync_state == async_state
+    assert [answer[2] for answer in sync_answers[1:]] == ["cache", "database", "cache", "database", "cache"]
+
+
+def test_the_shell_classes_mirror_each_other_method_for_method() -> None:
+    pairs = [
+        (shells.SimulatedDatabase, shells.AsyncSimulatedDatabase),
+        (shells.CacheAside, shells.AsyncCacheAside),
+        (shells.Seeder, shells.AsyncSeeder),
+        (shells.BackgroundSeed, shells.AsyncBackgroundSeed),
+    ]
+    for sync_class, async_class in pairs:
+        sync_methods = {name for name, _ in inspect.getmembers(sync_class, callable) if not name.startswith("__")}
+        async_methods = {name for name, _ in inspect.getmembers(async_class, callable) if not name.startswith("__")}
+        assert sync_methods == async_methods, (sync_class.__name__, sync_methods ^ async_methods)
+        for name in async_methods:
+            sync_signature = inspect.signature(getattr(sync_class, name))
+            async_signature = inspect.signature(getattr(async_class, name))
+            assert list(sync_signature.parameters) == list(async_signature.parameters), (async_class.__name__, name)
+
+
+def test_the_two_entry_points_mirror_each_other() -> None:
+    import main
+    import main_async
+
+    sync_functions = {
+        name for name, value in vars(main).items() if inspect.isfunction(value) and value.__module__ == "main"
+    }
+    async_functions = {
+        name
+        for name, value in vars(main_async).items()
+        if inspect.isfunction(value) and value.__module__ == "main_async"
+    }
+    assert sync_functions == async_functions

@@ -1,0 +1,198 @@
+"""Settings: sources, precedence, validation and masking (config.settings and cli.startup)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cli.startup import load_settings
+from config.settings import (
+    DEFAULT_REDIS_URL,
+    EMBEDDED_REDIS_URL,
+    ConfigError,
+    Settings,
+    build_parser,
+    mask_url,
+    parse_redis_url,
+    setting_names,
+)
+
+
+def test_defaults_match_the_documented_ones() -> None:
+    settings = Settings.from_env({}, "sync")
+    assert settings == Settings(
+        redis_url=DEFAULT_REDIS_URL,
+        redis_configured=False,
+        seed_count=1000,
+        seed_batch_size=1000,
+        seed_mode="threaded",
+        db_latency_seconds=2.0,
+        cache_ttl_seconds=3600,
+        key_prefix="",
+        json_output=False,
+    )
+    assert Settings.from_env({}, "async").seed_mode == "pipelined"
+
+
+@pytest.mark.parametrize(
+    ("environ", "attribute", "expected"),
+    [
+        ({"SEED_COUNT": "250"}, "seed_count", 250),
+        ({"SEED_COUNT": "0"}, "seed_count", 0),
+        ({"SEED_BATCH_SIZE": "100"}, "seed_batch_size", 100),
+        ({"SEED_MODE": "Sequential"}, "seed_mode", "sequential"),
+        ({"SEED_MODE": "none"}, "seed_mode", "none"),
+        ({"DB_LATENCY_SECONDS": "0.05"}, "db_latency_seconds", 0.05),
+        ({"DB_LATENCY_SECONDS": "3"}, "db_latency_seconds", 3.0),
+        ({"CACHE_TTL_SECONDS": "60"}, "cache_ttl_seconds", 60),
+        ({"KEY_PREFIX": "demo:"}, "key_prefix", "demo:"),
+        ({"JSON_OUTPUT": "yes"}, "json_output", True),
+        ({"SEED_COUNT": ""}, "seed_count", 1000),  # empty means unset
+    ],
+)
+def test_each_setting_is_read_from_the_environment(environ: dict[str, str], attribute: str, expected: object) -> None:
+    assert getattr(Settings.from_env(environ, "sync"), attribute) == expected
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected_url"),
+    [
+        ({"REDIS_HOST": "cache.local"}, "redis://cache.local:6379/0"),
+        ({"REDIS_HOST": "cache.local", "REDIS_PORT": "6380", "REDIS_DB": "2"}, "redis://cache.local:6380/2"),
+        ({"REDIS_PASSWORD": "p@ss/w:rd"}, "redis://:p%40ss%2Fw%3Ard@localhost:6379/0"),
+        ({"REDIS_USERNAME": "app", "REDIS_PASSWORD": "pw"}, "redis://app:pw@localhost:6379/0"),
+        ({"REDIS_USERNAME": "app"}, "redis://app@localhost:6379/0"),
+        ({"REDIS_HOST": "::1"}, "redis://[::1]:6379/0"),
+        ({"REDIS_URL": "rediss://u:p@h:6380/1", "REDIS_HOST": "ignored"}, "rediss://u:p@h:6380/1"),
+        ({"REDIS_URL": "memory://"}, EMBEDDED_REDIS_URL),
+    ],
+)
+def test_the_redis_url_comes_from_redis_url_or_the_original_variables(
+    environ: dict[str, str], expected_url: str
+) -> None:
+    settings = Settings.from_env(environ, "sync")
+    assert settings.redis_url == expected_url
+    assert settings.redis_configured
+
+
+def test_nothing_configured_means_the_default_url_with_a_fallback_allowed() -> None:
+    settings = Settings.from_env({"SEED_COUNT": "5"}, "sync")
+    assert settings.redis_url == DEFAULT_REDIS_URL
+    assert not settings.redis_configured
+
+
+@pytest.mark.parametrize(
+    ("environ", "twin", "fragments"),
+    [
+        ({"REDIS_PORT": "abc"}, "sync", ["REDIS_PORT='abc'", "whole number from 1 to 65,535"]),
+        ({"REDIS_PORT": "70000"}, "sync", ["REDIS_PORT='70000'", "65,535"]),
+        ({"DB_LATENCY_SECONDS": "-1"}, "sync", ["DB_LATENCY_SECONDS='-1'", "number from 0 to 600"]),
+        ({"DB_LATENCY_SECONDS": "nan"}, "sync", ["DB_LATENCY_SECONDS='nan'"]),
+        ({"DB_LATENCY_SECONDS": "1e3"}, "sync", ["DB_LATENCY_SECONDS='1e3'"]),
+        ({"SEED_MODE": "fast"}, "sync", ["SEED_MODE='fast'", "threaded, sequential, pipelined, none"]),
+        ({"SEED_MODE": "threaded"}, "async", ["SEED_MODE='threaded'", "pipelined, sequential, none"]),
+        ({"SEED_COUNT": "-5"}, "sync", ["SEED_COUNT='-5'", "whole number"]),
+        ({"SEED_COUNT": "١٢٣"}, "sync", ["SEED_COUNT='\\u0661\\u0662\\u0663'"]),
+        ({"SEED_BATCH_SIZE": "0"}, "sync", ["SEED_BATCH_SIZE='0'", "from 1 to 100,000"]),
+        ({"CACHE_TTL_SECONDS": "0"}, "sync", ["CACHE_TTL_SECONDS='0'"]),
+        ({"KEY_PREFIX": "a*b"}, "sync", ["KEY_PREFIX='a*b'", "letters, digits"]),
+        ({"JSON_OUTPUT": "maybe"}, "sync", ["JSON_OUTPUT='maybe'", "1 or 0"]),
+        ({"REDIS_URL": "http://h"}, "sync", ["REDIS_URL='http://h'", "scheme"]),
+        ({"REDIS_URL": "redis://h:port"}, "sync", ["REDIS_URL='redis://h:port'", "port"]),
+        ({"REDIS_URL": "redis://"}, "sync", ["names no host"]),
+        ({"REDIS_URL": "redis://h/x"}, "sync", ["database number"]),
+        ({"REDIS_URL": "redis://h/0?ssl_cert_reqs=none"}, "sync", ["query options are not supported"]),
+        ({"REDIS_HOST": "bad host"}, "sync", ["REDIS_HOST='bad host'", "host name"]),
+    ],
+)
+def test_a_bad_value_names_the_setting_the_value_and_what_is_accepted(
+    environ: dict[str, str], twin: str, fragments: list[str]
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env(environ, twin)  # type: ignore[arg-type]
+    message = str(raised.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://user:pa/ssword@host:6379/0",  # '/' in the password
+        "redis://user:pa@ssword@host:6379/0",  # '@' in the password
+        "redis://user:pa:ssword@host:6379/0",  # ':' in the password
+        "redis://:pa?ssword@host/0",  # '?' in the password
+    ],
+)
+def test_an_unencoded_password_is_refused_without_echoing_any_of_it(url: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_redis_url(url)
+    message = str(raised.value)
+    for fragment in ("pa", "ssword"):
+        assert fragment not in message.replace("password", "").replace("percent", "").replace("parse", "")
+    assert "percent-encode" in message
+
+
+def test_a_percent_encoded_password_is_accepted() -> None:
+    assert parse_redis_url("redis://user:pa%2Fss%40wo%3Ard@host:6379/0").startswith("redis://user:")
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("redis://user:secret@host:6379/0", "redis://user:****@host:6379/0"),
+        ("redis://:secret@host:6379/0", "redis://:****@host:6379/0"),
+        ("rediss://host:6380/1", "rediss://host:6380/1"),
+        ("redis://u:s%40cret@host/0", "redis://u:****@host/0"),
+        ("memory://", "memory://"),
+    ],
+)
+def test_mask_url_hides_the_password(url: str, masked: str) -> None:
+    assert mask_url(url) == masked
+
+
+def test_a_bad_password_variable_is_never_echoed() -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({"REDIS_PASSWORD": "hunter2", "REDIS_PORT": "x"}, "sync")
+    assert "hunter2" not in str(raised.value)
+
+
+# --- sources and precedence: flags, then environment, then .env, then defaults ---
+
+
+def test_flags_beat_the_environment_which_beats_dotenv(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("SEED_COUNT=10\nCACHE_TTL_SECONDS=20\nDB_LATENCY_SECONDS=0.3\n")
+    environ = {"CACHE_TTL_SECONDS": "40", "DB_LATENCY_SECONDS": "0.4"}
+    settings = load_settings(["--db-latency", "0.5"], "sync", environ)
+    assert (settings.seed_count, settings.cache_ttl_seconds, settings.db_latency_seconds) == (10, 40, 0.5)
+
+
+def test_dotenv_is_read_without_interpolation(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("REDIS_PASSWORD=${HOME}$x\n")
+    settings = load_settings([], "sync", {"HOME": "/root"})
+    assert settings.redis_url == "redis://:%24%7BHOME%7D%24x@localhost:6379/0"
+
+
+def test_a_redis_url_flag_overrides_the_host_variables(tmp_path: Path) -> None:
+    settings = load_settings(["--redis-url", "memory://"], "sync", {"REDIS_HOST": "elsewhere"})
+    assert settings.embedded
+
+
+def test_a_bad_flag_value_names_the_flag() -> None:
+    with pytest.raises(ConfigError, match=r"--count='abc' is not valid: expected a whole number"):
+        load_settings(["--count", "abc"], "sync", {})
+
+
+def test_a_chosen_env_file_must_exist() -> None:
+    with pytest.raises(ConfigError, match="--env-file"):
+        load_settings(["--env-file", "missing.env"], "sync", {})
+
+
+def test_every_setting_has_a_flag_or_is_a_connection_variable() -> None:
+    help_text = build_parser("sync").format_help() + build_parser("async").format_help()
+    for flag in ("--redis-url", "--count", "--seed-mode", "--batch-size", "--db-latency", "--ttl", "--json"):
+        assert flag in help_text
+    for name in setting_names():
+        assert name in help_text or name == "JSON_OUTPUT"

@@ -1,0 +1,132 @@
+"""The cache-aside shells, both twins through the same scenarios, on a fresh fakeredis server.
+
+Each test runs once per twin (the `twin` fixture), so the sync and async shells are held
+to one specification and cannot drift apart; test_parity.py compares them side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+import pytest
+import redis
+
+from simulator.core import CachePolicy, SeedProgress, SeedReport, Source
+from simulator.records import Problem, encode_record, user_record
+from simulator.simulate_cache_db_flow import BackgroundSeed, Seeder, SimulatedDatabase
+from tests.twins import Twin, make_twin
+
+
+@pytest.fixture(params=["sync", "async"])
+def twin(request: pytest.FixtureRequest, sync_client: redis.Redis, async_client: redis.asyncio.Redis) -> Twin:
+    return make_twin(request.param, sync_client, async_client)
+
+
+async def test_a_missing_user_is_read_from_the_database_and_stored_with_a_ttl(
+    twin: Twin, sync_client: redis.Redis
+) -> None:
+    result = await twin.lookup(5000)
+    assert result.source is Source.DATABASE
+    assert result.key == "user-5000"
+    assert result.record == user_record(5000)
+    assert sync_client.get("user-5000") == encode_record(user_record(5000)).encode()
+    assert 3590 < sync_client.ttl("user-5000") <= 3600
+    assert twin.database_reads == 1
+
+
+async def test_a_stored_user_is_then_found_in_the_cache(twin: Twin) -> None:
+    first = await twin.lookup(7)
+    second = await twin.lookup(7)
+    assert second.source is Source.CACHE
+    assert second.value == first.value
+    assert second.elapsed_seconds < first.elapsed_seconds
+    assert twin.database_reads == 1
+
+
+async def test_a_miss_waits_for_the_database_latency(
+    sync_client: redis.Redis, async_client: redis.asyncio.Redis
+) -> None:
+    for name in ("sync", "async"):
+        slow = make_twin(name, sync_client, async_client, latency_seconds=0.05)
+        result = await slow.lookup(1000 + len(name))
+        assert result.source is Source.DATABASE
+        assert result.elapsed_seconds >= 0.05
+
+
+async def test_keys_live_in_the_prefix_namespace(sync_client: redis.Redis, async_client: redis.asyncio.Redis) -> None:
+    for name in ("sync", "async"):
+        namespaced = make_twin(name, sync_client, async_client, policy=CachePolicy(key_prefix=f"{name}:"))
+        result = await namespaced.lookup(3)
+        assert result.key == f"{name}:user-3"
+    assert sorted(sync_client.keys()) == [b"async:user-3", b"sync:user-3"]
+
+
+def _corrupt_values() -> list[tuple[Problem, Callable[[redis.Redis], object]]]:
+    return [
+        (Problem.NOT_UTF8, lambda client: client.set("user-9", b"\xff\xfe")),
+        (Problem.NOT_JSON, lambda client: client.set("user-9", b"{oops")),
+        (Problem.WRONG_FIELDS, lambda client: client.set("user-9", b'{"id": 9}')),
+        (Problem.WRONG_USER, lambda client: client.set("user-9", encode_record(user_record(8)))),
+        (Problem.WRONG_TYPE, lambda client: client.hset("user-9", "id", "9")),
+    ]
+
+
+@pytest.mark.parametrize(("problem", "corrupt"), _corrupt_values(), ids=[p.name for p, _ in _corrupt_values()])
+async def test_each_kind_of_corrupt_entry_is_a_miss_with_a_warning_and_is_repaired(
+    twin: Twin, sync_client: redis.Redis, problem: Problem, corrupt: Callable[[redis.Redis], object]
+) -> None:
+    corrupt(sync_client)
+    result = await twin.lookup(9)
+    assert result.source is Source.DATABASE
+    assert result.warning is not None
+    assert problem.value in result.warning
+    assert sync_client.get("user-9") == encode_record(user_record(9)).encode()
+    assert (await twin.lookup(9)).source is Source.CACHE
+
+
+@pytest.mark.parametrize("mode", ["sequential", "pipelined"])
+async def test_seeding_writes_every_record_with_a_ttl(twin: Twin, sync_client: redis.Redis, mode: str) -> None:
+    report = await twin.seed(mode, 250)
+    assert (report.requested, report.written, report.stopped) == (250, 250, False)
+    assert report.seconds > 0
+    assert sync_client.dbsize() == 250
+    for user_id in (1, 100, 101, 250):
+        assert json.loads(sync_client.get(f"user-{user_id}") or b"") == json.loads(encode_record(user_record(user_id)))
+        assert 0 < sync_client.ttl(f"user-{user_id}") <= 3600
+    assert twin.database_reads == 0  # seeding is a bulk export, not 250 slow reads
+
+
+async def test_seeding_again_is_harmless_and_touches_no_other_key(twin: Twin, sync_client: redis.Redis) -> None:
+    sync_client.set("someone-elses-key", "keep me")
+    sync_client.set("user-settings", "keep me too")
+    await twin.seed("pipelined", 50)
+    await twin.seed("pipelined", 50)
+    assert sync_client.dbsize() == 52
+    assert sync_client.get("someone-elses-key") == b"keep me"
+    assert sync_client.get("user-settings") == b"keep me too"
+
+
+async def test_a_stopped_seed_keeps_what_it_wrote(twin: Twin, sync_client: redis.Redis) -> None:
+    progress = SeedProgress("pipelined", 1000, time.perf_counter(), on_advance=lambda records: progress.request_stop())
+    if twin.name == "sync":
+        report = twin.seeder.seed_pipelined(progress)  # type: ignore[union-attr]
+    else:
+        report = await twin.seeder.seed_pipelined(progress)  # type: ignore[misc]
+    assert report.stopped
+    assert report.written == 100  # one batch, then the stop was seen
+    assert sync_client.dbsize() == 100
+
+
+def test_a_background_seed_reports_when_done(sync_client: redis.Redis) -> None:
+    seeder = Seeder(sync_client, SimulatedDatabase(0), CachePolicy(), 100)
+    outcomes: list[tuple[SeedReport, Exception | None]] = []
+    background = BackgroundSeed(
+        seeder.seed_pipelined, SeedProgress("threaded", 300, time.perf_counter()), lambda r, e: outcomes.append((r, e))
+    ).start()
+    report = background.wait()
+    assert background.finished
+    assert outcomes == [(report, None)]
+    assert (report.written, report.stopped) == (300, False)
+    assert sync_client.dbsize() == 300
