@@ -29,6 +29,7 @@ from cli.startup import load_settings
 from config.redis import RedisClients, StartupError, connect, failure_reason
 from config.settings import ConfigError, Settings
 from simulator.core import CachePolicy, SeedProgress, SeedReport
+from simulator.records import vocabulary
 from simulator.simulate_cache_db_flow import BackgroundSeed, CacheAside, Seeder, SimulatedDatabase
 
 
@@ -77,6 +78,7 @@ def serve(clients: RedisClients, console: Console, stdin: BinaryIO) -> int:
     cache = CacheAside(clients.sync_client(), database, policy)
     seeder = Seeder(clients.sync_client(), database, policy, settings.seed_batch_size)
     console.note(render_banner(settings))
+    vocabulary()  # draw the Faker words now, so no answer's or seed's time includes it
     background = start_seed(seeder, settings, console)
     try:
         for line in read_lines(stdin, is_interactive(stdin, console.out)):

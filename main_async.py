@@ -32,6 +32,7 @@ from cli.startup import load_settings
 from config.redis import RedisClients, StartupError, aconnect, failure_reason
 from config.settings import ConfigError, Settings
 from simulator.core import CachePolicy, SeedProgress, SeedReport
+from simulator.records import vocabulary
 from simulator.simulate_cache_db_flow import AsyncBackgroundSeed, AsyncCacheAside, AsyncSeeder, AsyncSimulatedDatabase
 
 MAX_LOOKUPS_IN_FLIGHT = 1000  # past this, reading input waits: memory and the pool stay bounded
@@ -82,6 +83,7 @@ async def serve(clients: RedisClients, console: Console, stdin: BinaryIO) -> int
     cache = AsyncCacheAside(clients.async_client(), database, policy)
     seeder = AsyncSeeder(clients.async_client(), database, policy, settings.seed_batch_size)
     console.note(render_banner(settings))
+    vocabulary()  # draw the Faker words now, so no answer's or seed's time includes it
     background = start_seed(seeder, settings, console)
     lookups = InFlight(MAX_LOOKUPS_IN_FLIGHT)
     try:
