@@ -225,3 +225,14 @@ def test_a_corrupt_entry_is_one_warning_and_the_answer_still_comes(twin: str, mo
     assert code == 0
     assert out[0].startswith("Stored: user-3")
     assert "Warning: user-3: ignored a corrupt cache entry (its bytes are not UTF-8); repaired it" in err
+
+
+@pytest.mark.integration
+def test_a_flood_of_concurrent_lookups_never_exhausts_the_connection_pool(redis_url: str) -> None:
+    typed = "".join(f"{user_id}\n" for user_id in range(1, 1501)).encode()
+    argv = ["--redis-url", redis_url, "--seed-mode", "none", "--db-latency", "0.05"]
+    code, out, err = run_main("async", argv, typed)
+    assert code == 0
+    assert len(out) == 1500
+    assert all(line.startswith("Stored: user-") for line in out)
+    assert not [line for line in err if "error" in line.lower()]

@@ -251,3 +251,21 @@ def test_with_nothing_configured_and_no_server_the_embedded_redis_runs_the_demo(
     )
     assert b"Stored: user-4242" in done.stdout
     assert_clean(done.stderr)
+
+
+@pytest.mark.integration
+def test_a_blocking_seed_shows_a_progress_bar_at_a_terminal(redis_url: str) -> None:
+    child = pexpect.spawn(
+        sys.executable,
+        [str(PROJECT_ROOT / "main.py"), "--redis-url", redis_url, "--seed-mode", "sequential", "--count", "3000"],
+        env=script_env(),
+        timeout=30,
+        encoding="utf-8",
+        codec_errors="replace",
+    )
+    child.expect(r"Seeding sequential: +\d+%\|")  # tqdm's bar, drawn on the terminal's stderr
+    child.expect("Seeded 3,000 users in")
+    child.expect("user id>")
+    child.sendline("q")
+    status, _ = finish(child)
+    assert status == 0
