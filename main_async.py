@@ -81,7 +81,7 @@ async def serve(clients: RedisClients, console: Console, stdin: BinaryIO) -> int
     policy = CachePolicy.from_settings(settings)
     database = AsyncSimulatedDatabase(settings.db_latency_seconds)
     cache = AsyncCacheAside(clients.async_client(), database, policy)
-    seeder = AsyncSeeder(clients.async_client(), database, policy, settings.seed_batch_size)
+    seeder = AsyncSeeder(clients.async_bulk_client(), database, policy, settings.seed_batch_size)
     console.note(render_banner(settings))
     vocabulary()  # draw the Faker words now, so no answer's or seed's time includes it
     background = start_seed(seeder, settings, console)

@@ -22,7 +22,9 @@ import redis
 import redis.asyncio
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
+from redis.connection import HiredisRespSerializer
 from redis.retry import Retry
+from redis.utils import HIREDIS_AVAILABLE
 
 from config.settings import EMBEDDED_REDIS_URL, Settings
 
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
 SOCKET_TIMEOUT_SECONDS = 1.0
 CONNECT_TIMEOUT_SECONDS = 1.0
 MAX_CONNECTIONS = 32  # per client; the async pool waits for a free one instead of failing
+BULK_BATCH_TIMEOUT_SECONDS = 10.0  # a whole seeding batch on the bulk client
 POOL_WAIT_SECONDS = 5.0
 CLIENT_NAME = "cache-aside-demo"
 DOCKER_HINT = "start one with `docker compose up -d redis`, or set REDIS_URL=memory:// for the embedded one"
@@ -51,6 +54,7 @@ class RedisClients:
         self._lock = threading.Lock()
         self._sync: redis.Redis | None = None
         self._async: redis.asyncio.Redis | None = None
+        self._async_bulk: redis.asyncio.Redis | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._fake_server: FakeServer | None = None
 
@@ -71,9 +75,23 @@ class RedisClients:
         loop = asyncio.get_running_loop()
         with self._lock:
             if self._async is None or self._async_loop is not loop:
-                self._async = self._build_async()
+                self._async = self._build_async(SOCKET_TIMEOUT_SECONDS)
+                self._async_bulk = None
                 self._async_loop = loop
             return self._async
+
+    def async_bulk_client(self) -> redis.asyncio.Redis:
+        """An asyncio client for pipelines of thousands of commands: no timeout per reply.
+
+        redis.asyncio arms a timer for every reply it reads, which costs more than the SET
+        itself in a 1000-command pipeline (9.5 us a record instead of 5.5 here). Seeding
+        uses this client and bounds each whole batch with asyncio.timeout instead.
+        """
+        client = self.async_client()
+        with self._lock:
+            if self._async_bulk is None:
+                self._async_bulk = client if self.embedded else self._build_async(None)
+            return self._async_bulk
 
     def close(self) -> None:
         """Close the sync client's connections."""
@@ -83,9 +101,12 @@ class RedisClients:
             client.close()
 
     async def aclose(self) -> None:
-        """Close the asyncio client's connections (always await this before the loop ends)."""
+        """Close the asyncio clients' connections (always await this before the loop ends)."""
         with self._lock:
             client, self._async = self._async, None
+            bulk, self._async_bulk = self._async_bulk, None
+        if bulk is not None and bulk is not client:
+            await bulk.aclose()
         if client is not None:
             await client.aclose()
 
@@ -108,17 +129,33 @@ class RedisClients:
         )
         return redis.Redis.from_pool(pool)
 
-    def _build_async(self) -> redis.asyncio.Redis:
+    def _build_async(self, socket_timeout: float | None) -> redis.asyncio.Redis:
         if self.embedded:
             import fakeredis
 
             return fakeredis.FakeAsyncRedis(server=self._fake())
         pool = redis.asyncio.BlockingConnectionPool.from_url(
             self.settings.redis_url,
-            **_pool_options(),
+            **{**_pool_options(), "socket_timeout": socket_timeout},
+            connection_class=HiredisPackedConnection if HIREDIS_AVAILABLE else redis.asyncio.Connection,
             retry=AsyncRetry(NoBackoff(), retries=1, supported_errors=(redis.ConnectionError,)),
         )
         return redis.asyncio.Redis.from_pool(pool)
+
+
+class HiredisPackedConnection(redis.asyncio.Connection):
+    """redis.asyncio's connection, but packing commands in C with hiredis, as the sync client does.
+
+    redis.asyncio packs every command in pure Python: in a 1000-command seeding pipeline
+    that is a sixth of the whole seed. (rediss:// URLs keep redis-py's TLS connection.)
+    """
+
+    _serializer = HiredisRespSerializer()
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        """The command in the Redis protocol, packed by hiredis."""
+        packed: list[bytes] = self._serializer.pack(*args)
+        return packed
 
 
 def _pool_options() -> dict[str, Any]:

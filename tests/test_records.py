@@ -12,8 +12,10 @@ from simulator.records import (
     RECORD_FIELDS,
     CorruptEntry,
     Problem,
+    UserRecord,
     decode_record,
     encode_record,
+    encoded_user_record,
     user_record,
 )
 from tests.conftest import PROJECT_ROOT
@@ -64,6 +66,26 @@ def test_an_update_changes_the_email_only() -> None:
     assert updated.email != original.email
     assert "+v2@" in updated.email
     assert (updated.name, updated.city, updated.job) == (original.name, original.city, original.job)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        *(user_record(user_id) for user_id in range(1, 2001, 37)),
+        user_record(3, version=4),
+        UserRecord(1, 'Zoë "Q" O\'Brien\\', "z\u00f6e@example.com", "Sã\u200fo\nPaulo", "\U0001f600 job", "2020"),
+    ],
+)
+def test_encoding_is_exactly_what_json_dumps_gives(record: UserRecord) -> None:
+    fields = {name: getattr(record, name) for name in RECORD_FIELDS}
+    assert encode_record(record) == json.dumps(fields, separators=(",", ":"))
+    assert decode_record(encode_record(record).encode(), record.id) == record
+
+
+def test_the_seeding_fast_path_encodes_exactly_the_same_bytes() -> None:
+    for user_id in [*range(1, 3000), 999_999, 1_000_000_000]:
+        for version in (0, 1, 12):
+            assert encoded_user_record(user_id, version) == encode_record(user_record(user_id, version))
 
 
 def test_encoding_is_compact_json_with_the_fields_in_order() -> None:
