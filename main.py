@@ -14,21 +14,38 @@ from typing import BinaryIO, TextIO
 
 import redis
 
-from cli.commands import Command, Lookup, Quit, parse_command
+from cli.commands import (
+    Clear,
+    Command,
+    Delete,
+    Lookup,
+    Quit,
+    ShowTtl,
+    Stampede,
+    Update,
+    needs_cache,
+    parse_command,
+)
 from cli.console import Console, is_interactive, read_lines
 from cli.render import (
     render_answer,
     render_banner,
+    render_cleared,
+    render_deleted,
     render_error,
     render_seed_outcome,
     render_seed_started,
+    render_stampede,
+    render_stats,
+    render_ttl,
+    render_updated,
     render_warning,
     reply_to,
 )
 from cli.startup import load_settings
 from config.redis import RedisClients, StartupError, connect, failure_reason
 from config.settings import ConfigError, Settings
-from simulator.core import CachePolicy, SeedProgress, SeedReport
+from simulator.core import CachePolicy, DatabaseState, SeedProgress, SeedReport
 from simulator.records import vocabulary
 from simulator.simulate_cache_db_flow import BackgroundSeed, CacheAside, Seeder, SimulatedDatabase
 
@@ -74,7 +91,7 @@ def serve(clients: RedisClients, console: Console, stdin: BinaryIO) -> int:
     """Seed, then answer each line until q or end of input."""
     settings = clients.settings
     policy = CachePolicy.from_settings(settings)
-    database = SimulatedDatabase(settings.db_latency_seconds)
+    database = SimulatedDatabase(settings.db_latency_seconds, DatabaseState(settings.db_size))
     cache = CacheAside(clients.sync_client(), database, policy)
     seeder = Seeder(clients.sync_client(), database, policy, settings.seed_batch_size)
     console.note(render_banner(settings))
@@ -88,29 +105,47 @@ def serve(clients: RedisClients, console: Console, stdin: BinaryIO) -> int:
             respond(command, cache, console, settings.json_output)
     finally:
         stop_seed(background, console)
+        cache.close()
+        console.note(render_stats(cache.stats.snapshot(), json_output=False))
     return 0
 
 
 def respond(command: Command, cache: CacheAside, console: Console, json_output: bool) -> None:
-    """Answer one command; a lookup goes through the cache."""
-    if not isinstance(command, Lookup):
+    """Answer one command: at once if it needs no cache, else through the cache."""
+    if not needs_cache(command):
         reply = reply_to(command, json_output)
         if reply is not None:
             console.answer(reply)
         return
-    answer(command, cache, console, json_output)
+    perform(command, cache, console, json_output)
 
 
-def answer(command: Lookup, cache: CacheAside, console: Console, json_output: bool) -> None:
-    """Look one user up and print the answer."""
+def perform(command: Command, cache: CacheAside, console: Console, json_output: bool) -> None:
+    """Run one command through the cache and print its answer; a Redis error is one line."""
     try:
-        result = cache.lookup(command.user_id)
+        match command:
+            case Lookup(user_id):
+                result = cache.lookup(user_id)
+                if result.warning:
+                    console.note(render_warning(result.key, result.warning))
+                text = render_answer(result, json_output)
+            case Stampede(user_id, count):
+                text = render_stampede(cache.stampede(user_id, count), json_output)
+            case ShowTtl(user_id):
+                text = render_ttl(cache.ttl(user_id), json_output)
+            case Delete(user_id):
+                text = render_deleted(cache.policy.key(user_id), cache.delete(user_id), json_output)
+            case Update(user_id):
+                started = time.perf_counter()
+                record = cache.update(user_id)
+                text = render_updated(cache.policy.key(user_id), record, time.perf_counter() - started, json_output)
+            case Clear():
+                text = render_cleared(cache.clear(), json_output)
+            case _:
+                text = render_stats(cache.stats.snapshot(), json_output)
     except redis.RedisError as error:
-        console.answer(render_error(f"Redis error: {failure_reason(error)}", json_output))
-        return
-    if result.warning:
-        console.note(render_warning(result.key, result.warning))
-    console.answer(render_answer(result, json_output))
+        text = render_error(f"Redis error: {failure_reason(error)}", json_output)
+    console.answer(text)
 
 
 def start_seed(seeder: Seeder, settings: Settings, console: Console) -> BackgroundSeed | None:

@@ -17,21 +17,38 @@ from typing import Any, BinaryIO, TextIO
 
 import redis
 
-from cli.commands import Command, Lookup, Quit, parse_command
+from cli.commands import (
+    Clear,
+    Command,
+    Delete,
+    Lookup,
+    Quit,
+    ShowTtl,
+    Stampede,
+    Update,
+    needs_cache,
+    parse_command,
+)
 from cli.console import Console, aread_lines, is_interactive
 from cli.render import (
     render_answer,
     render_banner,
+    render_cleared,
+    render_deleted,
     render_error,
     render_seed_outcome,
     render_seed_started,
+    render_stampede,
+    render_stats,
+    render_ttl,
+    render_updated,
     render_warning,
     reply_to,
 )
 from cli.startup import load_settings
 from config.redis import RedisClients, StartupError, aconnect, failure_reason
 from config.settings import ConfigError, Settings
-from simulator.core import CachePolicy, SeedProgress, SeedReport
+from simulator.core import CachePolicy, DatabaseState, SeedProgress, SeedReport
 from simulator.records import vocabulary
 from simulator.simulate_cache_db_flow import AsyncBackgroundSeed, AsyncCacheAside, AsyncSeeder, AsyncSimulatedDatabase
 
@@ -79,7 +96,7 @@ async def serve(clients: RedisClients, console: Console, stdin: BinaryIO) -> int
     """Seed, then answer each line until q or end of input; lookups run concurrently."""
     settings = clients.settings
     policy = CachePolicy.from_settings(settings)
-    database = AsyncSimulatedDatabase(settings.db_latency_seconds)
+    database = AsyncSimulatedDatabase(settings.db_latency_seconds, DatabaseState(settings.db_size))
     cache = AsyncCacheAside(clients.async_client(), database, policy)
     seeder = AsyncSeeder(clients.async_bulk_client(), database, policy, settings.seed_batch_size)
     console.note(render_banner(settings))
@@ -96,31 +113,49 @@ async def serve(clients: RedisClients, console: Console, stdin: BinaryIO) -> int
     finally:
         lookups.cancel()  # only a Ctrl-C or an error leaves any
         await stop_seed(background, console)
+        await cache.aclose()
+        console.note(render_stats(cache.stats.snapshot(), json_output=False))
     return 0
 
 
 async def respond(
     command: Command, cache: AsyncCacheAside, console: Console, json_output: bool, lookups: InFlight
 ) -> None:
-    """Answer one command; a lookup goes through the cache in its own task."""
-    if not isinstance(command, Lookup):
+    """Answer one command: at once if it needs no cache, else in its own task."""
+    if not needs_cache(command):
         reply = reply_to(command, json_output)
         if reply is not None:
             console.answer(reply)
         return
-    await lookups.start(answer(command, cache, console, json_output))
+    await lookups.start(perform(command, cache, console, json_output))
 
 
-async def answer(command: Lookup, cache: AsyncCacheAside, console: Console, json_output: bool) -> None:
-    """Look one user up and print the answer when it arrives."""
+async def perform(command: Command, cache: AsyncCacheAside, console: Console, json_output: bool) -> None:
+    """Run one command through the cache and print its answer; a Redis error is one line."""
     try:
-        result = await cache.lookup(command.user_id)
+        match command:
+            case Lookup(user_id):
+                result = await cache.lookup(user_id)
+                if result.warning:
+                    console.note(render_warning(result.key, result.warning))
+                text = render_answer(result, json_output)
+            case Stampede(user_id, count):
+                text = render_stampede(await cache.stampede(user_id, count), json_output)
+            case ShowTtl(user_id):
+                text = render_ttl(await cache.ttl(user_id), json_output)
+            case Delete(user_id):
+                text = render_deleted(cache.policy.key(user_id), await cache.delete(user_id), json_output)
+            case Update(user_id):
+                started = time.perf_counter()
+                record = await cache.update(user_id)
+                text = render_updated(cache.policy.key(user_id), record, time.perf_counter() - started, json_output)
+            case Clear():
+                text = render_cleared(await cache.clear(), json_output)
+            case _:
+                text = render_stats(cache.stats.snapshot(), json_output)
     except redis.RedisError as error:
-        console.answer(render_error(f"Redis error: {failure_reason(error)}", json_output))
-        return
-    if result.warning:
-        console.note(render_warning(result.key, result.warning))
-    console.answer(render_answer(result, json_output))
+        text = render_error(f"Redis error: {failure_reason(error)}", json_output)
+    console.answer(text)
 
 
 class InFlight:

@@ -11,12 +11,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchmarks.measure import SETUP_MODES, Measurements, Plan
+from simulator.core import percentile as core_percentile
 
 
 def percentile(samples: Sequence[float], fraction: float) -> float:
-    """The `fraction` percentile (nearest rank) of `samples`."""
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+    """The `fraction` percentile (nearest rank) of samples that are never empty here."""
+    value = core_percentile(samples, fraction)
+    if value is None:
+        raise ValueError("no samples")
+    return value
 
 
 def _median(samples: Sequence[float] | None) -> float | None:

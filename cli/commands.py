@@ -18,6 +18,14 @@ _USER_ID = re.compile(r"(?:user-)?([0-9]{1,20})", re.IGNORECASE | re.ASCII)
 QUIT_WORDS = frozenset({"q", "quit", "exit"})
 HELP_WORDS = frozenset({"help", "h", "?"})
 ACCEPTED = f"a user id from 1 to {MAX_USER_ID:,} (42 or user-42), help, or q"
+DEFAULT_STAMPEDE = 50
+MAX_STAMPEDE = 1000
+USAGE = {
+    "stampede": f"stampede <id> [lookups 1-{MAX_STAMPEDE}]",
+    "ttl": "ttl <id>",
+    "del": "del <id>",
+    "update": "update <id>",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +46,45 @@ class Help:
 
 
 @dataclass(frozen=True, slots=True)
+class Stampede:
+    """Fire `lookups` concurrent lookups of one user."""
+
+    user_id: int
+    lookups: int = DEFAULT_STAMPEDE
+
+
+@dataclass(frozen=True, slots=True)
+class ShowTtl:
+    """Show what the cache holds for a user and how long it has left."""
+
+    user_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """Invalidate a user's key."""
+
+    user_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """Change a user in the database, then invalidate the cached copy."""
+
+    user_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Clear:
+    """Remove every key the demo wrote (and nothing else)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShowStats:
+    """Print hits, misses, database reads and latencies."""
+
+
+@dataclass(frozen=True, slots=True)
 class Nothing:
     """An empty line: ignored."""
 
@@ -49,7 +96,18 @@ class Invalid:
     message: str
 
 
-Command = Lookup | Quit | Help | Nothing | Invalid
+Command = Lookup | Stampede | ShowTtl | Delete | Update | Clear | ShowStats | Quit | Help | Nothing | Invalid
+_SINGLE_WORDS: dict[str, Command] = {
+    **dict.fromkeys(QUIT_WORDS, Quit()),
+    **dict.fromkeys(HELP_WORDS, Help()),
+    "clear": Clear(),
+    "stats": ShowStats(),
+}
+
+
+def needs_cache(command: Command) -> bool:
+    """True for the commands that go through the cache (and so, in the async twin, run as tasks)."""
+    return isinstance(command, Lookup | Stampede | ShowTtl | Delete | Update | Clear | ShowStats)
 
 
 def parse_user_id(text: str) -> int | None:
@@ -62,23 +120,46 @@ def parse_user_id(text: str) -> int | None:
 
 
 def parse_command(line: str) -> Command:
-    """The command in one line of input; surrounding spaces are ignored."""
+    """The command in one line of input; surrounding spaces are ignored, words are case-insensitive."""
     text = line.strip()
     if not text:
         return Nothing()
     if _has_undecodable_bytes(text):
         return Invalid(f"Not valid UTF-8: {shown(text)}. Type {ACCEPTED}.")
-    lowered = text.lower()
-    if lowered in QUIT_WORDS:
-        return Quit()
-    if lowered in HELP_WORDS:
-        return Help()
+    words = text.split()
+    verb = words[0].lower() if words[0].isascii() else ""
+    if len(words) == 1 and verb in _SINGLE_WORDS:
+        return _SINGLE_WORDS[verb]
+    if verb in ("stampede", "ttl", "del", "delete", "update"):
+        return _parse_id_command("del" if verb == "delete" else verb, words[1:], text)
     user_id = parse_user_id(text)
     if user_id is not None:
         return Lookup(user_id)
     if _USER_ID.fullmatch(text):
         return Invalid(f"User id out of range: {shown(text)}. Type {ACCEPTED}.")
     return Invalid(f"Not a user id or command: {shown(text)}. Type {ACCEPTED}.")
+
+
+def _parse_id_command(verb: str, arguments: list[str], text: str) -> Command:
+    most = 2 if verb == "stampede" else 1
+    user_id = parse_user_id(arguments[0]) if arguments else None
+    if user_id is None or len(arguments) > most:
+        return Invalid(f"Not a {verb} command: {shown(text)}. Type {USAGE[verb]} (ids 1 to {MAX_USER_ID:,}).")
+    if verb == "stampede":
+        lookups = _whole_number(arguments[1], MAX_STAMPEDE) if len(arguments) == 2 else DEFAULT_STAMPEDE
+        if lookups is None:
+            return Invalid(f"Not a stampede command: {shown(text)}. Type {USAGE[verb]}.")
+        return Stampede(user_id, lookups)
+    if verb == "ttl":
+        return ShowTtl(user_id)
+    return Delete(user_id) if verb == "del" else Update(user_id)
+
+
+def _whole_number(text: str, most: int) -> int | None:
+    if not (text.isascii() and text.isdigit() and len(text) <= 6):
+        return None
+    number = int(text)
+    return number if 1 <= number <= most else None
 
 
 def _has_undecodable_bytes(text: str) -> bool:

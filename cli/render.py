@@ -9,18 +9,24 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from cli.commands import ACCEPTED, Command, Help, Invalid
+from cli.commands import ACCEPTED, MAX_STAMPEDE, Command, Help, Invalid
 from config.settings import Settings
-from simulator.core import LookupResult, SeedReport, Source
-
-_ANSWER_LABELS = {Source.CACHE: "Found in cache", Source.DATABASE: "Stored"}
+from simulator.core import LookupResult, SeedReport, Source, StampedeReport, StatsSnapshot, TtlReport
+from simulator.records import UserRecord
 
 HELP = "\n".join(
     (
         "Commands:",
-        "  42, user-42   look user 42 up: from the cache if it is there, else from the slow database (then cached)",
-        "  help          this list",
-        "  q             quit (also quit, exit, or end of input)",
+        "  42, user-42        look user 42 up: from the cache if it is there, else from the slow database (cached)",
+        f"  stampede 42 [n]    fire n concurrent lookups of user 42 (default 50, at most {MAX_STAMPEDE:,}) "
+        "and count the database reads",
+        "  ttl 42             what the cache holds for user 42, and how long it has left",
+        "  del 42             delete user 42's key: the next lookup is a miss",
+        "  update 42          change user 42 in the database (a new email), then delete the cached copy",
+        "  clear              remove every key the demo wrote, and nothing else",
+        "  stats              hits, misses, database reads and latencies so far",
+        "  help               this list",
+        "  q                  quit (also quit, exit, or end of input)",
     )
 )
 
@@ -39,12 +45,118 @@ def render_answer(result: LookupResult, json_output: bool) -> str:
                 "id": result.user_id,
                 "key": result.key,
                 "source": str(result.source),
-                "value": asdict(result.record),
+                "value": None if result.record is None else asdict(result.record),
                 "elapsed_ms": round(result.elapsed_ms, 3),
+                "shared": result.shared,
             }
         )
-    label = _ANSWER_LABELS[result.source]
-    return f"{label}: {result.key} = {result.value} ({format_elapsed(result.elapsed_seconds)})"
+    took = format_elapsed(result.elapsed_seconds) + (", shared another lookup's database read" if result.shared else "")
+    if result.source is Source.CACHE:
+        return f"Found in cache: {result.key} = {result.value} ({took})"
+    if result.source is Source.DATABASE:
+        return f"Stored: {result.key} = {result.value} ({took})"
+    if result.source is Source.NEGATIVE_CACHE:
+        return f"Not found (cached): {result.key} is not in the database ({took})"
+    return f"Not found: {result.key} is not in the database; cached as not found ({took})"
+
+
+def render_stampede(report: StampedeReport, json_output: bool) -> str:
+    """What n concurrent lookups of one id cost: `database reads: 1 of 50`."""
+    if json_output:
+        return json.dumps(
+            {
+                "stampede": report.key,
+                "lookups": report.lookups,
+                "database_reads": report.database_reads,
+                "shared": report.saved,
+                "sources": report.sources,
+                "elapsed_ms": round(report.elapsed_seconds * 1000, 3),
+            }
+        )
+    sources = ", ".join(f"{count} {source}" for source, count in report.sources.items())
+    return (
+        f"Stampede on {report.key}: database reads: {report.database_reads} of {report.lookups} "
+        f"({report.saved} shared a read; answers: {sources}) in {format_elapsed(report.elapsed_seconds)}"
+    )
+
+
+def render_ttl(report: TtlReport, json_output: bool) -> str:
+    """What the cache holds for a key and how long it has left."""
+    if json_output:
+        return json.dumps({"key": report.key, "state": report.state, "ttl_seconds": report.remaining_seconds})
+    if report.state == "missing":
+        return f"{report.key}: not in the cache"
+    left = "no expiry" if report.remaining_seconds is None else f"expires in {report.remaining_seconds:,.1f} s"
+    held = {"record": "a record", "not-found": "a cached 'not found'", "corrupt": "a corrupt value"}[report.state]
+    return f"{report.key}: {held}, {left}"
+
+
+def render_deleted(key: str, deleted: bool, json_output: bool) -> str:
+    """The answer to `del <id>`."""
+    if json_output:
+        return json.dumps({"deleted": key, "existed": deleted})
+    return f"Deleted {key}: the next lookup reads the database." if deleted else f"{key} was not in the cache."
+
+
+def render_updated(key: str, record: UserRecord | None, seconds: float, json_output: bool) -> str:
+    """The answer to `update <id>`."""
+    if json_output:
+        return json.dumps(
+            {
+                "updated": key,
+                "value": None if record is None else asdict(record),
+                "elapsed_ms": round(seconds * 1000, 3),
+            }
+        )
+    if record is None:
+        return f"{key} is not in the database: nothing to update ({format_elapsed(seconds)})."
+    return (
+        f"Updated {key} in the database (email now {record.email}) and deleted it from the cache: "
+        f"the next lookup reads the new record ({format_elapsed(seconds)})."
+    )
+
+
+def render_cleared(count: int, json_output: bool) -> str:
+    """The answer to `clear`."""
+    if json_output:
+        return json.dumps({"cleared": count})
+    return f"Cleared {count:,} demo keys (user-<id> and their locks); no other key was touched."
+
+
+def render_stats(stats: StatsSnapshot, json_output: bool) -> str:
+    """Hits, misses, database reads and latencies: the answer to `stats`, and the summary on exit."""
+    if json_output:
+        return json.dumps(
+            {
+                "stats": {
+                    "lookups": stats.lookups,
+                    "hits": stats.hits,
+                    "misses": stats.misses,
+                    "not_found": stats.not_found,
+                    "database_reads": stats.database_reads,
+                    "saved_by_stampede_protection": stats.saved_by_stampede_protection,
+                    "hit_ratio": stats.hit_ratio,
+                    "hit_latency_ms": stats.hit_latency_ms,
+                    "miss_latency_ms": stats.miss_latency_ms,
+                }
+            }
+        )
+    ratio = "n/a" if stats.hit_ratio is None else f"{stats.hit_ratio:.1%}"
+    return "\n".join(
+        (
+            f"Stats: {stats.lookups:,} lookups: {stats.hits:,} hits, {stats.misses:,} misses (hit ratio {ratio}), "
+            f"{stats.not_found:,} not found; {stats.database_reads:,} database reads; "
+            f"{stats.saved_by_stampede_protection:,} lookups saved by stampede protection",
+            f"  hit latency:  {_percentiles(stats.hit_latency_ms)}",
+            f"  miss latency: {_percentiles(stats.miss_latency_ms)}",
+        )
+    )
+
+
+def _percentiles(latency_ms: dict[str, float | None]) -> str:
+    if latency_ms["p50"] is None:
+        return "none yet"
+    return ", ".join(f"{name} {format_elapsed((value or 0) / 1000)}" for name, value in latency_ms.items())
 
 
 def render_error(message: str, json_output: bool) -> str:
@@ -60,9 +172,11 @@ def render_warning(key: str, warning: str) -> str:
 def render_banner(settings: Settings) -> str:
     """What the demo does with these settings, printed once at start."""
     prefix = f"{settings.key_prefix}user-<id>" if settings.key_prefix else "user-<id>"
+    jitter = f" ± {settings.ttl_jitter:.0%}" if settings.ttl_jitter else ""
+    early = "; hot keys refresh early" if settings.early_refresh else ""
     return (
-        f"Keys {prefix}, TTL {settings.cache_ttl_seconds} s; the simulated database takes "
-        f"{settings.db_latency_seconds:g} s a read. Type {ACCEPTED}."
+        f"Keys {prefix}, TTL {settings.cache_ttl_seconds} s{jitter}; the simulated database holds users "
+        f"1..{settings.db_size:,} and takes {settings.db_latency_seconds:g} s a read{early}. Type {ACCEPTED}."
     )
 
 

@@ -50,6 +50,10 @@ class Settings:
     db_latency_seconds: float = 2.0
     cache_ttl_seconds: int = 3600
     key_prefix: str = ""
+    ttl_jitter: float = 0.10
+    negative_ttl_seconds: int = 60
+    db_size: int = 1_000_000
+    early_refresh: bool = False
     json_output: bool = False
 
     @property
@@ -77,10 +81,17 @@ class Settings:
         for option in OPTIONS:
             if option.env in values:
                 chosen[option.attribute] = _parse_option(option, values[option.env], label[option.env], twin)
+        for option in FLAG_OPTIONS:
+            if option.env in values:
+                chosen[option.attribute] = _parse_option(option, values[option.env], label[option.env], twin)
         chosen["redis_url"], chosen["redis_configured"] = _redis_url_from(values, label)
-        if "JSON_OUTPUT" in values:
-            chosen["json_output"] = _parse_option(JSON_OPTION, values["JSON_OUTPUT"], label["JSON_OUTPUT"], twin)
-        return cls(**chosen)  # type: ignore[arg-type]
+        settings = cls(**chosen)  # type: ignore[arg-type]
+        if settings.seed_count > settings.db_size:
+            raise ConfigError(
+                f"{label.get('SEED_COUNT', 'SEED_COUNT')}={settings.seed_count:,} is more than "
+                f"{label.get('DB_SIZE', 'DB_SIZE')}={settings.db_size:,}: the database has no such users to seed"
+            )
+        return settings
 
 
 # --- value parsers: each returns the value or raises ValueError naming what it accepts ---
@@ -200,8 +211,41 @@ OPTIONS: tuple[Option, ...] = (
         "namespace for the demo's keys on a shared server (default: none, keys are user-<id>)",
         "PREFIX",
     ),
+    Option(
+        "ttl_jitter",
+        "CACHE_TTL_JITTER",
+        "--ttl-jitter",
+        decimal(0, 0.5),
+        "spread each TTL by up to this fraction either way, so keys written together expire apart (default 0.1)",
+        "FRACTION",
+    ),
+    Option(
+        "negative_ttl_seconds",
+        "NEGATIVE_TTL_SECONDS",
+        "--negative-ttl",
+        whole_number(1, 10 * 365 * 86400),
+        "seconds a 'not found' answer stays cached (default 60)",
+        "SECONDS",
+    ),
+    Option(
+        "db_size",
+        "DB_SIZE",
+        "--db-size",
+        whole_number(1, MAX_USER_ID),
+        "the simulated database holds users 1..N; other ids are not found (default 1,000,000)",
+        "N",
+    ),
 )
-JSON_OPTION = Option("json_output", "JSON_OUTPUT", None, boolean, "print one JSON object per answer")
+FLAG_OPTIONS = (
+    Option(
+        "early_refresh",
+        "EARLY_REFRESH",
+        "--early-refresh",
+        boolean,
+        "refresh hot keys in the background before they expire (probabilistic early expiration)",
+    ),
+    Option("json_output", "JSON_OUTPUT", "--json", boolean, "print one JSON object per answer"),
+)
 
 
 def _parse_option(option: Option, raw: str | None, label: str, twin: Twin) -> object:
@@ -354,7 +398,10 @@ def build_parser(twin: Twin) -> argparse.ArgumentParser:
         if option.twin_choices:
             help_text = f"one of {', '.join(modes)} (default {modes[0]})"
         parser.add_argument(option.flag or "", metavar=option.metavar, help=f"{help_text} (env {option.env})")
-    parser.add_argument("--json", action="store_true", default=None, help="print one JSON object per answer")
+    for option in FLAG_OPTIONS:
+        parser.add_argument(
+            option.flag or "", action="store_true", default=None, help=f"{option.help} (env {option.env})"
+        )
     parser.add_argument("--env-file", metavar="PATH", help="the .env file to read (default: ./.env if it exists)")
     return parser
 
@@ -379,9 +426,10 @@ def parse_command_line(argv: Sequence[str], twin: Twin) -> CommandLine:
         if value is not None:
             overrides[env] = value
             labels[env] = flag
-    if namespace.json:
-        overrides["JSON_OUTPUT"] = "1"
-        labels["JSON_OUTPUT"] = "--json"
+    for option in FLAG_OPTIONS:
+        if getattr(namespace, (option.flag or "")[2:].replace("-", "_")):
+            overrides[option.env] = "1"
+            labels[option.env] = option.flag or option.env
     return CommandLine(overrides, labels, namespace.env_file)
 
 
@@ -399,4 +447,4 @@ def merge_sources(
 
 def setting_names() -> list[str]:
     """Every environment variable the demo reads, for docs and their tests."""
-    return [*CONNECTION_VARIABLES, *(option.env for option in OPTIONS), JSON_OPTION.env]
+    return [*CONNECTION_VARIABLES, *(option.env for option in (*OPTIONS, *FLAG_OPTIONS))]

@@ -1,20 +1,35 @@
 """Simulator layer, pure: the cache-aside policy both twins share.
 
-Key names, TTLs, what a cached value means, how seeding is batched, and the values a
-lookup or a seed returns. The sync and async shells in `simulate_cache_db_flow` do
-only the Redis calls and the sleeps around these functions; nothing here does I/O,
-sleeps, or knows whether it runs in a thread or an event loop.
+Key names, TTLs and their jitter, what a cached value means (a record, a cached "not
+found", or a corrupt value), when to refresh a hot key early, how long to wait for
+another process's database read, how seeding is batched, the simulated database's
+contents, the statistics, and the values every operation returns. The sync and async
+shells in `simulate_cache_db_flow` do only the Redis calls, the sleeps and the
+concurrency around these; nothing here does I/O or knows whether it runs in a thread or
+an event loop.
 """
 
 from __future__ import annotations
 
+import math
+import random
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+import threading
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from config.settings import Settings
-from simulator.records import CorruptEntry, Problem, UserRecord, decode_record
+from simulator.records import (
+    CorruptEntry,
+    Problem,
+    UserRecord,
+    decode_record,
+    encode_record,
+    encoded_user_record,
+    user_record,
+)
 
 
 class Source(StrEnum):
@@ -22,6 +37,13 @@ class Source(StrEnum):
 
     CACHE = "cache"
     DATABASE = "database"
+    NEGATIVE_CACHE = "negative-cache"
+    NOT_FOUND = "not-found"
+
+    @property
+    def from_cache(self) -> bool:
+        """True for answers the cache gave (a record or a remembered "not found")."""
+        return self in (Source.CACHE, Source.NEGATIVE_CACHE)
 
 
 def cache_key(user_id: int, prefix: str = "") -> str:
@@ -30,38 +52,104 @@ def cache_key(user_id: int, prefix: str = "") -> str:
 
 
 def demo_key_pattern(prefix: str = "") -> re.Pattern[str]:
-    """Exactly the keys the demo writes, so nothing outside its namespace is ever touched."""
-    return re.compile(re.escape(prefix) + r"user-[1-9][0-9]*")
+    """Exactly the keys the demo writes (records and their locks), so nothing else is ever touched."""
+    return re.compile(re.escape(prefix) + r"user-[1-9][0-9]*(?::lock)?")
+
+
+def encode_not_found(user_id: int) -> str:
+    """How a "not found" answer is cached: a tombstone, not a record."""
+    return f'{{"id":{user_id},"not_found":true}}'
+
+
+# --- the policy ---
 
 
 @dataclass(frozen=True, slots=True)
 class CachePolicy:
-    """How the demo names and expires its keys."""
+    """How the demo names, expires, locks and refreshes its keys."""
 
     key_prefix: str = ""
     ttl_seconds: int = 3600
+    ttl_jitter: float = 0.0
+    negative_ttl_seconds: int = 60
+    lock_seconds: float = 5.0
+    wait_poll_seconds: float = 0.05
+    early_refresh: bool = False
+    early_refresh_beta: float = 1.0
+    random: Callable[[], float] = field(default=random.random, compare=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CachePolicy:
-        """The policy the settings ask for."""
-        return cls(key_prefix=settings.key_prefix, ttl_seconds=settings.cache_ttl_seconds)
+        """The policy the settings ask for; locks outlive the database latency."""
+        latency = settings.db_latency_seconds
+        return cls(
+            key_prefix=settings.key_prefix,
+            ttl_seconds=settings.cache_ttl_seconds,
+            ttl_jitter=settings.ttl_jitter,
+            negative_ttl_seconds=settings.negative_ttl_seconds,
+            lock_seconds=max(1.0, 2 * latency + 1.0),
+            wait_poll_seconds=min(0.1, max(0.005, latency / 20)),
+            early_refresh=settings.early_refresh,
+        )
 
     def key(self, user_id: int) -> str:
         """The key of `user_id` in this policy's namespace."""
         return cache_key(user_id, self.key_prefix)
 
+    def lock_key(self, user_id: int) -> str:
+        """The key of the lock that lets one process read `user_id` from the database at a time."""
+        return self.key(user_id) + ":lock"
+
+    @property
+    def scan_pattern(self) -> str:
+        """A SCAN MATCH glob that finds the demo's keys (filtered exactly by `demo_key_pattern`)."""
+        return f"{self.key_prefix}user-*"
+
+    def ttl_bounds(self) -> tuple[int, int]:
+        """The shortest and longest TTL a record can get."""
+        spread = self.ttl_seconds * self.ttl_jitter
+        return max(1, math.floor(self.ttl_seconds - spread)), max(1, math.ceil(self.ttl_seconds + spread))
+
     def ttl_for(self, user_id: int) -> int:
-        """Seconds the key of `user_id` lives: every key the demo writes expires."""
-        return self.ttl_seconds
+        """Seconds a record lives: TTL spread by up to ±jitter, so keys written together expire apart."""
+        if not self.ttl_jitter:
+            return self.ttl_seconds
+        return max(1, round(self.ttl_seconds * (1 + self.ttl_jitter * (2 * self.random() - 1))))
+
+    def wait_schedule(self) -> Iterator[float]:
+        """The pauses of a lookup waiting for another process's read: polls, bounded by the lock's life."""
+        for _ in range(max(1, round(self.lock_seconds / self.wait_poll_seconds))):
+            yield self.wait_poll_seconds
+
+    def should_refresh_early(self, remaining_ms: int | None, last_fetch_seconds: float) -> bool:
+        """XFetch (Vattani et al., 2015): refresh with a probability that rises as expiry nears.
+
+        Refresh when `last_fetch * beta * -ln(u)` reaches the time left: rarely while the
+        TTL is long, almost surely in its last moments, sooner for keys slow to fetch.
+        """
+        if not self.early_refresh or remaining_ms is None or remaining_ms < 0:
+            return False
+        headroom = -last_fetch_seconds * self.early_refresh_beta * math.log(max(self.random(), 1e-300))
+        return headroom * 1000 >= remaining_ms
+
+
+# --- what a cached value means ---
 
 
 @dataclass(frozen=True, slots=True)
 class CachedEntry:
-    """What a GET found: a record (a hit), nothing (a miss), or a corrupt value (a miss to repair)."""
+    """What a GET found: a record, a remembered "not found", nothing, or a corrupt value to repair."""
 
     record: UserRecord | None = None
     value: str | None = None
+    not_found: bool = False
     problem: Problem | None = None
+    remaining_ms: int | None = None
+
+    @property
+    def in_cache(self) -> bool:
+        """True when the cache answers by itself (a record or a remembered "not found")."""
+        return self.record is not None or self.not_found
 
     @property
     def warning(self) -> str | None:
@@ -73,17 +161,45 @@ MISS = CachedEntry()
 WRONG_TYPE = CachedEntry(problem=Problem.WRONG_TYPE)
 
 
-def read_cached(raw: bytes | str | None, user_id: int) -> CachedEntry:
+def read_cached(raw: bytes | str | None, user_id: int, remaining_ms: int | None = None) -> CachedEntry:
     """Interpret what a GET returned for `user_id` (bytes: the demo's clients never decode)."""
     if raw is None:
         return MISS
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogateescape")
+    if raw == encode_not_found(user_id).encode():
+        return CachedEntry(not_found=True, remaining_ms=remaining_ms)
     try:
         record = decode_record(raw, user_id)
     except CorruptEntry as corrupt:
         return CachedEntry(problem=corrupt.problem)
-    return CachedEntry(record=record, value=raw.decode("utf-8"))
+    return CachedEntry(record=record, value=raw.decode("utf-8"), remaining_ms=remaining_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Filled:
+    """The outcome of filling a key: what the database said, or what another process stored."""
+
+    source: Source
+    record: UserRecord | None
+    value: str
+
+    @classmethod
+    def from_database(cls, user_id: int, record: UserRecord | None) -> Filled:
+        """What one database read found, and the value to store for it."""
+        if record is None:
+            return cls(Source.NOT_FOUND, None, encode_not_found(user_id))
+        return cls(Source.DATABASE, record, encode_record(record))
+
+    @classmethod
+    def from_cache(cls, user_id: int, cached: CachedEntry) -> Filled:
+        """What another process stored while we waited."""
+        if cached.record is None:
+            return cls(Source.NEGATIVE_CACHE, None, encode_not_found(user_id))
+        return cls(Source.CACHE, cached.record, cached.value or "")
+
+
+# --- results ---
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,22 +209,79 @@ class LookupResult:
     user_id: int
     key: str
     source: Source
-    record: UserRecord
-    value: str
+    record: UserRecord | None
+    value: str | None
     elapsed_seconds: float
     warning: str | None = None
+    shared: bool = False  # answered by another lookup's database read (stampede protection)
 
     @classmethod
     def from_cache(cls, user_id: int, key: str, cached: CachedEntry, elapsed_seconds: float) -> LookupResult:
-        """A hit: the record as the cache holds it."""
-        if cached.record is None or cached.value is None:
-            raise ValueError("a miss is not a cache answer")
-        return cls(user_id, key, Source.CACHE, cached.record, cached.value, elapsed_seconds)
+        """The cache answered by itself."""
+        source = Source.NEGATIVE_CACHE if cached.not_found else Source.CACHE
+        return cls(user_id, key, source, cached.record, cached.value, elapsed_seconds)
+
+    @classmethod
+    def from_fill(
+        cls, user_id: int, key: str, filled: Filled, elapsed_seconds: float, warning: str | None, shared: bool
+    ) -> LookupResult:
+        """The cache missed; `filled` says what the database (or another process) gave."""
+        value = filled.value if filled.record is not None else None
+        return cls(user_id, key, filled.source, filled.record, value, elapsed_seconds, warning, shared)
 
     @property
     def elapsed_ms(self) -> float:
         """Elapsed time in milliseconds."""
         return self.elapsed_seconds * 1000
+
+    @property
+    def read_the_database(self) -> bool:
+        """True when this lookup itself read the database."""
+        return self.source in (Source.DATABASE, Source.NOT_FOUND) and not self.shared
+
+
+@dataclass(frozen=True, slots=True)
+class StampedeReport:
+    """What n concurrent lookups of one id cost."""
+
+    user_id: int
+    key: str
+    lookups: int
+    database_reads: int
+    saved: int
+    sources: dict[str, int]
+    elapsed_seconds: float
+
+    @classmethod
+    def of(cls, user_id: int, key: str, results: Sequence[LookupResult], elapsed_seconds: float) -> StampedeReport:
+        """Count the reads and the lookups that shared one."""
+        sources = Counter(str(result.source) for result in results)
+        return cls(
+            user_id,
+            key,
+            len(results),
+            sum(result.read_the_database for result in results),
+            sum(result.shared for result in results),
+            dict(sorted(sources.items())),
+            elapsed_seconds,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TtlReport:
+    """What `ttl <id>` found: a record, a cached "not found", or nothing, and how long it has left."""
+
+    key: str
+    state: str  # "record", "not-found" or "missing"
+    remaining_seconds: float | None
+
+    @classmethod
+    def of(cls, key: str, cached: CachedEntry, remaining_ms: int | None) -> TtlReport:
+        """Read PTTL's answer (-2: no key, -1: no expiry)."""
+        if remaining_ms is None or remaining_ms == -2 or not (cached.in_cache or cached.problem):
+            return cls(key, "missing", None)
+        state = "not-found" if cached.not_found else ("record" if cached.record else "corrupt")
+        return cls(key, state, None if remaining_ms < 0 else remaining_ms / 1000)
 
 
 def id_batches(count: int, batch_size: int, first_id: int = 1) -> Iterator[range]:
@@ -116,6 +289,41 @@ def id_batches(count: int, batch_size: int, first_id: int = 1) -> Iterator[range
     end = first_id + count
     for start in range(first_id, end, batch_size):
         yield range(start, min(start + batch_size, end))
+
+
+# --- the simulated database's contents ---
+
+
+class DatabaseState:
+    """Users 1..size exist; each has a version that `update` bumps. Thread-safe."""
+
+    def __init__(self, size: int = 1_000_000) -> None:
+        self.size = size
+        self._versions: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def contains(self, user_id: int) -> bool:
+        """True when the database holds this user."""
+        return 1 <= user_id <= self.size
+
+    def record(self, user_id: int) -> UserRecord | None:
+        """The user's current record, or None if there is no such user."""
+        return user_record(user_id, self._versions.get(user_id, 0)) if self.contains(user_id) else None
+
+    def encoded(self, user_id: int) -> str:
+        """The user's current record as the cache stores it (seeding's fast path)."""
+        return encoded_user_record(user_id, self._versions.get(user_id, 0))
+
+    def update(self, user_id: int) -> UserRecord | None:
+        """Change the user (a new email address) and return the new record; None if no such user."""
+        if not self.contains(user_id):
+            return None
+        with self._lock:
+            self._versions[user_id] = self._versions.get(user_id, 0) + 1
+        return self.record(user_id)
+
+
+# --- seeding ---
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,3 +372,83 @@ class SeedProgress:
     def report(self, now: float, *, stopped: bool = False) -> SeedReport:
         """The report as of `now` (a perf_counter reading)."""
         return SeedReport(self.mode, self.requested, self.written, now - self.started, stopped)
+
+
+# --- statistics ---
+
+
+def percentile(samples: Sequence[float], fraction: float) -> float | None:
+    """The `fraction` percentile (nearest rank) of `samples`, or None without any."""
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
+
+
+@dataclass(frozen=True, slots=True)
+class StatsSnapshot:
+    """The numbers `stats` prints."""
+
+    lookups: int
+    hits: int
+    misses: int
+    not_found: int
+    database_reads: int
+    saved_by_stampede_protection: int
+    hit_latency_ms: dict[str, float | None]
+    miss_latency_ms: dict[str, float | None]
+
+    @property
+    def hit_ratio(self) -> float | None:
+        """Hits over lookups, or None before the first lookup."""
+        return self.hits / self.lookups if self.lookups else None
+
+
+class Stats:
+    """Counts every answer and keeps the latest latencies; safe to share between threads."""
+
+    SAMPLES = 100_000  # latencies kept per kind: memory stays bounded however long it runs
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+        self._hit_seconds: deque[float] = deque(maxlen=self.SAMPLES)
+        self._miss_seconds: deque[float] = deque(maxlen=self.SAMPLES)
+
+    def record(self, result: LookupResult) -> None:
+        """Count one answer."""
+        with self._lock:
+            self._counts["lookups"] += 1
+            self._counts[str(result.source)] += 1
+            self._counts["saved"] += result.shared
+            if result.source.from_cache:
+                self._hit_seconds.append(result.elapsed_seconds)
+            else:
+                self._miss_seconds.append(result.elapsed_seconds)
+
+    def database_read(self) -> None:
+        """Count one read of the database (by a lookup, a stampede or a background refresh)."""
+        with self._lock:
+            self._counts["database_reads"] += 1
+
+    def snapshot(self) -> StatsSnapshot:
+        """The numbers as of now."""
+        with self._lock:
+            counts, hits, misses = Counter(self._counts), list(self._hit_seconds), list(self._miss_seconds)
+        return StatsSnapshot(
+            lookups=counts["lookups"],
+            hits=counts[Source.CACHE] + counts[Source.NEGATIVE_CACHE],
+            misses=counts[Source.DATABASE] + counts[Source.NOT_FOUND],
+            not_found=counts[Source.NOT_FOUND] + counts[Source.NEGATIVE_CACHE],
+            database_reads=counts["database_reads"],
+            saved_by_stampede_protection=counts["saved"],
+            hit_latency_ms=_latency_summary(hits),
+            miss_latency_ms=_latency_summary(misses),
+        )
+
+
+def _latency_summary(seconds: Sequence[float]) -> dict[str, float | None]:
+    return {
+        name: None if (value := percentile(seconds, fraction)) is None else value * 1000
+        for name, fraction in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+    }

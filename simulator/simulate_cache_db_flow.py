@@ -1,20 +1,23 @@
 """Simulator layer, I/O shells: the slow database, the cache-aside lookup and seeding, twice.
 
 Every class here has a twin: `SimulatedDatabase` / `AsyncSimulatedDatabase`,
-`CacheAside` / `AsyncCacheAside`, `Seeder` / `AsyncSeeder`, `BackgroundSeed` /
-`AsyncBackgroundSeed`. The twins mirror each other method for method; they differ in
-`await` and in sleeping with `time.sleep` or `asyncio.sleep`. Every decision is made in
-`simulator.core`; these methods only call Redis and wait. The three seeding functions at
-the end carry the names of the user's flow diagram.
+`SingleFlight` / `AsyncSingleFlight`, `CacheAside` / `AsyncCacheAside`, `Seeder` /
+`AsyncSeeder`, `BackgroundSeed` / `AsyncBackgroundSeed`. The twins mirror each other
+method for method; they differ in `await`, in `close`/`aclose`, and in running
+concurrent work in threads or in tasks. Every decision is made in `simulator.core`;
+these methods only call Redis, sleep and wait. The three seeding functions at the end
+carry the names of the user's flow diagram.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import redis
 import redis.asyncio
@@ -24,14 +27,21 @@ from simulator.core import (
     WRONG_TYPE,
     CachedEntry,
     CachePolicy,
+    DatabaseState,
+    Filled,
     LookupResult,
     SeedProgress,
     SeedReport,
-    Source,
+    StampedeReport,
+    Stats,
+    TtlReport,
+    demo_key_pattern,
     id_batches,
     read_cached,
 )
-from simulator.records import UserRecord, encode_record, encoded_user_record, user_record
+from simulator.records import UserRecord
+
+CLEAR_BATCH = 500
 
 
 def is_wrong_type(error: redis.ResponseError) -> bool:
@@ -56,100 +66,400 @@ class ReadCounter:
 
 
 class SimulatedDatabase:
-    """The slow source of truth: every read waits `latency_seconds` (time.sleep)."""
+    """The slow source of truth: every read and write waits `latency_seconds` (time.sleep)."""
 
-    def __init__(self, latency_seconds: float) -> None:
+    def __init__(self, latency_seconds: float, state: DatabaseState | None = None) -> None:
         self.latency_seconds = latency_seconds
+        self.state = state or DatabaseState()
         self.reads = ReadCounter()
 
-    def fetch(self, user_id: int) -> UserRecord:
-        """Read one user, slowly: the cost the cache exists to avoid."""
+    def fetch(self, user_id: int) -> UserRecord | None:
+        """Read one user, slowly: the cost the cache exists to avoid. None: no such user."""
         time.sleep(self.latency_seconds)
         self.reads.increment()
-        return user_record(user_id)
+        return self.state.record(user_id)
+
+    def update(self, user_id: int) -> UserRecord | None:
+        """Write a change to one user (a new email), slowly. None: no such user."""
+        time.sleep(self.latency_seconds)
+        return self.state.update(user_id)
 
     def export(self, ids: range) -> list[tuple[int, str]]:
         """Many users at once, already as the cache stores them (a bulk export: no per-read latency)."""
-        return [(user_id, encoded_user_record(user_id)) for user_id in ids]
+        return [(user_id, self.state.encoded(user_id)) for user_id in ids]
 
 
 class AsyncSimulatedDatabase:
-    """The slow source of truth: every read waits `latency_seconds` (asyncio.sleep)."""
+    """The slow source of truth: every read and write waits `latency_seconds` (asyncio.sleep)."""
 
-    def __init__(self, latency_seconds: float) -> None:
+    def __init__(self, latency_seconds: float, state: DatabaseState | None = None) -> None:
         self.latency_seconds = latency_seconds
+        self.state = state or DatabaseState()
         self.reads = ReadCounter()
 
-    async def fetch(self, user_id: int) -> UserRecord:
-        """Read one user, slowly: the cost the cache exists to avoid."""
+    async def fetch(self, user_id: int) -> UserRecord | None:
+        """Read one user, slowly: the cost the cache exists to avoid. None: no such user."""
         await asyncio.sleep(self.latency_seconds)
         self.reads.increment()
-        return user_record(user_id)
+        return self.state.record(user_id)
+
+    async def update(self, user_id: int) -> UserRecord | None:
+        """Write a change to one user (a new email), slowly. None: no such user."""
+        await asyncio.sleep(self.latency_seconds)
+        return self.state.update(user_id)
 
     def export(self, ids: range) -> list[tuple[int, str]]:
         """Many users at once, already as the cache stores them (a bulk export: no per-read latency)."""
-        return [(user_id, encoded_user_record(user_id)) for user_id in ids]
+        return [(user_id, self.state.encoded(user_id)) for user_id in ids]
+
+
+# --- stampede protection inside one process ---
+
+
+class SingleFlight:
+    """Concurrent fills of one key share the first one's outcome (threads wait on a per-key future)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flights: dict[int, concurrent.futures.Future[Filled]] = {}
+
+    def in_flight(self, user_id: int) -> bool:
+        """True while a fill of this key runs."""
+        return user_id in self._flights
+
+    def run(self, user_id: int, fill: Callable[[], Filled]) -> tuple[Filled, bool]:
+        """The outcome of `fill`, run once for all concurrent callers; True when it was another's."""
+        with self._lock:
+            flight = self._flights.get(user_id)
+            leading = flight is None
+            if flight is None:
+                flight = self._flights[user_id] = concurrent.futures.Future()
+        if not leading:
+            return flight.result(), True
+        try:
+            flight.set_result(fill())
+        except BaseException as error:
+            flight.set_exception(error)
+            raise
+        finally:
+            with self._lock:
+                del self._flights[user_id]
+        return flight.result(), False
+
+
+class AsyncSingleFlight:
+    """Concurrent fills of one key share the first one's outcome (tasks await a per-key future)."""
+
+    def __init__(self) -> None:
+        self._flights: dict[int, asyncio.Future[Filled]] = {}
+
+    def in_flight(self, user_id: int) -> bool:
+        """True while a fill of this key runs."""
+        return user_id in self._flights
+
+    async def run(self, user_id: int, fill: Callable[[], Awaitable[Filled]]) -> tuple[Filled, bool]:
+        """The outcome of `fill`, run once for all concurrent callers; True when it was another's."""
+        flight = self._flights.get(user_id)
+        if flight is not None:
+            return await asyncio.shield(flight), True
+        flight = self._flights[user_id] = asyncio.get_running_loop().create_future()
+        try:
+            flight.set_result(await fill())
+        except BaseException as error:
+            flight.set_exception(error)
+            flight.exception()  # retrieved here, so a fill nobody waited for logs nothing
+            raise
+        finally:
+            del self._flights[user_id]
+        return flight.result(), False
 
 
 # --- the cache-aside lookup ---
 
 
 class CacheAside:
-    """Cache-aside on a sync `redis.Redis`: GET; on a miss read the database, SET with a TTL."""
+    """Cache-aside on a sync `redis.Redis`: GET; on a miss read the database once, SET with a TTL."""
 
-    def __init__(self, client: redis.Redis, database: SimulatedDatabase, policy: CachePolicy) -> None:
+    def __init__(
+        self, client: redis.Redis, database: SimulatedDatabase, policy: CachePolicy, stats: Stats | None = None
+    ) -> None:
         self.client = client
         self.database = database
         self.policy = policy
+        self.stats = stats or Stats()
+        self.last_fetch_seconds = database.latency_seconds  # XFetch's delta until a read is measured
+        self._flights = SingleFlight()
+        self._closed = False
 
     def lookup(self, user_id: int) -> LookupResult:
-        """The user's record, from the cache if it is there, else from the database (then cached)."""
+        """The user's record (or "not found"), from the cache if it is there, else from the database."""
         started = time.perf_counter()
         key = self.policy.key(user_id)
         cached = self._read(key, user_id)
-        if cached.record is not None:
-            return LookupResult.from_cache(user_id, key, cached, time.perf_counter() - started)
-        record = self.database.fetch(user_id)
-        value = encode_record(record)
-        self.client.set(key, value, ex=self.policy.ttl_for(user_id))
-        return LookupResult(user_id, key, Source.DATABASE, record, value, time.perf_counter() - started, cached.warning)
+        if cached.in_cache:
+            self._refresh_if_due(user_id, cached)
+            return self._counted(LookupResult.from_cache(user_id, key, cached, time.perf_counter() - started))
+        filled, shared = self._flights.run(user_id, lambda: self._fill(user_id, key))
+        elapsed = time.perf_counter() - started
+        return self._counted(LookupResult.from_fill(user_id, key, filled, elapsed, cached.warning, shared))
+
+    def stampede(self, user_id: int, lookups: int) -> StampedeReport:
+        """Fire `lookups` concurrent lookups of one id, in threads, and count the database reads."""
+        started = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=lookups) as pool:
+            results = list(pool.map(self.lookup, [user_id] * lookups))
+        return StampedeReport.of(user_id, self.policy.key(user_id), results, time.perf_counter() - started)
+
+    def ttl(self, user_id: int) -> TtlReport:
+        """What the cache holds for the user, and for how long."""
+        key = self.policy.key(user_id)
+        raw, remaining_ms = self._get_with_ttl(key, raise_on_error=False)
+        cached = WRONG_TYPE if isinstance(raw, redis.ResponseError) else read_cached(raw, user_id)
+        return TtlReport.of(key, cached, remaining_ms)
+
+    def delete(self, user_id: int) -> bool:
+        """Invalidate the user's key; True if there was one."""
+        return bool(self.client.delete(self.policy.key(user_id)))
+
+    def update(self, user_id: int) -> UserRecord | None:
+        """The write path: change the user in the database, then delete the cached copy."""
+        record = self.database.update(user_id)
+        if record is not None:
+            self.client.delete(self.policy.key(user_id))
+        return record
+
+    def clear(self) -> int:
+        """Remove the demo's own keys (SCAN its namespace, UNLINK in batches; never FLUSHDB or KEYS)."""
+        ours = demo_key_pattern(self.policy.key_prefix)
+        removed, batch = 0, []
+        for key in self.client.scan_iter(match=self.policy.scan_pattern, count=1000):
+            if ours.fullmatch(key.decode("utf-8", "replace")):
+                batch.append(key)
+            if len(batch) >= CLEAR_BATCH:
+                removed, batch = removed + self._unlink(batch), []
+        return removed + self._unlink(batch)
+
+    def close(self) -> None:
+        """Start no more background refreshes (one already running finishes in its own thread)."""
+        self._closed = True
 
     def _read(self, key: str, user_id: int) -> CachedEntry:
         try:
-            return read_cached(self.client.get(key), user_id)
+            if not self.policy.early_refresh:
+                return read_cached(self.client.get(key), user_id)
+            raw, remaining_ms = self._get_with_ttl(key)
+            return read_cached(raw, user_id, remaining_ms)
         except redis.ResponseError as error:
             if is_wrong_type(error):
                 return WRONG_TYPE
             raise
+
+    def _get_with_ttl(self, key: str, *, raise_on_error: bool = True) -> tuple[Any, Any]:
+        """GET and PTTL in one round trip."""
+        pipeline = self.client.pipeline(transaction=False)
+        pipeline.get(key)
+        pipeline.pttl(key)
+        raw, remaining_ms = pipeline.execute(raise_on_error=raise_on_error)
+        return raw, remaining_ms
+
+    def _fill(self, user_id: int, key: str, *, refresh: bool = False) -> Filled:
+        """Read the database once across processes: the lock holder reads, the others wait for its value."""
+        lock = self.client.lock(self.policy.lock_key(user_id), timeout=self.policy.lock_seconds, blocking=False)
+        if not lock.acquire():
+            return self._wait_for_other_process(user_id, key) or self._fetch_and_store(user_id, key)
+        try:
+            cached = None if refresh else self._read(key, user_id)  # filled while we took the lock?
+            if cached is not None and cached.in_cache:
+                return Filled.from_cache(user_id, cached)
+            return self._fetch_and_store(user_id, key)
+        finally:
+            with contextlib.suppress(redis.exceptions.LockError):  # expired: someone else owns it now
+                lock.release()
+
+    def _wait_for_other_process(self, user_id: int, key: str) -> Filled | None:
+        for pause in self.policy.wait_schedule():
+            time.sleep(pause)
+            cached = self._read(key, user_id)
+            if cached.in_cache:
+                return Filled.from_cache(user_id, cached)
+        return None  # the other process is slow or gone: read the database ourselves
+
+    def _fetch_and_store(self, user_id: int, key: str) -> Filled:
+        started = time.perf_counter()
+        filled = Filled.from_database(user_id, self.database.fetch(user_id))
+        self.last_fetch_seconds = time.perf_counter() - started
+        self.stats.database_read()
+        ttl = self.policy.ttl_for(user_id) if filled.record else self.policy.negative_ttl_seconds
+        self.client.set(key, filled.value, ex=ttl)
+        return filled
+
+    def _refresh_if_due(self, user_id: int, cached: CachedEntry) -> None:
+        if self._closed or self._flights.in_flight(user_id):
+            return
+        if self.policy.should_refresh_early(cached.remaining_ms, self.last_fetch_seconds):
+            threading.Thread(target=self._refresh, args=(user_id,), name="early-refresh", daemon=True).start()
+
+    def _refresh(self, user_id: int) -> None:
+        key = self.policy.key(user_id)
+        with contextlib.suppress(redis.RedisError):  # a failed refresh leaves the old value to expire
+            self._flights.run(user_id, lambda: self._fill(user_id, key, refresh=True))
+
+    def _unlink(self, keys: list[bytes]) -> int:
+        pipeline = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipeline.unlink(key)
+        return sum(pipeline.execute())
+
+    def _counted(self, result: LookupResult) -> LookupResult:
+        self.stats.record(result)
+        return result
 
 
 class AsyncCacheAside:
-    """Cache-aside on a `redis.asyncio.Redis`: GET; on a miss read the database, SET with a TTL."""
+    """Cache-aside on a `redis.asyncio.Redis`: GET; on a miss read the database once, SET with a TTL."""
 
-    def __init__(self, client: redis.asyncio.Redis, database: AsyncSimulatedDatabase, policy: CachePolicy) -> None:
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        database: AsyncSimulatedDatabase,
+        policy: CachePolicy,
+        stats: Stats | None = None,
+    ) -> None:
         self.client = client
         self.database = database
         self.policy = policy
+        self.stats = stats or Stats()
+        self.last_fetch_seconds = database.latency_seconds  # XFetch's delta until a read is measured
+        self._flights = AsyncSingleFlight()
+        self._closed = False
+        self._refreshes: set[asyncio.Task[None]] = set()
 
     async def lookup(self, user_id: int) -> LookupResult:
-        """The user's record, from the cache if it is there, else from the database (then cached)."""
+        """The user's record (or "not found"), from the cache if it is there, else from the database."""
         started = time.perf_counter()
         key = self.policy.key(user_id)
         cached = await self._read(key, user_id)
-        if cached.record is not None:
-            return LookupResult.from_cache(user_id, key, cached, time.perf_counter() - started)
-        record = await self.database.fetch(user_id)
-        value = encode_record(record)
-        await self.client.set(key, value, ex=self.policy.ttl_for(user_id))
-        return LookupResult(user_id, key, Source.DATABASE, record, value, time.perf_counter() - started, cached.warning)
+        if cached.in_cache:
+            self._refresh_if_due(user_id, cached)
+            return self._counted(LookupResult.from_cache(user_id, key, cached, time.perf_counter() - started))
+        filled, shared = await self._flights.run(user_id, lambda: self._fill(user_id, key))
+        elapsed = time.perf_counter() - started
+        return self._counted(LookupResult.from_fill(user_id, key, filled, elapsed, cached.warning, shared))
+
+    async def stampede(self, user_id: int, lookups: int) -> StampedeReport:
+        """Fire `lookups` concurrent lookups of one id, as tasks, and count the database reads."""
+        started = time.perf_counter()
+        results = await asyncio.gather(*(self.lookup(user_id) for _ in range(lookups)))
+        return StampedeReport.of(user_id, self.policy.key(user_id), results, time.perf_counter() - started)
+
+    async def ttl(self, user_id: int) -> TtlReport:
+        """What the cache holds for the user, and for how long."""
+        key = self.policy.key(user_id)
+        raw, remaining_ms = await self._get_with_ttl(key, raise_on_error=False)
+        cached = WRONG_TYPE if isinstance(raw, redis.ResponseError) else read_cached(raw, user_id)
+        return TtlReport.of(key, cached, remaining_ms)
+
+    async def delete(self, user_id: int) -> bool:
+        """Invalidate the user's key; True if there was one."""
+        return bool(await self.client.delete(self.policy.key(user_id)))
+
+    async def update(self, user_id: int) -> UserRecord | None:
+        """The write path: change the user in the database, then delete the cached copy."""
+        record = await self.database.update(user_id)
+        if record is not None:
+            await self.client.delete(self.policy.key(user_id))
+        return record
+
+    async def clear(self) -> int:
+        """Remove the demo's own keys (SCAN its namespace, UNLINK in batches; never FLUSHDB or KEYS)."""
+        ours = demo_key_pattern(self.policy.key_prefix)
+        removed, batch = 0, []
+        async for key in self.client.scan_iter(match=self.policy.scan_pattern, count=1000):
+            if ours.fullmatch(key.decode("utf-8", "replace")):
+                batch.append(key)
+            if len(batch) >= CLEAR_BATCH:
+                removed, batch = removed + await self._unlink(batch), []
+        return removed + await self._unlink(batch)
+
+    async def aclose(self) -> None:
+        """Start no more background refreshes, and cancel the ones running."""
+        self._closed = True
+        for task in self._refreshes:
+            task.cancel()
+        await asyncio.gather(*self._refreshes, return_exceptions=True)
 
     async def _read(self, key: str, user_id: int) -> CachedEntry:
         try:
-            return read_cached(await self.client.get(key), user_id)
+            if not self.policy.early_refresh:
+                return read_cached(await self.client.get(key), user_id)
+            raw, remaining_ms = await self._get_with_ttl(key)
+            return read_cached(raw, user_id, remaining_ms)
         except redis.ResponseError as error:
             if is_wrong_type(error):
                 return WRONG_TYPE
             raise
+
+    async def _get_with_ttl(self, key: str, *, raise_on_error: bool = True) -> tuple[Any, Any]:
+        """GET and PTTL in one round trip."""
+        pipeline = self.client.pipeline(transaction=False)
+        pipeline.get(key)
+        pipeline.pttl(key)
+        raw, remaining_ms = await pipeline.execute(raise_on_error=raise_on_error)
+        return raw, remaining_ms
+
+    async def _fill(self, user_id: int, key: str, *, refresh: bool = False) -> Filled:
+        """Read the database once across processes: the lock holder reads, the others wait for its value."""
+        lock = self.client.lock(self.policy.lock_key(user_id), timeout=self.policy.lock_seconds, blocking=False)
+        if not await lock.acquire():
+            return await self._wait_for_other_process(user_id, key) or await self._fetch_and_store(user_id, key)
+        try:
+            cached = None if refresh else await self._read(key, user_id)  # filled while we took the lock?
+            if cached is not None and cached.in_cache:
+                return Filled.from_cache(user_id, cached)
+            return await self._fetch_and_store(user_id, key)
+        finally:
+            with contextlib.suppress(redis.exceptions.LockError):  # expired: someone else owns it now
+                await lock.release()
+
+    async def _wait_for_other_process(self, user_id: int, key: str) -> Filled | None:
+        for pause in self.policy.wait_schedule():
+            await asyncio.sleep(pause)
+            cached = await self._read(key, user_id)
+            if cached.in_cache:
+                return Filled.from_cache(user_id, cached)
+        return None  # the other process is slow or gone: read the database ourselves
+
+    async def _fetch_and_store(self, user_id: int, key: str) -> Filled:
+        started = time.perf_counter()
+        filled = Filled.from_database(user_id, await self.database.fetch(user_id))
+        self.last_fetch_seconds = time.perf_counter() - started
+        self.stats.database_read()
+        ttl = self.policy.ttl_for(user_id) if filled.record else self.policy.negative_ttl_seconds
+        await self.client.set(key, filled.value, ex=ttl)
+        return filled
+
+    def _refresh_if_due(self, user_id: int, cached: CachedEntry) -> None:
+        if self._closed or self._flights.in_flight(user_id):
+            return
+        if self.policy.should_refresh_early(cached.remaining_ms, self.last_fetch_seconds):
+            task = asyncio.create_task(self._refresh(user_id), name="early-refresh")
+            self._refreshes.add(task)
+            task.add_done_callback(self._refreshes.discard)
+
+    async def _refresh(self, user_id: int) -> None:
+        key = self.policy.key(user_id)
+        with contextlib.suppress(redis.RedisError):  # a failed refresh leaves the old value to expire
+            await self._flights.run(user_id, lambda: self._fill(user_id, key, refresh=True))
+
+    async def _unlink(self, keys: list[bytes]) -> int:
+        pipeline = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipeline.unlink(key)
+        return sum(await pipeline.execute())
+
+    def _counted(self, result: LookupResult) -> LookupResult:
+        self.stats.record(result)
+        return result
 
 
 # --- seeding ---

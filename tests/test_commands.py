@@ -5,12 +5,18 @@ from __future__ import annotations
 import pytest
 
 from cli.commands import (
+    Clear,
+    Delete,
     Help,
     Invalid,
     LineSplitter,
     Lookup,
     Nothing,
     Quit,
+    ShowStats,
+    ShowTtl,
+    Stampede,
+    Update,
     parse_command,
     parse_user_id,
     shown,
@@ -35,6 +41,15 @@ from config.settings import MAX_USER_ID
         ("exit", Quit()),
         ("help", Help()),
         ("?", Help()),
+        ("stampede 42", Stampede(42, 50)),
+        ("STAMPEDE user-42 7", Stampede(42, 7)),
+        ("stampede 42 1000", Stampede(42, 1000)),
+        ("ttl 42", ShowTtl(42)),
+        ("del user-9", Delete(9)),
+        ("delete 9", Delete(9)),
+        ("update 3", Update(3)),
+        ("clear", Clear()),
+        (" Stats ", ShowStats()),
         ("", Nothing()),
         ("   ", Nothing()),
     ],
@@ -68,12 +83,25 @@ def test_accepted_input(line: str, command: object) -> None:
         "q!",
         "\x00",
         "\u200f42",  # a right-to-left mark
+        "stampede",
+        "stampede 42 0",
+        "stampede 42 1001",
+        "stampede 42 ten",
+        "stampede 0",
+        "stampede 42 5 5",
+        "ttl",
+        "ttl abc",
+        "del 1 2",
+        "update -1",
+        "clear all",
+        "stats now",
+        "İstats",
     ],
 )
 def test_anything_else_is_invalid_and_says_what_is_accepted(line: str) -> None:
     command = parse_command(line)
     assert isinstance(command, Invalid)
-    assert "help, or q" in command.message
+    assert "help, or q" in command.message or "Type " in command.message
     assert "\n" not in command.message
 
 
@@ -104,6 +132,12 @@ def test_out_of_range_ids_say_so() -> None:
     command = parse_command("0")
     assert isinstance(command, Invalid)
     assert command.message.startswith('User id out of range: "0"')
+
+
+def test_a_malformed_command_says_how_to_type_it() -> None:
+    command = parse_command("stampede 42 5000")
+    assert isinstance(command, Invalid)
+    assert command.message == 'Not a stampede command: "stampede 42 5000". Type stampede <id> [lookups 1-1000].'
 
 
 def test_parse_user_id() -> None:

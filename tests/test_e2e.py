@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -269,3 +270,46 @@ def test_a_blocking_seed_shows_a_progress_bar_at_a_terminal(redis_url: str) -> N
     child.sendline("q")
     status, _ = finish(child)
     assert status == 0
+
+
+def _database_reads(stderr: str) -> int:
+    """The `N database reads` of the summary a script prints on exit."""
+    [summary] = [line for line in stderr.splitlines() if line.startswith("Stats: ")]
+    return int(summary.split(" database reads")[0].rsplit(" ", 1)[1].replace(",", ""))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("first", "second"), [("main.py", "main.py"), ("main_async.py", "main_async.py"), ("main.py", "main_async.py")]
+)
+def test_two_processes_started_together_on_one_missing_id_make_1_database_read(
+    first: str, second: str, redis_url: str, tmp_path: Path
+) -> None:
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(PROJECT_ROOT / script),
+                "--redis-url",
+                redis_url,
+                "--seed-mode",
+                "none",
+                "--db-latency",
+                "0.5",
+                "--json",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=tmp_path,
+            env=script_env(),
+        )
+        for script in (first, second)
+    ]
+    outputs = [process.communicate(b"424242\n", timeout=30) for process in processes]
+    answers = [json.loads(out) for out, _ in outputs]
+    reads = [_database_reads(err.decode()) for _, err in outputs]
+    assert [process.returncode for process in processes] == [0, 0]
+    assert sum(reads) == 1, (answers, reads)
+    assert sorted(answer["source"] for answer in answers) == ["cache", "database"]
+    assert all(answer["value"]["id"] == 424242 for answer in answers)

@@ -47,6 +47,7 @@ def test_json_answers_carry_id_key_source_value_and_elapsed() -> None:
         "source": "database",
         "value": json.loads(encode_record(user_record(42))),
         "elapsed_ms": 15.123,
+        "shared": False,
     }
 
 

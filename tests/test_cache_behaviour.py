@@ -1,0 +1,343 @@
+"""Stampede protection, TTL jitter, negative caching, invalidation, early refresh and stats, in both twins.
+
+The logic runs on fakeredis; the locks run on the private redis-server too, where two
+processes' worth of contention is real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from config.redis import get_redis
+from config.settings import Settings
+from simulator.core import CachePolicy, DatabaseState, Source, Stats, percentile
+from simulator.records import encode_record, user_record
+from simulator.simulate_cache_db_flow import (
+    AsyncCacheAside,
+    AsyncSimulatedDatabase,
+    CacheAside,
+    SimulatedDatabase,
+)
+from tests.twins import Twin, make_twin
+
+
+@pytest.fixture(params=["sync", "async"])
+def twin(request: pytest.FixtureRequest, sync_client: redis.Redis, async_client: redis.asyncio.Redis) -> Twin:
+    return make_twin(request.param, sync_client, async_client, CachePolicy(ttl_jitter=0.1, negative_ttl_seconds=30))
+
+
+async def call(twin: Twin, method: str, *arguments: object) -> object:
+    """Call a shell method of either twin."""
+    outcome = getattr(twin.cache, method)(*arguments)
+    return await outcome if asyncio.iscoroutine(outcome) else outcome
+
+
+# --- the pure policy ---
+
+
+@pytest.mark.parametrize(
+    ("ttl", "jitter", "unit", "expected"),
+    [
+        (3600, 0.0, 0.99, 3600),
+        (3600, 0.1, 0.0, 3240),
+        (3600, 0.1, 0.5, 3600),
+        (3600, 0.1, 0.999999, 3960),
+        (10, 0.5, 0.0, 5),
+        (1, 0.5, 0.0, 1),
+    ],
+)
+def test_ttl_jitter_spreads_within_the_bounds(ttl: int, jitter: float, unit: float, expected: int) -> None:
+    policy = CachePolicy(ttl_seconds=ttl, ttl_jitter=jitter, random=lambda: unit)
+    assert policy.ttl_for(1) == expected
+    low, high = policy.ttl_bounds()
+    assert low <= expected <= high
+
+
+@pytest.mark.parametrize(
+    ("remaining_ms", "last_fetch", "unit", "refresh"),
+    [
+        (None, 2.0, 0.001, False),  # no TTL known
+        (-1, 2.0, 0.001, False),  # no expiry
+        (3_600_000, 2.0, 0.001, False),  # an hour left: -ln(0.001) * 2 s = 13.8 s of headroom
+        (10_000, 2.0, 0.001, True),
+        (1_000, 2.0, 0.5, True),  # ln 2 * 2 s = 1.39 s >= 1 s
+        (2_000, 2.0, 0.5, False),
+        (2_000, 0.1, 1e-9, True),
+    ],
+)
+def test_xfetch_refreshes_more_likely_as_expiry_nears(
+    remaining_ms: int | None, last_fetch: float, unit: float, refresh: bool
+) -> None:
+    policy = CachePolicy(early_refresh=True, random=lambda: unit)
+    assert policy.should_refresh_early(remaining_ms, last_fetch) is refresh
+    assert CachePolicy(early_refresh=False, random=lambda: unit).should_refresh_early(remaining_ms, last_fetch) is False
+
+
+def test_waiters_poll_for_at_most_the_life_of_the_lock() -> None:
+    pauses = list(CachePolicy(lock_seconds=1.0, wait_poll_seconds=0.1).wait_schedule())
+    assert math.isclose(sum(pauses), 1.0)
+    assert all(pause == 0.1 for pause in pauses)
+
+
+def test_the_lock_outlives_the_database_latency() -> None:
+    from config.settings import Settings
+
+    for latency in (0.0, 0.5, 2.0, 30.0):
+        assert CachePolicy.from_settings(Settings(db_latency_seconds=latency)).lock_seconds > latency
+
+
+def test_the_database_holds_users_1_to_size_and_updates_change_the_email() -> None:
+    state = DatabaseState(size=10)
+    assert state.record(10) == user_record(10)
+    assert state.record(11) is None
+    assert state.update(11) is None
+    updated = state.update(3)
+    assert updated is not None
+    assert updated.email != user_record(3).email
+    assert state.record(3) == updated
+    assert state.encoded(3) == encode_record(updated)
+
+
+def test_stats_count_answers_and_their_latencies() -> None:
+    stats = Stats()
+    from simulator.core import LookupResult
+
+    for source, seconds, shared in [
+        (Source.CACHE, 0.001, False),
+        (Source.CACHE, 0.003, False),
+        (Source.DATABASE, 2.0, False),
+        (Source.DATABASE, 2.1, True),
+        (Source.NOT_FOUND, 2.0, False),
+        (Source.NEGATIVE_CACHE, 0.002, False),
+    ]:
+        stats.record(LookupResult(1, "user-1", source, None, None, seconds, shared=shared))
+    stats.database_read()
+    snapshot = stats.snapshot()
+    assert (snapshot.lookups, snapshot.hits, snapshot.misses, snapshot.not_found) == (6, 3, 3, 2)
+    assert (snapshot.database_reads, snapshot.saved_by_stampede_protection) == (1, 1)
+    assert snapshot.hit_ratio == 0.5
+    assert snapshot.hit_latency_ms["p50"] == pytest.approx(2.0)
+    assert snapshot.miss_latency_ms["p99"] == pytest.approx(2100)
+    assert percentile([], 0.5) is None
+
+
+# --- negative caching ---
+
+
+async def test_a_user_the_database_lacks_is_not_found_and_remembered_briefly(
+    twin: Twin, sync_client: redis.Redis
+) -> None:
+    missing = 1_000_001  # the database holds 1..1,000,000
+    first = await twin.lookup(missing)
+    second = await twin.lookup(missing)
+    assert (first.source, second.source) == (Source.NOT_FOUND, Source.NEGATIVE_CACHE)
+    assert first.record is None
+    assert second.record is None
+    assert twin.database_reads == 1
+    assert 0 < sync_client.ttl(f"user-{missing}") <= 30  # NEGATIVE_TTL_SECONDS, far shorter than a record's
+
+
+# --- invalidation and the write path ---
+
+
+async def test_del_makes_the_next_lookup_a_miss(twin: Twin, sync_client: redis.Redis) -> None:
+    await twin.lookup(5)
+    assert await call(twin, "delete", 5) is True
+    assert await call(twin, "delete", 5) is False
+    assert (await twin.lookup(5)).source is Source.DATABASE
+    assert twin.database_reads == 2
+
+
+async def test_update_writes_the_database_then_the_next_read_fetches_the_new_record(twin: Twin) -> None:
+    old = (await twin.lookup(6)).record
+    updated = await call(twin, "update", 6)
+    fresh = await twin.lookup(6)
+    assert fresh.source is Source.DATABASE
+    assert fresh.record == updated
+    assert old is not None
+    assert fresh.record is not None
+    assert fresh.record.email != old.email
+    assert await call(twin, "update", 2_000_000) is None
+
+
+async def test_clear_removes_only_the_demos_keys(sync_client: redis.Redis, async_client: redis.asyncio.Redis) -> None:
+    for name in ("sync", "async"):
+        keep = {"user-settings": "x", "user-12abc": "x", "other:user-1": "x", "demo:user-": "x", "demo:users-1": "x"}
+        for key, value in keep.items():
+            sync_client.set(key, value)
+        namespaced = make_twin(name, sync_client, async_client, CachePolicy(key_prefix="demo:"))
+        await namespaced.seed("pipelined", 1200)
+        sync_client.set("demo:user-7:lock", "token")
+        sync_client.delete("demo:user-9")
+        sync_client.hset("demo:user-9", "field", "wrong type, still ours")
+        removed = await call(namespaced, "clear")
+        assert removed == 1201
+        assert sorted(key.decode() for key in sync_client.scan_iter()) == sorted(keep)
+        sync_client.delete(*keep)
+
+
+async def test_ttl_reports_what_the_cache_holds(twin: Twin) -> None:
+    assert (await call(twin, "ttl", 8)).state == "missing"  # type: ignore[attr-defined]
+    await twin.lookup(8)
+    await twin.lookup(3_000_000)
+    record = await call(twin, "ttl", 8)
+    not_found = await call(twin, "ttl", 3_000_000)
+    assert record.state == "record"  # type: ignore[attr-defined]
+    assert 3240 <= record.remaining_seconds <= 3960  # type: ignore[attr-defined]
+    assert not_found.state == "not-found"  # type: ignore[attr-defined]
+    assert 0 < not_found.remaining_seconds <= 30  # type: ignore[attr-defined]
+
+
+async def test_jittered_ttls_of_a_seeded_batch_differ_and_stay_in_bounds(twin: Twin, sync_client: redis.Redis) -> None:
+    await twin.seed("pipelined", 300)
+    ttls = [sync_client.ttl(f"user-{user_id}") for user_id in range(1, 301)]
+    assert len(set(ttls)) > 50
+    assert all(3240 - 1 <= ttl <= 3960 for ttl in ttls)
+
+
+# --- stampede protection ---
+
+
+async def test_concurrent_lookups_in_one_process_share_one_database_read(
+    sync_client: redis.Redis, async_client: redis.asyncio.Redis
+) -> None:
+    for name in ("sync", "async"):
+        stampeding = make_twin(name, sync_client, async_client, latency_seconds=0.1)
+        report = await call(stampeding, "stampede", 4242 + len(name), 50)
+        assert report.database_reads == 1  # type: ignore[attr-defined]
+        assert report.lookups == 50  # type: ignore[attr-defined]
+        assert stampeding.database_reads == 1
+        assert report.saved >= 40  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def real(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.mark.integration
+async def test_200_concurrent_async_lookups_of_one_missing_id_make_1_database_read(redis_url: str) -> None:
+    clients = get_redis(Settings(redis_url=redis_url, redis_configured=True))  # the demo's own bounded pool
+    database = AsyncSimulatedDatabase(0.2)
+    cache = AsyncCacheAside(clients.async_client(), database, CachePolicy(lock_seconds=2, wait_poll_seconds=0.02))
+    results = await asyncio.gather(*(cache.lookup(31337) for _ in range(200)))
+    await clients.aclose()
+    assert database.reads.value == 1
+    assert {result.source for result in results} == {Source.DATABASE}
+    assert sum(result.shared for result in results) == 199
+    assert cache.stats.snapshot().saved_by_stampede_protection == 199
+
+
+@pytest.mark.integration
+def test_50_threads_on_one_missing_id_make_1_database_read(redis_url: str) -> None:
+    clients = get_redis(Settings(redis_url=redis_url, redis_configured=True))
+    database = SimulatedDatabase(0.2)
+    report = CacheAside(clients.sync_client(), database, CachePolicy()).stampede(27182, 50)
+    clients.close()
+    assert database.reads.value == 1
+    assert report.database_reads == 1
+
+
+@pytest.mark.integration
+async def test_two_caches_sharing_redis_make_1_database_read_through_the_lock(redis_url: str) -> None:
+    """Two caches with their own single-flight, as two processes would have: only the Redis lock joins them."""
+    policy = CachePolicy(lock_seconds=3, wait_poll_seconds=0.02)
+    sync_client = redis.Redis.from_url(redis_url)
+    async_client = redis.asyncio.Redis.from_url(redis_url)
+    sync_database, async_database = SimulatedDatabase(0.3), AsyncSimulatedDatabase(0.3)
+    sync_cache = CacheAside(sync_client, sync_database, policy)
+    async_cache = AsyncCacheAside(async_client, async_database, policy)
+    sync_result, async_result = await asyncio.gather(asyncio.to_thread(sync_cache.lookup, 777), async_cache.lookup(777))
+    await async_client.aclose()
+    sync_client.close()
+    assert sync_database.reads.value + async_database.reads.value == 1
+    assert {sync_result.source, async_result.source} == {Source.DATABASE, Source.CACHE}
+
+
+@pytest.mark.integration
+async def test_a_lock_left_by_a_dead_process_delays_a_lookup_by_at_most_its_ttl(
+    redis_url: str, real: redis.Redis
+) -> None:
+    real.set("user-99:lock", "a token nobody holds", px=400)
+    cache = AsyncCacheAside(
+        redis.asyncio.Redis.from_url(redis_url),
+        AsyncSimulatedDatabase(0.01),
+        CachePolicy(lock_seconds=0.4, wait_poll_seconds=0.02),
+    )
+    started = time.perf_counter()
+    result = await cache.lookup(99)
+    await cache.client.aclose()
+    assert result.source is Source.DATABASE
+    assert 0.4 <= time.perf_counter() - started < 2
+
+
+@pytest.mark.integration
+def test_a_lock_is_released_only_by_its_owner(redis_url: str, real: redis.Redis) -> None:
+    cache = CacheAside(redis.Redis.from_url(redis_url), SimulatedDatabase(0.3), CachePolicy(lock_seconds=0.1))
+    import threading
+
+    thread = threading.Thread(target=cache.lookup, args=(4040,))
+    thread.start()
+    time.sleep(0.2)  # the lookup's lock (0.1 s) has expired while its 0.3 s read runs: the moment under test
+    real.set("user-4040:lock", "another owner", px=5000)
+    thread.join()
+    cache.client.close()
+    assert real.get("user-4040:lock") == b"another owner"  # compare-and-delete left it alone
+
+
+# --- negative entries expire; corrupt tombstones are repaired ---
+
+
+@pytest.mark.integration
+async def test_negative_entries_expire_after_their_ttl(redis_url: str, real: redis.Redis) -> None:
+    client = redis.asyncio.Redis.from_url(redis_url)
+    database = AsyncSimulatedDatabase(0)
+    cache = AsyncCacheAside(
+        client,
+        database,
+        CachePolicy(negative_ttl_seconds=1),
+    )
+    assert (await cache.lookup(5_000_000)).source is Source.NOT_FOUND
+    assert (await cache.lookup(5_000_000)).source is Source.NEGATIVE_CACHE
+    deadline = time.monotonic() + 3
+    while real.exists("user-5000000") and time.monotonic() < deadline:  # noqa: ASYNC110 (polls the server)
+        await asyncio.sleep(0.05)  # waiting for the server to expire the key: the behaviour under test
+    assert not real.exists("user-5000000")
+    assert (await cache.lookup(5_000_000)).source is Source.NOT_FOUND
+    await client.aclose()
+    assert database.reads.value == 2
+
+
+async def test_a_tombstone_for_another_id_is_corrupt_and_repaired(twin: Twin, sync_client: redis.Redis) -> None:
+    sync_client.set("user-12", '{"id":13,"not_found":true}')
+    result = await twin.lookup(12)
+    assert result.source is Source.DATABASE
+    assert result.warning is not None
+
+
+# --- early refresh ---
+
+
+async def test_early_refresh_keeps_a_hot_key_from_ever_missing(
+    sync_client: redis.Redis, async_client: redis.asyncio.Redis
+) -> None:
+    for user_id, name in enumerate(("sync", "async"), start=11):
+        policy = CachePolicy(ttl_seconds=1, early_refresh=True, early_refresh_beta=4)
+        hot = make_twin(name, sync_client, async_client, policy, latency_seconds=0.05)
+        assert (await hot.lookup(user_id)).source is Source.DATABASE
+        sources = set()
+        deadline = time.monotonic() + 2.5  # two and a half TTLs of a key read every 10 ms
+        while time.monotonic() < deadline:
+            sources.add((await hot.lookup(user_id)).source)
+            await asyncio.sleep(0.01)  # the pace of the hot key's readers, part of the scenario
+        await call(hot, "aclose" if name == "async" else "close")
+        assert sources == {Source.CACHE}
+        assert hot.database_reads >= 3  # the first read, then refreshes before each expiry
