@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import BinaryIO, TextIO
 
 import redis
@@ -30,6 +31,7 @@ from cli.console import Console, is_interactive, read_lines
 from cli.render import (
     render_answer,
     render_banner,
+    render_cache_event,
     render_cleared,
     render_deleted,
     render_error,
@@ -45,7 +47,7 @@ from cli.render import (
 from cli.startup import load_settings
 from config.redis import RedisClients, StartupError, connect, failure_reason
 from config.settings import ConfigError, Settings
-from simulator.core import CachePolicy, DatabaseState, SeedProgress, SeedReport
+from simulator.core import CacheEvent, CachePolicy, DatabaseState, SeedProgress, SeedReport
 from simulator.records import vocabulary
 from simulator.simulate_cache_db_flow import BackgroundSeed, CacheAside, Seeder, SimulatedDatabase
 
@@ -92,7 +94,7 @@ def serve(clients: RedisClients, console: Console, stdin: BinaryIO) -> int:
     settings = clients.settings
     policy = CachePolicy.from_settings(settings)
     database = SimulatedDatabase(settings.db_latency_seconds, DatabaseState(settings.db_size))
-    cache = CacheAside(clients.sync_client(), database, policy)
+    cache = CacheAside(clients.sync_client(), database, policy, notify=cache_event_printer(console, settings))
     seeder = Seeder(clients.sync_client(), database, policy, settings.seed_batch_size)
     console.note(render_banner(settings))
     vocabulary()  # draw the Faker words now, so no answer's or seed's time includes it
@@ -136,9 +138,7 @@ def perform(command: Command, cache: CacheAside, console: Console, json_output: 
             case Delete(user_id):
                 text = render_deleted(cache.policy.key(user_id), cache.delete(user_id), json_output)
             case Update(user_id):
-                started = time.perf_counter()
-                record = cache.update(user_id)
-                text = render_updated(cache.policy.key(user_id), record, time.perf_counter() - started, json_output)
+                text = render_updated(cache.update(user_id), json_output)
             case Clear():
                 text = render_cleared(cache.clear(), json_output)
             case _:
@@ -169,6 +169,11 @@ def start_seed(seeder: Seeder, settings: Settings, console: Console) -> Backgrou
             return None
     seed_done(console, report, None)
     return None
+
+
+def cache_event_printer(console: Console, settings: Settings) -> Callable[[CacheEvent], None]:
+    """Print each change in whether Redis can be used, once."""
+    return lambda event: console.note(render_cache_event(event, settings.redis_url_for_display))
 
 
 def seed_done(console: Console, report: SeedReport, error: Exception | None) -> None:

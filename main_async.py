@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, BinaryIO, TextIO
 
 import redis
@@ -33,6 +33,7 @@ from cli.console import Console, aread_lines, is_interactive
 from cli.render import (
     render_answer,
     render_banner,
+    render_cache_event,
     render_cleared,
     render_deleted,
     render_error,
@@ -48,7 +49,7 @@ from cli.render import (
 from cli.startup import load_settings
 from config.redis import RedisClients, StartupError, aconnect, failure_reason
 from config.settings import ConfigError, Settings
-from simulator.core import CachePolicy, DatabaseState, SeedProgress, SeedReport
+from simulator.core import CacheEvent, CachePolicy, DatabaseState, SeedProgress, SeedReport
 from simulator.records import vocabulary
 from simulator.simulate_cache_db_flow import AsyncBackgroundSeed, AsyncCacheAside, AsyncSeeder, AsyncSimulatedDatabase
 
@@ -97,7 +98,7 @@ async def serve(clients: RedisClients, console: Console, stdin: BinaryIO) -> int
     settings = clients.settings
     policy = CachePolicy.from_settings(settings)
     database = AsyncSimulatedDatabase(settings.db_latency_seconds, DatabaseState(settings.db_size))
-    cache = AsyncCacheAside(clients.async_client(), database, policy)
+    cache = AsyncCacheAside(clients.async_client(), database, policy, notify=cache_event_printer(console, settings))
     seeder = AsyncSeeder(clients.async_bulk_client(), database, policy, settings.seed_batch_size)
     console.note(render_banner(settings))
     vocabulary()  # draw the Faker words now, so no answer's or seed's time includes it
@@ -146,9 +147,7 @@ async def perform(command: Command, cache: AsyncCacheAside, console: Console, js
             case Delete(user_id):
                 text = render_deleted(cache.policy.key(user_id), await cache.delete(user_id), json_output)
             case Update(user_id):
-                started = time.perf_counter()
-                record = await cache.update(user_id)
-                text = render_updated(cache.policy.key(user_id), record, time.perf_counter() - started, json_output)
+                text = render_updated(await cache.update(user_id), json_output)
             case Clear():
                 text = render_cleared(await cache.clear(), json_output)
             case _:
@@ -196,6 +195,11 @@ def start_seed(seeder: AsyncSeeder, settings: Settings, console: Console) -> Asy
     progress = SeedProgress(mode, count, time.perf_counter())
     seed = seeder.seed_sequential if mode == "sequential" else seeder.seed_pipelined
     return AsyncBackgroundSeed(seed, progress, lambda report, error: seed_done(console, report, error)).start()
+
+
+def cache_event_printer(console: Console, settings: Settings) -> Callable[[CacheEvent], None]:
+    """Print each change in whether Redis can be used, once."""
+    return lambda event: console.note(render_cache_event(event, settings.redis_url_for_display))
 
 
 def seed_done(console: Console, report: SeedReport, error: Exception | None) -> None:

@@ -11,8 +11,16 @@ from dataclasses import asdict
 
 from cli.commands import ACCEPTED, MAX_STAMPEDE, Command, Help, Invalid
 from config.settings import Settings
-from simulator.core import LookupResult, SeedReport, Source, StampedeReport, StatsSnapshot, TtlReport
-from simulator.records import UserRecord
+from simulator.core import (
+    CacheEvent,
+    LookupResult,
+    SeedReport,
+    Source,
+    StampedeReport,
+    StatsSnapshot,
+    TtlReport,
+    UpdateReport,
+)
 
 HELP = "\n".join(
     (
@@ -48,16 +56,22 @@ def render_answer(result: LookupResult, json_output: bool) -> str:
                 "value": None if result.record is None else asdict(result.record),
                 "elapsed_ms": round(result.elapsed_ms, 3),
                 "shared": result.shared,
+                "degraded": result.degraded,
             }
         )
     took = format_elapsed(result.elapsed_seconds) + (", shared another lookup's database read" if result.shared else "")
     if result.source is Source.CACHE:
         return f"Found in cache: {result.key} = {result.value} ({took})"
+    if result.degraded:
+        found = f"{result.key} = {result.value}" if result.record else f"{result.key} is not in the database"
+        return f"From the database, cache unavailable: {found} ({took})"
     if result.source is Source.DATABASE:
-        return f"Stored: {result.key} = {result.value} ({took})"
+        stored = "Stored" if result.stored else "Read from the database (not cached)"
+        return f"{stored}: {result.key} = {result.value} ({took})"
     if result.source is Source.NEGATIVE_CACHE:
         return f"Not found (cached): {result.key} is not in the database ({took})"
-    return f"Not found: {result.key} is not in the database; cached as not found ({took})"
+    remembered = "cached as not found" if result.stored else "not cached"
+    return f"Not found: {result.key} is not in the database; {remembered} ({took})"
 
 
 def render_stampede(report: StampedeReport, json_output: bool) -> str:
@@ -98,21 +112,38 @@ def render_deleted(key: str, deleted: bool, json_output: bool) -> str:
     return f"Deleted {key}: the next lookup reads the database." if deleted else f"{key} was not in the cache."
 
 
-def render_updated(key: str, record: UserRecord | None, seconds: float, json_output: bool) -> str:
+def render_updated(report: UpdateReport, json_output: bool) -> str:
     """The answer to `update <id>`."""
+    record, key, took = report.record, report.key, format_elapsed(report.elapsed_seconds)
     if json_output:
         return json.dumps(
             {
                 "updated": key,
                 "value": None if record is None else asdict(record),
-                "elapsed_ms": round(seconds * 1000, 3),
+                "invalidated": report.invalidated,
+                "elapsed_ms": round(report.elapsed_seconds * 1000, 3),
             }
         )
     if record is None:
-        return f"{key} is not in the database: nothing to update ({format_elapsed(seconds)})."
+        return f"{key} is not in the database: nothing to update ({took})."
+    if report.problem is not None:
+        return (
+            f"Updated {key} in the database (email now {record.email}), but could not delete the cached copy "
+            f"({report.problem}): it may be stale until it expires ({took})."
+        )
     return (
         f"Updated {key} in the database (email now {record.email}) and deleted it from the cache: "
-        f"the next lookup reads the new record ({format_elapsed(seconds)})."
+        f"the next lookup reads the new record ({took})."
+    )
+
+
+def render_cache_event(event: CacheEvent, url: str) -> str:
+    """One line when Redis stops or starts being usable: once per change, not per lookup."""
+    if event.available:
+        return f"Cache recovered: using Redis at {url} again."
+    return (
+        f"Warning: the cache is unavailable ({event.reason}); answering from the database, "
+        f"and trying Redis again in {event.retry_seconds:g} s."
     )
 
 
@@ -135,6 +166,7 @@ def render_stats(stats: StatsSnapshot, json_output: bool) -> str:
                     "not_found": stats.not_found,
                     "database_reads": stats.database_reads,
                     "saved_by_stampede_protection": stats.saved_by_stampede_protection,
+                    "answered_without_the_cache": stats.degraded,
                     "hit_ratio": stats.hit_ratio,
                     "hit_latency_ms": stats.hit_latency_ms,
                     "miss_latency_ms": stats.miss_latency_ms,
@@ -146,7 +178,8 @@ def render_stats(stats: StatsSnapshot, json_output: bool) -> str:
         (
             f"Stats: {stats.lookups:,} lookups: {stats.hits:,} hits, {stats.misses:,} misses (hit ratio {ratio}), "
             f"{stats.not_found:,} not found; {stats.database_reads:,} database reads; "
-            f"{stats.saved_by_stampede_protection:,} lookups saved by stampede protection",
+            f"{stats.saved_by_stampede_protection:,} lookups saved by stampede protection; "
+            f"{stats.degraded:,} answered without the cache",
             f"  hit latency:  {_percentiles(stats.hit_latency_ms)}",
             f"  miss latency: {_percentiles(stats.miss_latency_ms)}",
         )

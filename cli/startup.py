@@ -23,7 +23,13 @@ def load_settings(argv: Sequence[str] | None, twin: Twin, environ: Mapping[str, 
     command_line = parse_command_line(sys.argv[1:] if argv is None else argv, twin)
     dotenv = read_env_file(command_line.env_file)
     merged = merge_sources(command_line, os.environ if environ is None else environ, dotenv)
-    return Settings.from_env(merged, twin, labels=command_line.labels)
+    settings = Settings.from_env(merged, twin, labels=command_line.labels)
+    if settings.tls_ca_file and not os.access(settings.tls_ca_file, os.R_OK):
+        label = command_line.labels.get("REDIS_TLS_CA_FILE", "REDIS_TLS_CA_FILE")
+        raise ConfigError(
+            f"{label}={settings.tls_ca_file!r} is not valid: expected a readable PEM file of CA certificates"
+        )
+    return settings
 
 
 def read_env_file(path: str | None) -> dict[str, str | None]:

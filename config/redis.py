@@ -32,9 +32,8 @@ if TYPE_CHECKING:
     from fakeredis import FakeServer
 
 # Explicit knobs, not redis-py's defaults (5 s reads, up to 10 retries): a cache that is
-# slow to fail is worse than no cache.
-SOCKET_TIMEOUT_SECONDS = 1.0
-CONNECT_TIMEOUT_SECONDS = 1.0
+# slow to fail is worse than no cache. The socket and connect timeouts are
+# REDIS_TIMEOUT_SECONDS (1 s by default).
 MAX_CONNECTIONS = 32  # per client; the async pool waits for a free one instead of failing
 BULK_BATCH_TIMEOUT_SECONDS = 10.0  # a whole seeding batch on the bulk client
 POOL_WAIT_SECONDS = 5.0
@@ -75,7 +74,7 @@ class RedisClients:
         loop = asyncio.get_running_loop()
         with self._lock:
             if self._async is None or self._async_loop is not loop:
-                self._async = self._build_async(SOCKET_TIMEOUT_SECONDS)
+                self._async = self._build_async(self.settings.redis_timeout_seconds)
                 self._async_bulk = None
                 self._async_loop = loop
             return self._async
@@ -124,7 +123,7 @@ class RedisClients:
             return fakeredis.FakeRedis(server=self._fake())
         pool = redis.BlockingConnectionPool.from_url(
             self.settings.redis_url,
-            **_pool_options(),
+            **_pool_options(self.settings, self.settings.redis_timeout_seconds),
             retry=Retry(NoBackoff(), retries=1, supported_errors=(redis.ConnectionError,)),
         )
         return redis.Redis.from_pool(pool)
@@ -136,7 +135,7 @@ class RedisClients:
             return fakeredis.FakeAsyncRedis(server=self._fake())
         pool = redis.asyncio.BlockingConnectionPool.from_url(
             self.settings.redis_url,
-            **{**_pool_options(), "socket_timeout": socket_timeout},
+            **_pool_options(self.settings, socket_timeout),
             connection_class=HiredisPackedConnection if HIREDIS_AVAILABLE else redis.asyncio.Connection,
             retry=AsyncRetry(NoBackoff(), retries=1, supported_errors=(redis.ConnectionError,)),
         )
@@ -158,16 +157,21 @@ class HiredisPackedConnection(redis.asyncio.Connection):
         return packed
 
 
-def _pool_options() -> dict[str, Any]:
+def _pool_options(settings: Settings, socket_timeout: float | None) -> dict[str, Any]:
     # One retry, only on a dropped connection (a server's idle timeout closes it): a
     # timeout is not retried, so a frozen server costs one socket timeout, not eleven.
-    return {
-        "socket_timeout": SOCKET_TIMEOUT_SECONDS,
-        "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
+    options: dict[str, Any] = {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": settings.redis_timeout_seconds,
         "max_connections": MAX_CONNECTIONS,
         "timeout": POOL_WAIT_SECONDS,
         "client_name": CLIENT_NAME,
     }
+    if settings.redis_url.lower().startswith("rediss://"):
+        # Verification is redis-py's default (CERT_REQUIRED, host names checked); say so
+        # here so no setting can turn it off. Only the CA bundle is configurable.
+        options.update(ssl_cert_reqs="required", ssl_check_hostname=True, ssl_ca_certs=settings.tls_ca_file)
+    return options
 
 
 _singleton_lock = threading.Lock()
@@ -195,6 +199,10 @@ def failure_reason(error: BaseException) -> str:
     text = str(error)
     if isinstance(error, redis.AuthenticationError) or "NOAUTH" in text or "WRONGPASS" in text:
         return "authentication failed (wrong password or unknown user)"
+    if isinstance(error, redis.exceptions.NoPermissionError) or text.startswith("NOPERM"):
+        return f"permission denied by the server's ACL ({_first_line(text)})"
+    if isinstance(error, redis.exceptions.OutOfMemoryError):
+        return "Redis is out of memory (maxmemory reached with a noeviction policy)"
     if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
         return "TLS verification failed (check the CA file and the host name)"
     if "SSL" in text or "TLS" in text or "wrong version number" in text:
@@ -205,8 +213,13 @@ def failure_reason(error: BaseException) -> str:
         return "connection refused (nothing is listening there)"
     if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:
         return "unknown host"
-    first_line = text.splitlines()[0] if text else type(error).__name__
-    return first_line[:200]
+    if "Connection closed by server" in text or "Connection reset" in text:
+        return "the server closed the connection (restarting? a TLS port needs rediss://)"
+    return _first_line(text) or type(error).__name__
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0][:200] if text else ""
 
 
 def is_refused(error: BaseException) -> bool:

@@ -54,6 +54,9 @@ class Settings:
     negative_ttl_seconds: int = 60
     db_size: int = 1_000_000
     early_refresh: bool = False
+    redis_timeout_seconds: float = 1.0
+    cache_cooldown_seconds: float = 5.0
+    tls_ca_file: str | None = None
     json_output: bool = False
 
     @property
@@ -86,6 +89,11 @@ class Settings:
                 chosen[option.attribute] = _parse_option(option, values[option.env], label[option.env], twin)
         chosen["redis_url"], chosen["redis_configured"] = _redis_url_from(values, label)
         settings = cls(**chosen)  # type: ignore[arg-type]
+        if settings.tls_ca_file and not settings.redis_url.lower().startswith("rediss://"):
+            raise ConfigError(
+                f"{label.get('REDIS_TLS_CA_FILE', 'REDIS_TLS_CA_FILE')} is set but the Redis URL is not rediss://: "
+                "TLS is only used with a rediss:// URL"
+            )
         if settings.seed_count > settings.db_size:
             raise ConfigError(
                 f"{label.get('SEED_COUNT', 'SEED_COUNT')}={settings.seed_count:,} is more than "
@@ -234,6 +242,30 @@ OPTIONS: tuple[Option, ...] = (
         whole_number(1, MAX_USER_ID),
         "the simulated database holds users 1..N; other ids are not found (default 1,000,000)",
         "N",
+    ),
+    Option(
+        "redis_timeout_seconds",
+        "REDIS_TIMEOUT_SECONDS",
+        "--redis-timeout",
+        decimal(0.05, 60),
+        "seconds to wait for Redis to connect or answer before treating it as down (default 1.0)",
+        "SECONDS",
+    ),
+    Option(
+        "cache_cooldown_seconds",
+        "CACHE_COOLDOWN_SECONDS",
+        "--cooldown",
+        decimal(0.1, 300),
+        "after Redis fails, seconds to answer from the database alone before trying Redis again (default 5)",
+        "SECONDS",
+    ),
+    Option(
+        "tls_ca_file",
+        "REDIS_TLS_CA_FILE",
+        "--tls-ca-file",
+        str,
+        "CA certificates (PEM) to verify a rediss:// server with (default: the system's)",
+        "PATH",
     ),
 )
 FLAG_OPTIONS = (

@@ -15,9 +15,10 @@ import math
 import random
 import re
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from config.settings import Settings
@@ -76,6 +77,7 @@ class CachePolicy:
     wait_poll_seconds: float = 0.05
     early_refresh: bool = False
     early_refresh_beta: float = 1.0
+    cooldown_seconds: float = 5.0
     random: Callable[[], float] = field(default=random.random, compare=False)
 
     @classmethod
@@ -90,6 +92,7 @@ class CachePolicy:
             lock_seconds=max(1.0, 2 * latency + 1.0),
             wait_poll_seconds=min(0.1, max(0.005, latency / 20)),
             early_refresh=settings.early_refresh,
+            cooldown_seconds=settings.cache_cooldown_seconds,
         )
 
     def key(self, user_id: int) -> str:
@@ -145,6 +148,7 @@ class CachedEntry:
     not_found: bool = False
     problem: Problem | None = None
     remaining_ms: int | None = None
+    unavailable: bool = False  # Redis could not be asked (down, or the circuit breaker is open)
 
     @property
     def in_cache(self) -> bool:
@@ -159,6 +163,7 @@ class CachedEntry:
 
 MISS = CachedEntry()
 WRONG_TYPE = CachedEntry(problem=Problem.WRONG_TYPE)
+UNAVAILABLE = CachedEntry(unavailable=True)
 
 
 def read_cached(raw: bytes | str | None, user_id: int, remaining_ms: int | None = None) -> CachedEntry:
@@ -183,13 +188,15 @@ class Filled:
     source: Source
     record: UserRecord | None
     value: str
+    degraded: bool = False  # answered without the cache: it was down, or the store failed with it
+    warning: str | None = None
 
     @classmethod
-    def from_database(cls, user_id: int, record: UserRecord | None) -> Filled:
+    def from_database(cls, user_id: int, record: UserRecord | None, *, degraded: bool = False) -> Filled:
         """What one database read found, and the value to store for it."""
         if record is None:
-            return cls(Source.NOT_FOUND, None, encode_not_found(user_id))
-        return cls(Source.DATABASE, record, encode_record(record))
+            return cls(Source.NOT_FOUND, None, encode_not_found(user_id), degraded)
+        return cls(Source.DATABASE, record, encode_record(record), degraded)
 
     @classmethod
     def from_cache(cls, user_id: int, cached: CachedEntry) -> Filled:
@@ -197,6 +204,80 @@ class Filled:
         if cached.record is None:
             return cls(Source.NEGATIVE_CACHE, None, encode_not_found(user_id))
         return cls(Source.CACHE, cached.record, cached.value or "")
+
+    def stored(self, problem: StoreProblem | None) -> Filled:
+        """This outcome, after trying to store it: a full Redis is a warning, a dead one degrades."""
+        if problem is None:
+            return self
+        if problem.cache_down:
+            return replace(self, degraded=True)
+        return replace(self, warning=f"not cached: {problem.reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class StoreProblem:
+    """Why a SET failed: the cache is down, or it refused (full, say)."""
+
+    reason: str
+    cache_down: bool
+
+
+# --- the circuit breaker ---
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEvent:
+    """A change in whether Redis can be used: printed once, not once per lookup."""
+
+    available: bool
+    reason: str = ""
+    retry_seconds: float = 0.0
+
+
+class CircuitBreaker:
+    """Stops calling a dead cache for a cool-down, then lets one call probe it. Thread-safe.
+
+    Closed: every call goes to Redis. A failure opens it: for `cooldown_seconds` no call
+    does, so each lookup costs only the database. Then one call probes; its success closes
+    the breaker, its failure opens it for another cool-down.
+    """
+
+    def __init__(self, cooldown_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.cooldown_seconds = cooldown_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._state = "closed"
+        self._retry_at = 0.0
+
+    @property
+    def closed(self) -> bool:
+        """True while Redis is in use."""
+        return self._state == "closed"
+
+    def allow(self) -> bool:
+        """May this call use Redis? (False while open, and for all but the one probe.)"""
+        if self._state == "closed":
+            return True
+        with self._lock:
+            if self._state == "open" and self._clock() >= self._retry_at:
+                self._state = "probing"
+                return True
+            return False
+
+    def succeeded(self) -> bool:
+        """Record a call that worked; True when it ended an outage."""
+        if self._state == "closed":
+            return False
+        with self._lock:
+            ended, self._state = self._state != "closed", "closed"
+            return ended
+
+    def failed(self) -> bool:
+        """Record a call that found Redis down; True when it started an outage."""
+        with self._lock:
+            started, self._state = self._state == "closed", "open"
+            self._retry_at = self._clock() + self.cooldown_seconds
+            return started
 
 
 # --- results ---
@@ -214,6 +295,8 @@ class LookupResult:
     elapsed_seconds: float
     warning: str | None = None
     shared: bool = False  # answered by another lookup's database read (stampede protection)
+    degraded: bool = False  # answered without the cache (Redis down, or the breaker open)
+    stored: bool = False  # a database answer that is now in the cache
 
     @classmethod
     def from_cache(cls, user_id: int, key: str, cached: CachedEntry, elapsed_seconds: float) -> LookupResult:
@@ -227,7 +310,19 @@ class LookupResult:
     ) -> LookupResult:
         """The cache missed; `filled` says what the database (or another process) gave."""
         value = filled.value if filled.record is not None else None
-        return cls(user_id, key, filled.source, filled.record, value, elapsed_seconds, warning, shared)
+        stored = filled.source in (Source.DATABASE, Source.NOT_FOUND) and not (filled.degraded or filled.warning)
+        return cls(
+            user_id,
+            key,
+            filled.source,
+            filled.record,
+            value,
+            elapsed_seconds,
+            warning or filled.warning,
+            shared,
+            filled.degraded,
+            stored,
+        )
 
     @property
     def elapsed_ms(self) -> float:
@@ -282,6 +377,17 @@ class TtlReport:
             return cls(key, "missing", None)
         state = "not-found" if cached.not_found else ("record" if cached.record else "corrupt")
         return cls(key, state, None if remaining_ms < 0 else remaining_ms / 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateReport:
+    """What `update <id>` did: the new record (None: no such user) and whether the cached copy went."""
+
+    key: str
+    record: UserRecord | None
+    invalidated: bool
+    problem: str | None = None
+    elapsed_seconds: float = 0.0
 
 
 def id_batches(count: int, batch_size: int, first_id: int = 1) -> Iterator[range]:
@@ -395,6 +501,7 @@ class StatsSnapshot:
     not_found: int
     database_reads: int
     saved_by_stampede_protection: int
+    degraded: int
     hit_latency_ms: dict[str, float | None]
     miss_latency_ms: dict[str, float | None]
 
@@ -421,6 +528,7 @@ class Stats:
             self._counts["lookups"] += 1
             self._counts[str(result.source)] += 1
             self._counts["saved"] += result.shared
+            self._counts["degraded"] += result.degraded
             if result.source.from_cache:
                 self._hit_seconds.append(result.elapsed_seconds)
             else:
@@ -442,6 +550,7 @@ class Stats:
             not_found=counts[Source.NOT_FOUND] + counts[Source.NEGATIVE_CACHE],
             database_reads=counts["database_reads"],
             saved_by_stampede_protection=counts["saved"],
+            degraded=counts["degraded"],
             hit_latency_ms=_latency_summary(hits),
             miss_latency_ms=_latency_summary(misses),
         )

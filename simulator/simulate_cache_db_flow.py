@@ -22,11 +22,14 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from config.redis import BULK_BATCH_TIMEOUT_SECONDS
+from config.redis import BULK_BATCH_TIMEOUT_SECONDS, failure_reason
 from simulator.core import (
+    UNAVAILABLE,
     WRONG_TYPE,
     CachedEntry,
+    CacheEvent,
     CachePolicy,
+    CircuitBreaker,
     DatabaseState,
     Filled,
     LookupResult,
@@ -34,7 +37,9 @@ from simulator.core import (
     SeedReport,
     StampedeReport,
     Stats,
+    StoreProblem,
     TtlReport,
+    UpdateReport,
     demo_key_pattern,
     id_batches,
     read_cached,
@@ -42,6 +47,9 @@ from simulator.core import (
 from simulator.records import UserRecord
 
 CLEAR_BATCH = 500
+# What "the cache is down" looks like: a dead or frozen server, a reset connection, a
+# timeout (not a ConnectionError in redis-py), or an OS-level socket error.
+CACHE_DOWN = (redis.ConnectionError, redis.TimeoutError, OSError)
 
 
 def is_wrong_type(error: redis.ResponseError) -> bool:
@@ -178,16 +186,27 @@ class AsyncSingleFlight:
 
 
 class CacheAside:
-    """Cache-aside on a sync `redis.Redis`: GET; on a miss read the database once, SET with a TTL."""
+    """Cache-aside on a sync `redis.Redis`: GET; on a miss read the database once, SET with a TTL.
+
+    If Redis fails, lookups are answered from the database (marked degraded) and a circuit
+    breaker keeps them off Redis for a cool-down; `notify` hears each change of state once.
+    """
 
     def __init__(
-        self, client: redis.Redis, database: SimulatedDatabase, policy: CachePolicy, stats: Stats | None = None
+        self,
+        client: redis.Redis,
+        database: SimulatedDatabase,
+        policy: CachePolicy,
+        stats: Stats | None = None,
+        notify: Callable[[CacheEvent], object] = lambda event: None,
     ) -> None:
         self.client = client
         self.database = database
         self.policy = policy
         self.stats = stats or Stats()
+        self.breaker = CircuitBreaker(policy.cooldown_seconds)
         self.last_fetch_seconds = database.latency_seconds  # XFetch's delta until a read is measured
+        self._notify = notify
         self._flights = SingleFlight()
         self._closed = False
 
@@ -199,7 +218,7 @@ class CacheAside:
         if cached.in_cache:
             self._refresh_if_due(user_id, cached)
             return self._counted(LookupResult.from_cache(user_id, key, cached, time.perf_counter() - started))
-        filled, shared = self._flights.run(user_id, lambda: self._fill(user_id, key))
+        filled, shared = self._flights.run(user_id, lambda: self._fill(user_id, key, cached.unavailable))
         elapsed = time.perf_counter() - started
         return self._counted(LookupResult.from_fill(user_id, key, filled, elapsed, cached.warning, shared))
 
@@ -221,12 +240,15 @@ class CacheAside:
         """Invalidate the user's key; True if there was one."""
         return bool(self.client.delete(self.policy.key(user_id)))
 
-    def update(self, user_id: int) -> UserRecord | None:
+    def update(self, user_id: int) -> UpdateReport:
         """The write path: change the user in the database, then delete the cached copy."""
+        started, key = time.perf_counter(), self.policy.key(user_id)
         record = self.database.update(user_id)
-        if record is not None:
-            self.client.delete(self.policy.key(user_id))
-        return record
+        try:
+            invalidated = record is not None and self.client.delete(key) >= 0
+        except CACHE_DOWN as error:
+            return UpdateReport(key, record, False, failure_reason(error), time.perf_counter() - started)
+        return UpdateReport(key, record, invalidated, None, time.perf_counter() - started)
 
     def clear(self) -> int:
         """Remove the demo's own keys (SCAN its namespace, UNLINK in batches; never FLUSHDB or KEYS)."""
@@ -244,15 +266,24 @@ class CacheAside:
         self._closed = True
 
     def _read(self, key: str, user_id: int) -> CachedEntry:
+        """GET (with PTTL for early refresh); UNAVAILABLE when Redis is down or resting."""
+        if not self.breaker.allow():
+            return UNAVAILABLE
         try:
-            if not self.policy.early_refresh:
-                return read_cached(self.client.get(key), user_id)
-            raw, remaining_ms = self._get_with_ttl(key)
-            return read_cached(raw, user_id, remaining_ms)
+            if self.policy.early_refresh:
+                raw, remaining_ms = self._get_with_ttl(key)
+                cached = read_cached(raw, user_id, remaining_ms)
+            else:
+                cached = read_cached(self.client.get(key), user_id)
         except redis.ResponseError as error:
-            if is_wrong_type(error):
-                return WRONG_TYPE
-            raise
+            if not is_wrong_type(error):
+                raise
+            cached = WRONG_TYPE
+        except CACHE_DOWN as error:
+            self._cache_failed(error)
+            return UNAVAILABLE
+        self._cache_worked()
+        return cached
 
     def _get_with_ttl(self, key: str, *, raise_on_error: bool = True) -> tuple[Any, Any]:
         """GET and PTTL in one round trip."""
@@ -262,10 +293,19 @@ class CacheAside:
         raw, remaining_ms = pipeline.execute(raise_on_error=raise_on_error)
         return raw, remaining_ms
 
-    def _fill(self, user_id: int, key: str, *, refresh: bool = False) -> Filled:
+    def _fill(self, user_id: int, key: str, cache_unavailable: bool = False, *, refresh: bool = False) -> Filled:
         """Read the database once across processes: the lock holder reads, the others wait for its value."""
+        if cache_unavailable:
+            return self._fetch(user_id, degraded=True)
         lock = self.client.lock(self.policy.lock_key(user_id), timeout=self.policy.lock_seconds, blocking=False)
-        if not lock.acquire():
+        try:
+            acquired = lock.acquire()
+        except redis.exceptions.OutOfMemoryError:  # full: no lock to be had; the store will say why
+            return self._fetch_and_store(user_id, key)
+        except CACHE_DOWN as error:
+            self._cache_failed(error)
+            return self._fetch(user_id, degraded=True)
+        if not acquired:
             return self._wait_for_other_process(user_id, key) or self._fetch_and_store(user_id, key)
         try:
             cached = None if refresh else self._read(key, user_id)  # filled while we took the lock?
@@ -273,7 +313,7 @@ class CacheAside:
                 return Filled.from_cache(user_id, cached)
             return self._fetch_and_store(user_id, key)
         finally:
-            with contextlib.suppress(redis.exceptions.LockError):  # expired: someone else owns it now
+            with contextlib.suppress(redis.RedisError):  # expired (someone else owns it now) or Redis down
                 lock.release()
 
     def _wait_for_other_process(self, user_id: int, key: str) -> Filled | None:
@@ -282,16 +322,39 @@ class CacheAside:
             cached = self._read(key, user_id)
             if cached.in_cache:
                 return Filled.from_cache(user_id, cached)
+            if cached.unavailable:
+                return self._fetch(user_id, degraded=True)
         return None  # the other process is slow or gone: read the database ourselves
 
-    def _fetch_and_store(self, user_id: int, key: str) -> Filled:
+    def _fetch(self, user_id: int, *, degraded: bool = False) -> Filled:
         started = time.perf_counter()
-        filled = Filled.from_database(user_id, self.database.fetch(user_id))
+        record = self.database.fetch(user_id)
         self.last_fetch_seconds = time.perf_counter() - started
         self.stats.database_read()
+        return Filled.from_database(user_id, record, degraded=degraded)
+
+    def _fetch_and_store(self, user_id: int, key: str) -> Filled:
+        filled = self._fetch(user_id)
         ttl = self.policy.ttl_for(user_id) if filled.record else self.policy.negative_ttl_seconds
-        self.client.set(key, filled.value, ex=ttl)
-        return filled
+        return filled.stored(self._store(key, filled.value, ttl))
+
+    def _store(self, key: str, value: str, ttl: int) -> StoreProblem | None:
+        try:
+            self.client.set(key, value, ex=ttl)
+        except redis.exceptions.OutOfMemoryError as error:
+            return StoreProblem(failure_reason(error), cache_down=False)
+        except CACHE_DOWN as error:
+            self._cache_failed(error)
+            return StoreProblem(failure_reason(error), cache_down=True)
+        return None
+
+    def _cache_failed(self, error: Exception) -> None:
+        if self.breaker.failed():
+            self._notify(CacheEvent(False, failure_reason(error), self.breaker.cooldown_seconds))
+
+    def _cache_worked(self) -> None:
+        if self.breaker.succeeded():
+            self._notify(CacheEvent(True))
 
     def _refresh_if_due(self, user_id: int, cached: CachedEntry) -> None:
         if self._closed or self._flights.in_flight(user_id):
@@ -316,7 +379,11 @@ class CacheAside:
 
 
 class AsyncCacheAside:
-    """Cache-aside on a `redis.asyncio.Redis`: GET; on a miss read the database once, SET with a TTL."""
+    """Cache-aside on a `redis.asyncio.Redis`: GET; on a miss read the database once, SET with a TTL.
+
+    If Redis fails, lookups are answered from the database (marked degraded) and a circuit
+    breaker keeps them off Redis for a cool-down; `notify` hears each change of state once.
+    """
 
     def __init__(
         self,
@@ -324,12 +391,15 @@ class AsyncCacheAside:
         database: AsyncSimulatedDatabase,
         policy: CachePolicy,
         stats: Stats | None = None,
+        notify: Callable[[CacheEvent], object] = lambda event: None,
     ) -> None:
         self.client = client
         self.database = database
         self.policy = policy
         self.stats = stats or Stats()
+        self.breaker = CircuitBreaker(policy.cooldown_seconds)
         self.last_fetch_seconds = database.latency_seconds  # XFetch's delta until a read is measured
+        self._notify = notify
         self._flights = AsyncSingleFlight()
         self._closed = False
         self._refreshes: set[asyncio.Task[None]] = set()
@@ -342,7 +412,7 @@ class AsyncCacheAside:
         if cached.in_cache:
             self._refresh_if_due(user_id, cached)
             return self._counted(LookupResult.from_cache(user_id, key, cached, time.perf_counter() - started))
-        filled, shared = await self._flights.run(user_id, lambda: self._fill(user_id, key))
+        filled, shared = await self._flights.run(user_id, lambda: self._fill(user_id, key, cached.unavailable))
         elapsed = time.perf_counter() - started
         return self._counted(LookupResult.from_fill(user_id, key, filled, elapsed, cached.warning, shared))
 
@@ -363,12 +433,15 @@ class AsyncCacheAside:
         """Invalidate the user's key; True if there was one."""
         return bool(await self.client.delete(self.policy.key(user_id)))
 
-    async def update(self, user_id: int) -> UserRecord | None:
+    async def update(self, user_id: int) -> UpdateReport:
         """The write path: change the user in the database, then delete the cached copy."""
+        started, key = time.perf_counter(), self.policy.key(user_id)
         record = await self.database.update(user_id)
-        if record is not None:
-            await self.client.delete(self.policy.key(user_id))
-        return record
+        try:
+            invalidated = record is not None and await self.client.delete(key) >= 0
+        except CACHE_DOWN as error:
+            return UpdateReport(key, record, False, failure_reason(error), time.perf_counter() - started)
+        return UpdateReport(key, record, invalidated, None, time.perf_counter() - started)
 
     async def clear(self) -> int:
         """Remove the demo's own keys (SCAN its namespace, UNLINK in batches; never FLUSHDB or KEYS)."""
@@ -389,15 +462,24 @@ class AsyncCacheAside:
         await asyncio.gather(*self._refreshes, return_exceptions=True)
 
     async def _read(self, key: str, user_id: int) -> CachedEntry:
+        """GET (with PTTL for early refresh); UNAVAILABLE when Redis is down or resting."""
+        if not self.breaker.allow():
+            return UNAVAILABLE
         try:
-            if not self.policy.early_refresh:
-                return read_cached(await self.client.get(key), user_id)
-            raw, remaining_ms = await self._get_with_ttl(key)
-            return read_cached(raw, user_id, remaining_ms)
+            if self.policy.early_refresh:
+                raw, remaining_ms = await self._get_with_ttl(key)
+                cached = read_cached(raw, user_id, remaining_ms)
+            else:
+                cached = read_cached(await self.client.get(key), user_id)
         except redis.ResponseError as error:
-            if is_wrong_type(error):
-                return WRONG_TYPE
-            raise
+            if not is_wrong_type(error):
+                raise
+            cached = WRONG_TYPE
+        except CACHE_DOWN as error:
+            self._cache_failed(error)
+            return UNAVAILABLE
+        self._cache_worked()
+        return cached
 
     async def _get_with_ttl(self, key: str, *, raise_on_error: bool = True) -> tuple[Any, Any]:
         """GET and PTTL in one round trip."""
@@ -407,10 +489,19 @@ class AsyncCacheAside:
         raw, remaining_ms = await pipeline.execute(raise_on_error=raise_on_error)
         return raw, remaining_ms
 
-    async def _fill(self, user_id: int, key: str, *, refresh: bool = False) -> Filled:
+    async def _fill(self, user_id: int, key: str, cache_unavailable: bool = False, *, refresh: bool = False) -> Filled:
         """Read the database once across processes: the lock holder reads, the others wait for its value."""
+        if cache_unavailable:
+            return await self._fetch(user_id, degraded=True)
         lock = self.client.lock(self.policy.lock_key(user_id), timeout=self.policy.lock_seconds, blocking=False)
-        if not await lock.acquire():
+        try:
+            acquired = await lock.acquire()
+        except redis.exceptions.OutOfMemoryError:  # full: no lock to be had; the store will say why
+            return await self._fetch_and_store(user_id, key)
+        except CACHE_DOWN as error:
+            self._cache_failed(error)
+            return await self._fetch(user_id, degraded=True)
+        if not acquired:
             return await self._wait_for_other_process(user_id, key) or await self._fetch_and_store(user_id, key)
         try:
             cached = None if refresh else await self._read(key, user_id)  # filled while we took the lock?
@@ -418,7 +509,7 @@ class AsyncCacheAside:
                 return Filled.from_cache(user_id, cached)
             return await self._fetch_and_store(user_id, key)
         finally:
-            with contextlib.suppress(redis.exceptions.LockError):  # expired: someone else owns it now
+            with contextlib.suppress(redis.RedisError):  # expired (someone else owns it now) or Redis down
                 await lock.release()
 
     async def _wait_for_other_process(self, user_id: int, key: str) -> Filled | None:
@@ -427,16 +518,39 @@ class AsyncCacheAside:
             cached = await self._read(key, user_id)
             if cached.in_cache:
                 return Filled.from_cache(user_id, cached)
+            if cached.unavailable:
+                return await self._fetch(user_id, degraded=True)
         return None  # the other process is slow or gone: read the database ourselves
 
-    async def _fetch_and_store(self, user_id: int, key: str) -> Filled:
+    async def _fetch(self, user_id: int, *, degraded: bool = False) -> Filled:
         started = time.perf_counter()
-        filled = Filled.from_database(user_id, await self.database.fetch(user_id))
+        record = await self.database.fetch(user_id)
         self.last_fetch_seconds = time.perf_counter() - started
         self.stats.database_read()
+        return Filled.from_database(user_id, record, degraded=degraded)
+
+    async def _fetch_and_store(self, user_id: int, key: str) -> Filled:
+        filled = await self._fetch(user_id)
         ttl = self.policy.ttl_for(user_id) if filled.record else self.policy.negative_ttl_seconds
-        await self.client.set(key, filled.value, ex=ttl)
-        return filled
+        return filled.stored(await self._store(key, filled.value, ttl))
+
+    async def _store(self, key: str, value: str, ttl: int) -> StoreProblem | None:
+        try:
+            await self.client.set(key, value, ex=ttl)
+        except redis.exceptions.OutOfMemoryError as error:
+            return StoreProblem(failure_reason(error), cache_down=False)
+        except CACHE_DOWN as error:
+            self._cache_failed(error)
+            return StoreProblem(failure_reason(error), cache_down=True)
+        return None
+
+    def _cache_failed(self, error: Exception) -> None:
+        if self.breaker.failed():
+            self._notify(CacheEvent(False, failure_reason(error), self.breaker.cooldown_seconds))
+
+    def _cache_worked(self) -> None:
+        if self.breaker.succeeded():
+            self._notify(CacheEvent(True))
 
     def _refresh_if_due(self, user_id: int, cached: CachedEntry) -> None:
         if self._closed or self._flights.in_flight(user_id):

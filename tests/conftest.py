@@ -7,10 +7,8 @@ end. When CI=true and no redis-server can be found, those tests fail instead of 
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from pytest_redis import factories
 
 from config.redis import get_redis
 from config.settings import setting_names
+from tests.servers import RedisServer, redis_server_binary
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,16 +72,6 @@ class PrivateRedis:
         return f"redis://{self.host}:{self.port}/0"
 
 
-def redis_server_binary() -> str:
-    """The redis-server to start; skips without one, but fails in CI, where tests must run."""
-    path = shutil.which("redis-server")
-    if path is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("CI=true but redis-server is not installed: integration tests must run in CI")
-        pytest.skip("redis-server is not installed (apt-get install -y redis-server)")
-    return path
-
-
 @pytest.fixture(scope="session")
 def redis_server(request: pytest.FixtureRequest) -> PrivateRedis:
     """The session's private redis-server (started once, stopped at the end)."""
@@ -98,6 +87,21 @@ def redis_url(redis_server: PrivateRedis) -> Iterator[str]:
     client = redis.Redis.from_url(redis_server.url)
     client.flushdb()
     client.close()
+
+
+@pytest.fixture
+def start_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+    """Start a server of the test's own (`start_redis("--requirepass", "pw")`); all are stopped after it."""
+    started: list[RedisServer] = []
+
+    def start(*arguments: str, tls: bool = False) -> RedisServer:
+        server = RedisServer(tmp_path, *arguments, tls=tls).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture

@@ -156,14 +156,15 @@ async def test_del_makes_the_next_lookup_a_miss(twin: Twin, sync_client: redis.R
 
 async def test_update_writes_the_database_then_the_next_read_fetches_the_new_record(twin: Twin) -> None:
     old = (await twin.lookup(6)).record
-    updated = await call(twin, "update", 6)
+    report = await call(twin, "update", 6)
     fresh = await twin.lookup(6)
     assert fresh.source is Source.DATABASE
-    assert fresh.record == updated
+    assert fresh.record == report.record  # type: ignore[attr-defined]
+    assert report.invalidated  # type: ignore[attr-defined]
     assert old is not None
     assert fresh.record is not None
     assert fresh.record.email != old.email
-    assert await call(twin, "update", 2_000_000) is None
+    assert (await call(twin, "update", 2_000_000)).record is None  # type: ignore[attr-defined]
 
 
 async def test_clear_removes_only_the_demos_keys(sync_client: redis.Redis, async_client: redis.asyncio.Redis) -> None:

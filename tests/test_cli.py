@@ -89,6 +89,7 @@ def test_json_mode_prints_one_object_per_answer(twin: str, redis_url: str) -> No
         "value": json.loads(value_of(8)),
         "elapsed_ms": answers[0]["elapsed_ms"],
         "shared": False,
+        "degraded": False,
     }
     assert isinstance(answers[0]["elapsed_ms"], float)
     assert answers[1]["error"].startswith('Not a user id or command: "nope"')
@@ -262,7 +263,7 @@ def test_the_cache_commands_in_order_in_the_sync_twin(redis_url: str, server: re
     assert out[9] == "Cleared 2 demo keys (user-<id> and their locks); no other key was touched."
     assert out[10] == (
         "Stats: 23 lookups: 1 hits, 22 misses (hit ratio 4.3%), 2 not found; 3 database reads; "
-        "19 lookups saved by stampede protection"
+        "19 lookups saved by stampede protection; 0 answered without the cache"
     )
     assert server.get("not-ours") == b"keep"
     assert [line for line in err if line.startswith("Stats: ")] == [out[10]]  # the same summary on exit

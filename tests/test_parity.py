@@ -43,6 +43,8 @@ async def _run(twin: Twin, client: redis.Redis) -> tuple[list[tuple[object, ...]
             outcome = await outcome if inspect.isawaitable(outcome) else outcome
             if step == "ttl":
                 outcome = (outcome.key, outcome.state, outcome.remaining_seconds is not None)
+            elif step == "update":
+                outcome = (outcome.key, outcome.record, outcome.invalidated)
             elif step == "stampede":
                 outcome = (outcome.database_reads, outcome.lookups)  # how many shared depends on thread timing
             answers.append((step, outcome))

@@ -30,7 +30,7 @@ def test_format_elapsed(seconds: float, text: str) -> None:
 
 def _result(source: Source, elapsed: float) -> LookupResult:
     record = user_record(42)
-    return LookupResult(42, "user-42", source, record, encode_record(record), elapsed)
+    return LookupResult(42, "user-42", source, record, encode_record(record), elapsed, stored=True)
 
 
 def test_a_hit_and_a_miss_read_as_the_diagram_says() -> None:
@@ -48,6 +48,7 @@ def test_json_answers_carry_id_key_source_value_and_elapsed() -> None:
         "value": json.loads(encode_record(user_record(42))),
         "elapsed_ms": 15.123,
         "shared": False,
+        "degraded": False,
     }
 
 

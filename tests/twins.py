@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import redis
 import redis.asyncio
 
-from simulator.core import CachePolicy, LookupResult, SeedProgress, SeedReport
+from config.redis import get_redis
+from config.settings import Settings
+from simulator.core import CacheEvent, CachePolicy, DatabaseState, LookupResult, SeedProgress, SeedReport
 from simulator.simulate_cache_db_flow import (
     AsyncCacheAside,
     AsyncSeeder,
@@ -72,3 +74,22 @@ def make_twin(
         AsyncSeeder(async_client, async_database, policy, batch_size),
         async_database,
     )
+
+
+def app_twin(name: str, settings: Settings, events: list[CacheEvent]) -> Twin:
+    """A twin wired as main.py / main_async.py wire it: the demo's own clients, policy and breaker.
+
+    Call it inside a running event loop (the async client belongs to it); close the
+    async client with `await get_redis(settings).aclose()`.
+    """
+    clients = get_redis(settings)
+    policy = CachePolicy.from_settings(settings)
+    state = DatabaseState(settings.db_size)
+    if name == "sync":
+        database = SimulatedDatabase(settings.db_latency_seconds, state)
+        cache = CacheAside(clients.sync_client(), database, policy, notify=events.append)
+        return Twin(name, cache, Seeder(clients.sync_client(), database, policy, settings.seed_batch_size), database)
+    async_database = AsyncSimulatedDatabase(settings.db_latency_seconds, state)
+    async_cache = AsyncCacheAside(clients.async_client(), async_database, policy, notify=events.append)
+    seeder = AsyncSeeder(clients.async_bulk_client(), async_database, policy, settings.seed_batch_size)
+    return Twin(name, async_cache, seeder, async_database)
