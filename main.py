@@ -13,8 +13,6 @@ import time
 from collections.abc import Callable
 from typing import BinaryIO, TextIO
 
-import redis
-
 from cli.commands import (
     Clear,
     Command,
@@ -45,7 +43,7 @@ from cli.render import (
     reply_to,
 )
 from cli.startup import load_settings
-from config.redis import RedisClients, StartupError, connect, failure_reason
+from config.redis import REDIS_ERRORS, RedisClients, StartupError, connect, failure_reason
 from config.settings import ConfigError, Settings
 from simulator.core import CacheEvent, CachePolicy, DatabaseState, SeedProgress, SeedReport
 from simulator.records import vocabulary
@@ -143,7 +141,7 @@ def perform(command: Command, cache: CacheAside, console: Console, json_output: 
                 text = render_cleared(cache.clear(), json_output)
             case _:
                 text = render_stats(cache.stats.snapshot(), json_output)
-    except redis.RedisError as error:
+    except REDIS_ERRORS as error:
         text = render_error(f"Redis error: {failure_reason(error)}", json_output)
     console.answer(text)
 
@@ -164,7 +162,7 @@ def start_seed(seeder: Seeder, settings: Settings, console: Console) -> Backgrou
         progress = SeedProgress(mode, count, time.perf_counter(), on_advance=advance)
         try:
             report = seed(progress)
-        except redis.RedisError as error:
+        except REDIS_ERRORS as error:
             seed_done(console, progress.report(time.perf_counter(), stopped=True), error)
             return None
     seed_done(console, report, None)

@@ -15,8 +15,6 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, BinaryIO, TextIO
 
-import redis
-
 from cli.commands import (
     Clear,
     Command,
@@ -47,7 +45,7 @@ from cli.render import (
     reply_to,
 )
 from cli.startup import load_settings
-from config.redis import RedisClients, StartupError, aconnect, failure_reason
+from config.redis import REDIS_ERRORS, RedisClients, StartupError, aconnect, failure_reason
 from config.settings import ConfigError, Settings
 from simulator.core import CacheEvent, CachePolicy, DatabaseState, SeedProgress, SeedReport
 from simulator.records import vocabulary
@@ -152,7 +150,7 @@ async def perform(command: Command, cache: AsyncCacheAside, console: Console, js
                 text = render_cleared(await cache.clear(), json_output)
             case _:
                 text = render_stats(cache.stats.snapshot(), json_output)
-    except redis.RedisError as error:
+    except REDIS_ERRORS as error:
         text = render_error(f"Redis error: {failure_reason(error)}", json_output)
     console.answer(text)
 

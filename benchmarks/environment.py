@@ -11,15 +11,14 @@ import contextlib
 import datetime
 import os
 import platform
-import shutil
-import socket
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from importlib import metadata
+from pathlib import Path
 
 import redis
+
+from benchmarks.local_redis import LocalRedis, start_cluster
 
 
 def describe_machine(client: redis.Redis) -> dict[str, str]:
@@ -69,56 +68,27 @@ def _version_or_none(package: str) -> str:
         return "none"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextlib.contextmanager
 def private_redis_server() -> Iterator[str]:
     """A redis-server of our own on a free loopback port; yields its URL, stops it after."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is not installed (apt-get install -y redis-server), or pass --redis-url")
     with tempfile.TemporaryDirectory(prefix="benchmark-redis-") as directory:
-        port = _free_port()
-        command = [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            directory,
-            "--logfile",
-            os.path.join(directory, "redis.log"),
-        ]
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        url = f"redis://127.0.0.1:{port}/0"
         try:
-            _wait_until_ready(url, process)
-            yield url
+            server = LocalRedis(Path(directory)).start()
+        except FileNotFoundError as error:
+            raise SystemExit(f"{error}, or pass --redis-url") from None
+        try:
+            yield server.url
         finally:
-            process.terminate()
-            process.wait(timeout=10)
+            server.stop()
 
 
-def _wait_until_ready(url: str, process: subprocess.Popen[bytes]) -> None:
-    client = redis.Redis.from_url(url, socket_connect_timeout=0.2)
-    deadline = time.monotonic() + 10
-    try:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise SystemExit("redis-server exited at start")
-            with contextlib.suppress(redis.ConnectionError):
-                if client.ping():
-                    return
-            time.sleep(0.05)  # polling a starting server, not pacing a measurement
-        raise SystemExit("redis-server did not answer within 10 s")
-    finally:
-        client.close()
+@contextlib.contextmanager
+def private_cluster(masters: int = 3) -> Iterator[str]:
+    """A Redis Cluster of our own; yields one node's URL, stops every node after."""
+    with tempfile.TemporaryDirectory(prefix="benchmark-cluster-") as directory:
+        nodes = start_cluster(Path(directory), masters)
+        try:
+            yield nodes[0].url
+        finally:
+            for node in nodes:
+                node.stop()

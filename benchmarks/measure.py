@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import redis
-
-from config.redis import RedisClients, get_redis
+from benchmarks.environment import private_cluster
+from config.redis import RedisClients, SyncClient, get_redis
 from config.settings import Settings
 from simulator.core import CachePolicy, SeedProgress
 from simulator.records import encode_record, user_record, vocabulary
@@ -63,6 +62,7 @@ class Plan:
     seed_batch_size: int = 1000
     startup_rounds: int = 5
     hit_pace_seconds: float = 0.02
+    cluster_records: int = 100_000
     quick: bool = False
 
     @classmethod
@@ -77,6 +77,7 @@ class Plan:
             big=50_000,
             scale_rounds=1,
             startup_rounds=2,
+            cluster_records=10_000,
             quick=True,
         )
 
@@ -93,13 +94,14 @@ class Measurements:
     scale: dict[str, list[float]] = field(default_factory=dict)
     hits_during_seed: dict[str, list[float]] = field(default_factory=dict)
     startup: dict[str, list[float]] = field(default_factory=dict)
+    topologies: dict[str, list[float]] = field(default_factory=dict)
     record_bytes: int = 0
 
 
 # --- helpers ---
 
 
-def cleanup(client: redis.Redis) -> None:
+def cleanup(client: SyncClient) -> None:
     """Remove every key of the benchmark's namespace, and only those."""
     batch: list[bytes] = []
     for key in client.scan_iter(match=f"{PREFIX}*", count=1000):
@@ -428,6 +430,31 @@ def measure_startup(clients: RedisClients, plan: Plan, measurements: Measurement
     cleanup(client)
 
 
+def measure_topologies(clients: RedisClients, plan: Plan, measurements: Measurements) -> None:
+    """Pipelined seeding on the single server against a private 3-master Redis Cluster, both twins."""
+    try:
+        cluster = private_cluster()
+        cluster_url = cluster.__enter__()
+    except (FileNotFoundError, RuntimeError, subprocess.SubprocessError):
+        return  # no redis-server or redis-cli to build a cluster with: the rows say n/a
+    try:
+        targets = {
+            "single": clients,
+            "cluster": get_redis(Settings(redis_url=cluster_url, redis_configured=True, redis_cluster=True)),
+        }
+        for _ in range(min(plan.rounds, 3)):
+            for topology, target in targets.items():
+                for twin in ("sync", "async"):
+                    cleanup(target.sync_client())
+                    mode = "pipelined-sync" if twin == "sync" else "pipelined-async"
+                    seconds = seed_once(target, mode, plan.cluster_records, plan.seed_batch_size)
+                    measurements.topologies.setdefault(f"{topology}-{twin}", []).append(seconds)
+        cleanup(clients.sync_client())
+        targets["cluster"].close()
+    finally:
+        cluster.__exit__(None, None, None)
+
+
 def measure_everything(url: str, plan: Plan, progress: Callable[[str], object]) -> Measurements:
     """Every measurement of one run, against the Redis at `url`."""
     vocabulary()  # a one-off 0.2 s that no figure should include, as in the demo itself
@@ -440,6 +467,7 @@ def measure_everything(url: str, plan: Plan, progress: Callable[[str], object]) 
         ("scale and memory", measure_scale),
         ("hits during a background seed", measure_hits_during_seed),
         ("start-up", measure_startup),
+        ("Redis Cluster seeding", measure_topologies),
     ]
     try:
         for name, step in steps:

@@ -90,6 +90,10 @@ def figures(measurements: Measurements, plan: Plan, machine: dict[str, str]) -> 
         if samples
     }
     startup = {twin: {"median_seconds": statistics.median(runs)} for twin, runs in measurements.startup.items()}
+    topologies = {
+        name: {"seconds": statistics.median(runs), "records_per_second": plan.cluster_records / statistics.median(runs)}
+        for name, runs in measurements.topologies.items()
+    }
     result: dict[str, Any] = {
         "machine": machine,
         "plan": {name: getattr(plan, name) for name in plan.__dataclass_fields__},
@@ -100,6 +104,7 @@ def figures(measurements: Measurements, plan: Plan, machine: dict[str, str]) -> 
         "scale": scale,
         "hits_during_seed": during_seed,
         "startup": startup,
+        "topologies": {"records": plan.cluster_records, **topologies},
     }
     result["targets"] = targets(result)
     return result
@@ -243,6 +248,22 @@ def markdown(result: dict[str, Any], label: str) -> str:
             lines.append(
                 f"| {label_text} | {row['p50_us']:.1f} us | {row['p99_us']:.1f} us | "
                 f"{_x(row.get('x_raw_get_p50')) if 'x_raw_get_p50' in row else ''} |"
+            )
+    topologies = result["topologies"]
+    if "cluster-sync" in topologies:
+        lines += [
+            "",
+            f"Seeding {topologies['records']:,} records pipelined, single server against a local 3-master Redis "
+            "Cluster (records/s):",
+            "",
+            "| Twin | Single server | Redis Cluster | Cluster / single |",
+            "|---|---|---|---|",
+        ]
+        for twin in ("sync", "async"):
+            single, cluster = topologies[f"single-{twin}"], topologies[f"cluster-{twin}"]
+            lines.append(
+                f"| {twin} | {single['records_per_second']:,.0f} | {cluster['records_per_second']:,.0f} | "
+                f"{cluster['records_per_second'] / single['records_per_second']:.2f} |"
             )
     lines += [
         "",

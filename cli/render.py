@@ -139,6 +139,13 @@ def render_updated(report: UpdateReport, json_output: bool) -> str:
 
 def render_cache_event(event: CacheEvent, url: str) -> str:
     """One line when Redis stops or starts being usable: once per change, not per lookup."""
+    if event.shard:  # a cluster node: only its keys are affected
+        if event.available:
+            return f"Cache node {event.shard} recovered: its keys use Redis again."
+        return (
+            f"Warning: cache node {event.shard} is unavailable ({event.reason}); its keys are answered from the "
+            f"database, and it is tried again in {event.retry_seconds:g} s."
+        )
     if event.available:
         return f"Cache recovered: using Redis at {url} again."
     return (

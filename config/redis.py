@@ -20,9 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 import redis.asyncio
+import redis.asyncio.sentinel
+import redis.sentinel
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
-from redis.connection import HiredisRespSerializer
+from redis.cluster import RedisCluster
+from redis.connection import HiredisRespSerializer, parse_url
 from redis.retry import Retry
 from redis.utils import HIREDIS_AVAILABLE
 
@@ -41,6 +45,24 @@ CLIENT_NAME = "cache-aside-demo"
 DOCKER_HINT = "start one with `docker compose up -d redis`, or set REDIS_URL=memory:// for the embedded one"
 
 
+# The sync and asyncio clients of each topology: a server (or a Sentinel-found master), or a cluster.
+SyncClient = redis.Redis | RedisCluster
+AsyncClient = redis.asyncio.Redis | AsyncRedisCluster
+# "Any Redis failure": redis-py's cluster client raises some that are not RedisErrors.
+REDIS_ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException)
+
+
+def shard_of(client: SyncClient | AsyncClient, key: str) -> str:
+    """The cluster node holding `key` ("" outside a cluster): each node gets its own circuit breaker."""
+    if not isinstance(client, RedisCluster | AsyncRedisCluster):
+        return ""
+    try:
+        node = client.get_node_from_key(key)
+    except REDIS_ERRORS:
+        return "?"
+    return str(node.name) if node is not None else "?"
+
+
 class StartupError(Exception):
     """Redis cannot be used; the message is one printable line with the password masked."""
 
@@ -51,25 +73,27 @@ class RedisClients:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
-        self._sync: redis.Redis | None = None
-        self._async: redis.asyncio.Redis | None = None
-        self._async_bulk: redis.asyncio.Redis | None = None
+        self._sync: SyncClient | None = None
+        self._async: AsyncClient | None = None
+        self._async_bulk: AsyncClient | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._fake_server: FakeServer | None = None
+        self._sentinel_clients: list[redis.Redis] = []  # connections to the Sentinels themselves
+        self._async_sentinel_clients: list[redis.asyncio.Redis] = []
 
     @property
     def embedded(self) -> bool:
         """True when these clients talk to the in-process fakeredis server."""
         return self.settings.embedded
 
-    def sync_client(self) -> redis.Redis:
+    def sync_client(self) -> SyncClient:
         """The blocking client, created on first use."""
         with self._lock:
             if self._sync is None:
                 self._sync = self._build_sync()
             return self._sync
 
-    def async_client(self) -> redis.asyncio.Redis:
+    def async_client(self) -> AsyncClient:
         """The asyncio client of the running event loop, created inside it on first use."""
         loop = asyncio.get_running_loop()
         with self._lock:
@@ -79,7 +103,7 @@ class RedisClients:
                 self._async_loop = loop
             return self._async
 
-    def async_bulk_client(self) -> redis.asyncio.Redis:
+    def async_bulk_client(self) -> AsyncClient:
         """An asyncio client for pipelines of thousands of commands: no timeout per reply.
 
         redis.asyncio arms a timer for every reply it reads, which costs more than the SET
@@ -93,21 +117,23 @@ class RedisClients:
             return self._async_bulk
 
     def close(self) -> None:
-        """Close the sync client's connections."""
+        """Close the sync client's connections (and those to the Sentinels)."""
         with self._lock:
             client, self._sync = self._sync, None
-        if client is not None:
-            client.close()
+            sentinels, self._sentinel_clients = self._sentinel_clients, []
+        for connection in [client, *sentinels]:
+            if connection is not None:
+                connection.close()
 
     async def aclose(self) -> None:
         """Close the asyncio clients' connections (always await this before the loop ends)."""
         with self._lock:
             client, self._async = self._async, None
             bulk, self._async_bulk = self._async_bulk, None
-        if bulk is not None and bulk is not client:
-            await bulk.aclose()
-        if client is not None:
-            await client.aclose()
+            sentinels, self._async_sentinel_clients = self._async_sentinel_clients, []
+        for connection in [client, bulk if bulk is not client else None, *sentinels]:
+            if connection is not None:
+                await connection.aclose()
 
     def _fake(self) -> FakeServer:
         if self._fake_server is None:
@@ -116,28 +142,55 @@ class RedisClients:
             self._fake_server = fakeredis.FakeServer()
         return self._fake_server
 
-    def _build_sync(self) -> redis.Redis:
+    def _build_sync(self) -> SyncClient:
+        settings = self.settings
         if self.embedded:
             import fakeredis
 
             return fakeredis.FakeRedis(server=self._fake())
+        options = _connection_options(settings, settings.redis_timeout_seconds)
+        retry = Retry(NoBackoff(), retries=1, supported_errors=(redis.ConnectionError,))
+        if settings.redis_cluster:  # finds every node from the one named, and splits pipelines by slot
+            return RedisCluster.from_url(settings.redis_url, retry=retry, require_full_coverage=False, **options)
+        if settings.sentinels:  # asks the Sentinels where the master is, again after every failover
+            sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+                list(settings.sentinels), sentinel_kwargs=_sentinel_options(settings)
+            )
+            self._sentinel_clients.extend(sentinel.sentinels)
+            master: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+                settings.sentinel_master, retry=retry, **options, **_master_options(settings)
+            )
+            return master
         pool = redis.BlockingConnectionPool.from_url(
-            self.settings.redis_url,
-            **_pool_options(self.settings, self.settings.redis_timeout_seconds),
-            retry=Retry(NoBackoff(), retries=1, supported_errors=(redis.ConnectionError,)),
+            settings.redis_url, retry=retry, timeout=POOL_WAIT_SECONDS, **options
         )
         return redis.Redis.from_pool(pool)
 
-    def _build_async(self, socket_timeout: float | None) -> redis.asyncio.Redis:
+    def _build_async(self, socket_timeout: float | None) -> AsyncClient:
+        settings = self.settings
         if self.embedded:
             import fakeredis
 
             return fakeredis.FakeAsyncRedis(server=self._fake())
+        options = _connection_options(settings, socket_timeout)
+        retry = AsyncRetry(NoBackoff(), retries=1, supported_errors=(redis.ConnectionError,))
+        if settings.redis_cluster:
+            return AsyncRedisCluster.from_url(settings.redis_url, retry=retry, require_full_coverage=False, **options)
+        if settings.sentinels:
+            async_sentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+                list(settings.sentinels), sentinel_kwargs=_sentinel_options(settings)
+            )
+            self._async_sentinel_clients.extend(async_sentinel.sentinels)
+            async_master: redis.asyncio.Redis = async_sentinel.master_for(
+                settings.sentinel_master, retry=retry, **options, **_master_options(settings)
+            )
+            return async_master
         pool = redis.asyncio.BlockingConnectionPool.from_url(
-            self.settings.redis_url,
-            **_pool_options(self.settings, socket_timeout),
+            settings.redis_url,
+            retry=retry,
+            timeout=POOL_WAIT_SECONDS,
             connection_class=HiredisPackedConnection if HIREDIS_AVAILABLE else redis.asyncio.Connection,
-            retry=AsyncRetry(NoBackoff(), retries=1, supported_errors=(redis.ConnectionError,)),
+            **options,
         )
         return redis.asyncio.Redis.from_pool(pool)
 
@@ -157,20 +210,33 @@ class HiredisPackedConnection(redis.asyncio.Connection):
         return packed
 
 
-def _pool_options(settings: Settings, socket_timeout: float | None) -> dict[str, Any]:
+def _connection_options(settings: Settings, socket_timeout: float | None) -> dict[str, Any]:
     # One retry, only on a dropped connection (a server's idle timeout closes it): a
     # timeout is not retried, so a frozen server costs one socket timeout, not eleven.
     options: dict[str, Any] = {
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": settings.redis_timeout_seconds,
         "max_connections": MAX_CONNECTIONS,
-        "timeout": POOL_WAIT_SECONDS,
         "client_name": CLIENT_NAME,
     }
     if settings.redis_url.lower().startswith("rediss://"):
         # Verification is redis-py's default (CERT_REQUIRED, host names checked); say so
         # here so no setting can turn it off. Only the CA bundle is configurable.
         options.update(ssl_cert_reqs="required", ssl_check_hostname=True, ssl_ca_certs=settings.tls_ca_file)
+    return options
+
+
+def _sentinel_options(settings: Settings) -> dict[str, Any]:
+    timeout = settings.redis_timeout_seconds
+    return {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+
+
+def _master_options(settings: Settings) -> dict[str, Any]:
+    """Credentials, database and TLS for the master, from REDIS_URL (its host is Sentinel's to say)."""
+    parsed: dict[str, Any] = parse_url(settings.redis_url)  # type: ignore[no-untyped-call]
+    options = {name: parsed[name] for name in ("username", "password", "db") if parsed.get(name) is not None}
+    if settings.redis_url.lower().startswith("rediss://"):
+        options["ssl"] = True
     return options
 
 
@@ -254,10 +320,10 @@ def embedded_settings(settings: Settings) -> Settings:
     return replace(settings, redis_url=EMBEDDED_REDIS_URL)
 
 
-def describe_connection(clients: RedisClients, fell_back: bool) -> str:
-    """The start-up line saying which Redis the demo uses."""
+def describe_connection(clients: RedisClients, fell_back: bool, where: str = "") -> str:
+    """The start-up line saying which Redis the demo uses, and on which topology."""
     if not clients.embedded:
-        return f"Connected to Redis at {clients.settings.redis_url_for_display}"
+        return f"Connected to {where or 'Redis at ' + clients.settings.redis_url_for_display}"
     if fell_back:
         return (
             "No Redis is configured and nothing listens on localhost:6379: using the embedded "
@@ -266,29 +332,58 @@ def describe_connection(clients: RedisClients, fell_back: bool) -> str:
     return "Using the embedded in-memory Redis (fakeredis), as REDIS_URL=memory:// asks"
 
 
+def _where(settings: Settings, masters: int, master: tuple[str, int]) -> str:
+    if settings.redis_cluster:
+        return f"Redis Cluster ({masters} masters) through {settings.redis_url_for_display}"
+    if settings.sentinels:
+        sentinels = ",".join(f"{host}:{port}" for host, port in settings.sentinels)
+        return (
+            f"Redis master '{settings.sentinel_master}' at {master[0]}:{master[1]}, found through Sentinel {sentinels}"
+        )
+    return f"Redis at {settings.redis_url_for_display}"
+
+
+def _topology(client: SyncClient, settings: Settings) -> str:
+    masters = len(client.get_primaries()) if isinstance(client, RedisCluster) else 0  # type: ignore[no-untyped-call]
+    pool = client.connection_pool if settings.sentinels and isinstance(client, redis.Redis) else None
+    master = pool.get_master_address() if pool is not None else ("", 0)  # type: ignore[attr-defined]
+    return _where(settings, masters, master)
+
+
+async def _atopology(client: AsyncClient, settings: Settings) -> str:
+    masters = len(client.get_primaries()) if isinstance(client, AsyncRedisCluster) else 0
+    pool = client.connection_pool if settings.sentinels and isinstance(client, redis.asyncio.Redis) else None
+    master = await pool.get_master_address() if pool is not None else ("", 0)  # type: ignore[attr-defined]
+    return _where(settings, masters, master)
+
+
 def connect(settings: Settings) -> tuple[RedisClients, str]:
     """Ping once; returns the clients and the start-up line, or raises StartupError."""
     clients = get_redis(settings)
     try:
-        clients.sync_client().ping()
-    except (redis.RedisError, OSError) as error:
+        client = clients.sync_client()
+        client.ping()
+        topology = _topology(client, settings)
+    except (*REDIS_ERRORS, OSError) as error:
         clients.close()
         if not may_fall_back(settings, error):
             raise startup_failure(settings, error) from None
         clients = get_redis(embedded_settings(settings))
         return clients, describe_connection(clients, fell_back=True)
-    return clients, describe_connection(clients, fell_back=False)
+    return clients, describe_connection(clients, fell_back=False, where=topology)
 
 
 async def aconnect(settings: Settings) -> tuple[RedisClients, str]:
     """Ping once; returns the clients and the start-up line, or raises StartupError."""
     clients = get_redis(settings)
     try:
-        await clients.async_client().ping()
-    except (redis.RedisError, OSError) as error:
+        client = clients.async_client()
+        await client.ping()
+        topology = await _atopology(client, settings)
+    except (*REDIS_ERRORS, OSError) as error:
         await clients.aclose()
         if not may_fall_back(settings, error):
             raise startup_failure(settings, error) from None
         clients = get_redis(embedded_settings(settings))
         return clients, describe_connection(clients, fell_back=True)
-    return clients, describe_connection(clients, fell_back=False)
+    return clients, describe_connection(clients, fell_back=False, where=topology)

@@ -57,12 +57,22 @@ class Settings:
     redis_timeout_seconds: float = 1.0
     cache_cooldown_seconds: float = 5.0
     tls_ca_file: str | None = None
+    redis_cluster: bool = False
+    sentinels: tuple[tuple[str, int], ...] = ()
+    sentinel_master: str = "mymaster"
     json_output: bool = False
 
     @property
     def embedded(self) -> bool:
         """True when the demo runs on the in-memory Redis instead of a server."""
         return self.redis_url == EMBEDDED_REDIS_URL
+
+    @property
+    def topology(self) -> str:
+        """Which kind of Redis: "memory", "cluster", "sentinel" or "server"."""
+        if self.embedded:
+            return "memory"
+        return "cluster" if self.redis_cluster else ("sentinel" if self.sentinels else "server")
 
     @property
     def redis_url_for_display(self) -> str:
@@ -88,7 +98,9 @@ class Settings:
             if option.env in values:
                 chosen[option.attribute] = _parse_option(option, values[option.env], label[option.env], twin)
         chosen["redis_url"], chosen["redis_configured"] = _redis_url_from(values, label)
+        chosen["redis_configured"] = chosen["redis_configured"] or "REDIS_SENTINELS" in values
         settings = cls(**chosen)  # type: ignore[arg-type]
+        _check_topology(settings, label)
         if settings.tls_ca_file and not settings.redis_url.lower().startswith("rediss://"):
             raise ConfigError(
                 f"{label.get('REDIS_TLS_CA_FILE', 'REDIS_TLS_CA_FILE')} is set but the Redis URL is not rediss://: "
@@ -153,6 +165,28 @@ def boolean(text: str) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise ValueError("1 or 0 (also true/false, yes/no, on/off)")
+
+
+def sentinel_addresses(text: str) -> tuple[tuple[str, int], ...]:
+    """A parser for `host:port,host:port`: the Sentinels to ask where the master is."""
+    accepted = "host:port[,host:port...] (up to 16 Sentinels)"
+    addresses = []
+    for part in text.split(","):
+        host, _, port = part.strip().rpartition(":")
+        host = host.strip("[]")
+        if not (host and _HOST.fullmatch(host) and port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+            raise ValueError(accepted)
+        addresses.append((host, int(port)))
+    if not 1 <= len(addresses) <= 16:
+        raise ValueError(accepted)
+    return tuple(addresses)
+
+
+def master_name(text: str) -> str:
+    """A parser for a Sentinel master name."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", text):
+        raise ValueError("a master name: up to 64 letters, digits, or . _ - characters")
+    return text
 
 
 def key_prefix(text: str) -> str:
@@ -267,8 +301,31 @@ OPTIONS: tuple[Option, ...] = (
         "CA certificates (PEM) to verify a rediss:// server with (default: the system's)",
         "PATH",
     ),
+    Option(
+        "sentinels",
+        "REDIS_SENTINELS",
+        "--sentinel",
+        sentinel_addresses,
+        "find the master through these Sentinels (host:port,host:port); REDIS_URL then gives only credentials and db",
+        "HOSTS",
+    ),
+    Option(
+        "sentinel_master",
+        "REDIS_SENTINEL_MASTER",
+        "--sentinel-master",
+        master_name,
+        "the master's name in Sentinel (default mymaster)",
+        "NAME",
+    ),
 )
 FLAG_OPTIONS = (
+    Option(
+        "redis_cluster",
+        "REDIS_CLUSTER",
+        "--cluster",
+        boolean,
+        "REDIS_URL names one node of a Redis Cluster; the client finds the others",
+    ),
     Option(
         "early_refresh",
         "EARLY_REFRESH",
@@ -286,6 +343,19 @@ def _parse_option(option: Option, raw: str | None, label: str, twin: Twin) -> ob
         return parse(raw or "")
     except ValueError as error:
         raise ConfigError(f"{label}{_quote_for_error(option.env, raw or '')} is not valid: expected {error}") from None
+
+
+def _check_topology(settings: Settings, label: Mapping[str, str]) -> None:
+    cluster, sentinels = label.get("REDIS_CLUSTER", "REDIS_CLUSTER"), label.get("REDIS_SENTINELS", "REDIS_SENTINELS")
+    if settings.redis_cluster and settings.sentinels:
+        raise ConfigError(f"{cluster} and {sentinels} are both set: choose Redis Cluster or Sentinel")
+    if (settings.redis_cluster or settings.sentinels) and settings.embedded:
+        raise ConfigError(f"{cluster if settings.redis_cluster else sentinels} needs a redis:// URL, not memory://")
+    if settings.redis_cluster and urlsplit(settings.redis_url).path.strip("/") not in ("", "0"):
+        raise ConfigError(
+            f"{cluster} is set but the URL names database {urlsplit(settings.redis_url).path.strip('/')}:"
+            " Redis Cluster has only database 0"
+        )
 
 
 # --- the Redis URL ---

@@ -227,11 +227,12 @@ class StoreProblem:
 
 @dataclass(frozen=True, slots=True)
 class CacheEvent:
-    """A change in whether Redis can be used: printed once, not once per lookup."""
+    """A change in whether Redis (or one cluster node: `shard`) can be used: printed once, not per lookup."""
 
     available: bool
     reason: str = ""
     retry_seconds: float = 0.0
+    shard: str = ""
 
 
 class CircuitBreaker:
@@ -278,6 +279,29 @@ class CircuitBreaker:
             started, self._state = self._state == "closed", "open"
             self._retry_at = self._clock() + self.cooldown_seconds
             return started
+
+
+class CircuitBreakers:
+    """One breaker per shard: a cluster node down keeps only its own keys off Redis. Thread-safe."""
+
+    def __init__(self, cooldown_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.cooldown_seconds = cooldown_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._breakers: dict[str, CircuitBreaker] = {}
+
+    def __getitem__(self, shard: str) -> CircuitBreaker:
+        """The breaker of `shard` ("" for a single server or a Sentinel-found master)."""
+        breaker = self._breakers.get(shard)
+        if breaker is None:
+            with self._lock:
+                breaker = self._breakers.setdefault(shard, CircuitBreaker(self.cooldown_seconds, self._clock))
+        return breaker
+
+    @property
+    def all_closed(self) -> bool:
+        """True when every shard is in use."""
+        return all(breaker.closed for breaker in list(self._breakers.values()))
 
 
 # --- results ---

@@ -22,14 +22,14 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from config.redis import BULK_BATCH_TIMEOUT_SECONDS, failure_reason
+from config.redis import BULK_BATCH_TIMEOUT_SECONDS, REDIS_ERRORS, AsyncClient, SyncClient, failure_reason, shard_of
 from simulator.core import (
     UNAVAILABLE,
     WRONG_TYPE,
     CachedEntry,
     CacheEvent,
     CachePolicy,
-    CircuitBreaker,
+    CircuitBreakers,
     DatabaseState,
     Filled,
     LookupResult,
@@ -48,8 +48,16 @@ from simulator.records import UserRecord
 
 CLEAR_BATCH = 500
 # What "the cache is down" looks like: a dead or frozen server, a reset connection, a
-# timeout (not a ConnectionError in redis-py), or an OS-level socket error.
-CACHE_DOWN = (redis.ConnectionError, redis.TimeoutError, OSError)
+# timeout (not a ConnectionError in redis-py), a cluster without the key's node (some of
+# those are not even RedisErrors), or an OS-level socket error.
+CACHE_DOWN = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.RedisClusterException,
+    OSError,
+)
 
 
 def is_wrong_type(error: redis.ResponseError) -> bool:
@@ -194,7 +202,7 @@ class CacheAside:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: SyncClient,
         database: SimulatedDatabase,
         policy: CachePolicy,
         stats: Stats | None = None,
@@ -204,7 +212,7 @@ class CacheAside:
         self.database = database
         self.policy = policy
         self.stats = stats or Stats()
-        self.breaker = CircuitBreaker(policy.cooldown_seconds)
+        self.breakers = CircuitBreakers(policy.cooldown_seconds)
         self.last_fetch_seconds = database.latency_seconds  # XFetch's delta until a read is measured
         self._notify = notify
         self._flights = SingleFlight()
@@ -267,7 +275,8 @@ class CacheAside:
 
     def _read(self, key: str, user_id: int) -> CachedEntry:
         """GET (with PTTL for early refresh); UNAVAILABLE when Redis is down or resting."""
-        if not self.breaker.allow():
+        shard = shard_of(self.client, key)
+        if not self.breakers[shard].allow():
             return UNAVAILABLE
         try:
             if self.policy.early_refresh:
@@ -275,14 +284,14 @@ class CacheAside:
                 cached = read_cached(raw, user_id, remaining_ms)
             else:
                 cached = read_cached(self.client.get(key), user_id)
+        except CACHE_DOWN as error:
+            self._cache_failed(shard, error)
+            return UNAVAILABLE
         except redis.ResponseError as error:
             if not is_wrong_type(error):
                 raise
             cached = WRONG_TYPE
-        except CACHE_DOWN as error:
-            self._cache_failed(error)
-            return UNAVAILABLE
-        self._cache_worked()
+        self._cache_worked(shard)
         return cached
 
     def _get_with_ttl(self, key: str, *, raise_on_error: bool = True) -> tuple[Any, Any]:
@@ -300,11 +309,10 @@ class CacheAside:
         lock = self.client.lock(self.policy.lock_key(user_id), timeout=self.policy.lock_seconds, blocking=False)
         try:
             acquired = lock.acquire()
-        except redis.exceptions.OutOfMemoryError:  # full: no lock to be had; the store will say why
+        except (redis.exceptions.OutOfMemoryError, *CACHE_DOWN) as error:  # no lock to be had: read and store
+            if isinstance(error, CACHE_DOWN):
+                self._cache_failed(shard_of(self.client, self.policy.lock_key(user_id)), error)
             return self._fetch_and_store(user_id, key)
-        except CACHE_DOWN as error:
-            self._cache_failed(error)
-            return self._fetch(user_id, degraded=True)
         if not acquired:
             return self._wait_for_other_process(user_id, key) or self._fetch_and_store(user_id, key)
         try:
@@ -313,7 +321,7 @@ class CacheAside:
                 return Filled.from_cache(user_id, cached)
             return self._fetch_and_store(user_id, key)
         finally:
-            with contextlib.suppress(redis.RedisError):  # expired (someone else owns it now) or Redis down
+            with contextlib.suppress(*REDIS_ERRORS):  # expired (someone else owns it now) or Redis down
                 lock.release()
 
     def _wait_for_other_process(self, user_id: int, key: str) -> Filled | None:
@@ -339,22 +347,26 @@ class CacheAside:
         return filled.stored(self._store(key, filled.value, ttl))
 
     def _store(self, key: str, value: str, ttl: int) -> StoreProblem | None:
+        shard = shard_of(self.client, key)
+        if not self.breakers[shard].allow():
+            return StoreProblem("the cache is unavailable", cache_down=True)
         try:
             self.client.set(key, value, ex=ttl)
         except redis.exceptions.OutOfMemoryError as error:
             return StoreProblem(failure_reason(error), cache_down=False)
         except CACHE_DOWN as error:
-            self._cache_failed(error)
+            self._cache_failed(shard, error)
             return StoreProblem(failure_reason(error), cache_down=True)
+        self._cache_worked(shard)
         return None
 
-    def _cache_failed(self, error: Exception) -> None:
-        if self.breaker.failed():
-            self._notify(CacheEvent(False, failure_reason(error), self.breaker.cooldown_seconds))
+    def _cache_failed(self, shard: str, error: Exception) -> None:
+        if self.breakers[shard].failed():
+            self._notify(CacheEvent(False, failure_reason(error), self.breakers.cooldown_seconds, shard))
 
-    def _cache_worked(self) -> None:
-        if self.breaker.succeeded():
-            self._notify(CacheEvent(True))
+    def _cache_worked(self, shard: str) -> None:
+        if self.breakers[shard].succeeded():
+            self._notify(CacheEvent(True, shard=shard))
 
     def _refresh_if_due(self, user_id: int, cached: CachedEntry) -> None:
         if self._closed or self._flights.in_flight(user_id):
@@ -364,13 +376,13 @@ class CacheAside:
 
     def _refresh(self, user_id: int) -> None:
         key = self.policy.key(user_id)
-        with contextlib.suppress(redis.RedisError):  # a failed refresh leaves the old value to expire
+        with contextlib.suppress(*REDIS_ERRORS):  # a failed refresh leaves the old value to expire
             self._flights.run(user_id, lambda: self._fill(user_id, key, refresh=True))
 
     def _unlink(self, keys: list[bytes]) -> int:
         pipeline = self.client.pipeline(transaction=False)
         for key in keys:
-            pipeline.unlink(key)
+            pipeline.execute_command("UNLINK", key)  # one key a command: a cluster splits them by slot
         return sum(pipeline.execute())
 
     def _counted(self, result: LookupResult) -> LookupResult:
@@ -387,7 +399,7 @@ class AsyncCacheAside:
 
     def __init__(
         self,
-        client: redis.asyncio.Redis,
+        client: AsyncClient,
         database: AsyncSimulatedDatabase,
         policy: CachePolicy,
         stats: Stats | None = None,
@@ -397,7 +409,7 @@ class AsyncCacheAside:
         self.database = database
         self.policy = policy
         self.stats = stats or Stats()
-        self.breaker = CircuitBreaker(policy.cooldown_seconds)
+        self.breakers = CircuitBreakers(policy.cooldown_seconds)
         self.last_fetch_seconds = database.latency_seconds  # XFetch's delta until a read is measured
         self._notify = notify
         self._flights = AsyncSingleFlight()
@@ -463,7 +475,8 @@ class AsyncCacheAside:
 
     async def _read(self, key: str, user_id: int) -> CachedEntry:
         """GET (with PTTL for early refresh); UNAVAILABLE when Redis is down or resting."""
-        if not self.breaker.allow():
+        shard = shard_of(self.client, key)
+        if not self.breakers[shard].allow():
             return UNAVAILABLE
         try:
             if self.policy.early_refresh:
@@ -471,14 +484,14 @@ class AsyncCacheAside:
                 cached = read_cached(raw, user_id, remaining_ms)
             else:
                 cached = read_cached(await self.client.get(key), user_id)
+        except CACHE_DOWN as error:
+            self._cache_failed(shard, error)
+            return UNAVAILABLE
         except redis.ResponseError as error:
             if not is_wrong_type(error):
                 raise
             cached = WRONG_TYPE
-        except CACHE_DOWN as error:
-            self._cache_failed(error)
-            return UNAVAILABLE
-        self._cache_worked()
+        self._cache_worked(shard)
         return cached
 
     async def _get_with_ttl(self, key: str, *, raise_on_error: bool = True) -> tuple[Any, Any]:
@@ -496,11 +509,10 @@ class AsyncCacheAside:
         lock = self.client.lock(self.policy.lock_key(user_id), timeout=self.policy.lock_seconds, blocking=False)
         try:
             acquired = await lock.acquire()
-        except redis.exceptions.OutOfMemoryError:  # full: no lock to be had; the store will say why
+        except (redis.exceptions.OutOfMemoryError, *CACHE_DOWN) as error:  # no lock to be had: read and store
+            if isinstance(error, CACHE_DOWN):
+                self._cache_failed(shard_of(self.client, self.policy.lock_key(user_id)), error)
             return await self._fetch_and_store(user_id, key)
-        except CACHE_DOWN as error:
-            self._cache_failed(error)
-            return await self._fetch(user_id, degraded=True)
         if not acquired:
             return await self._wait_for_other_process(user_id, key) or await self._fetch_and_store(user_id, key)
         try:
@@ -509,7 +521,7 @@ class AsyncCacheAside:
                 return Filled.from_cache(user_id, cached)
             return await self._fetch_and_store(user_id, key)
         finally:
-            with contextlib.suppress(redis.RedisError):  # expired (someone else owns it now) or Redis down
+            with contextlib.suppress(*REDIS_ERRORS):  # expired (someone else owns it now) or Redis down
                 await lock.release()
 
     async def _wait_for_other_process(self, user_id: int, key: str) -> Filled | None:
@@ -535,22 +547,26 @@ class AsyncCacheAside:
         return filled.stored(await self._store(key, filled.value, ttl))
 
     async def _store(self, key: str, value: str, ttl: int) -> StoreProblem | None:
+        shard = shard_of(self.client, key)
+        if not self.breakers[shard].allow():
+            return StoreProblem("the cache is unavailable", cache_down=True)
         try:
             await self.client.set(key, value, ex=ttl)
         except redis.exceptions.OutOfMemoryError as error:
             return StoreProblem(failure_reason(error), cache_down=False)
         except CACHE_DOWN as error:
-            self._cache_failed(error)
+            self._cache_failed(shard, error)
             return StoreProblem(failure_reason(error), cache_down=True)
+        self._cache_worked(shard)
         return None
 
-    def _cache_failed(self, error: Exception) -> None:
-        if self.breaker.failed():
-            self._notify(CacheEvent(False, failure_reason(error), self.breaker.cooldown_seconds))
+    def _cache_failed(self, shard: str, error: Exception) -> None:
+        if self.breakers[shard].failed():
+            self._notify(CacheEvent(False, failure_reason(error), self.breakers.cooldown_seconds, shard))
 
-    def _cache_worked(self) -> None:
-        if self.breaker.succeeded():
-            self._notify(CacheEvent(True))
+    def _cache_worked(self, shard: str) -> None:
+        if self.breakers[shard].succeeded():
+            self._notify(CacheEvent(True, shard=shard))
 
     def _refresh_if_due(self, user_id: int, cached: CachedEntry) -> None:
         if self._closed or self._flights.in_flight(user_id):
@@ -562,13 +578,13 @@ class AsyncCacheAside:
 
     async def _refresh(self, user_id: int) -> None:
         key = self.policy.key(user_id)
-        with contextlib.suppress(redis.RedisError):  # a failed refresh leaves the old value to expire
+        with contextlib.suppress(*REDIS_ERRORS):  # a failed refresh leaves the old value to expire
             await self._flights.run(user_id, lambda: self._fill(user_id, key, refresh=True))
 
     async def _unlink(self, keys: list[bytes]) -> int:
         pipeline = self.client.pipeline(transaction=False)
         for key in keys:
-            pipeline.unlink(key)
+            pipeline.execute_command("UNLINK", key)  # one key a command: a cluster splits them by slot
         return sum(await pipeline.execute())
 
     def _counted(self, result: LookupResult) -> LookupResult:
@@ -593,7 +609,7 @@ class Seeder:
     """Writes the records of ids 1..N into a sync Redis, batch by batch."""
 
     def __init__(
-        self, client: redis.Redis, database: SimulatedDatabase, policy: CachePolicy, batch_size: int = 1000
+        self, client: SyncClient, database: SimulatedDatabase, policy: CachePolicy, batch_size: int = 1000
     ) -> None:
         self.client = client
         self.database = database
@@ -619,9 +635,7 @@ class Seeder:
             for user_id, value in self.database.export(batch):
                 # Exactly `SET key value EX ttl`; pipeline.set(..., ex=) checks its options
                 # first, which at a million records costs seconds.
-                pipeline.execute_command(  # type: ignore[no-untyped-call]
-                    "SET", self.policy.key(user_id), value, "EX", self.policy.ttl_for(user_id)
-                )
+                pipeline.execute_command("SET", self.policy.key(user_id), value, "EX", self.policy.ttl_for(user_id))
             pipeline.execute()
             progress.advance(len(batch))
         return progress.report(time.perf_counter())
@@ -632,7 +646,7 @@ class AsyncSeeder:
 
     def __init__(
         self,
-        client: redis.asyncio.Redis,
+        client: AsyncClient,
         database: AsyncSimulatedDatabase,
         policy: CachePolicy,
         batch_size: int = 1000,
@@ -710,7 +724,7 @@ class BackgroundSeed:
     def _run(self) -> None:
         try:
             self._report = self._seed(self.progress)
-        except redis.RedisError as error:
+        except REDIS_ERRORS as error:
             self.error = error
             self._report = self.progress.report(time.perf_counter(), stopped=True)
         if not self.progress.stop_requested:
@@ -757,7 +771,7 @@ class AsyncBackgroundSeed:
     async def _run(self) -> None:
         try:
             self._report = await self._seed(self.progress)
-        except redis.RedisError as error:
+        except REDIS_ERRORS as error:
             self.error = error
             self._report = self.progress.report(time.perf_counter(), stopped=True)
         if not self.progress.stop_requested:
@@ -768,7 +782,7 @@ class AsyncBackgroundSeed:
 
 
 def set_redis_with_mock_data(
-    client: redis.Redis, count: int, policy: CachePolicy | None = None, batch_size: int = 1000
+    client: SyncClient, count: int, policy: CachePolicy | None = None, batch_size: int = 1000
 ) -> SeedReport:
     """Seed ids 1..count sequentially, one SET per round trip, blocking (the diagram's sync path)."""
     seeder = Seeder(client, SimulatedDatabase(0), policy or CachePolicy(), batch_size)
@@ -776,7 +790,7 @@ def set_redis_with_mock_data(
 
 
 def set_redis_with_mock_data_async(
-    client: redis.Redis,
+    client: SyncClient,
     count: int,
     policy: CachePolicy | None = None,
     batch_size: int = 1000,
@@ -788,7 +802,7 @@ def set_redis_with_mock_data_async(
 
 
 async def set_redis_with_mock_data_async_aioredis(
-    client: redis.asyncio.Redis, count: int, policy: CachePolicy | None = None, batch_size: int = 1000
+    client: AsyncClient, count: int, policy: CachePolicy | None = None, batch_size: int = 1000
 ) -> SeedReport:
     """Seed ids 1..count with asyncio pipelines (the diagram's async path; aioredis lives on as redis.asyncio)."""
     seeder = AsyncSeeder(client, AsyncSimulatedDatabase(0), policy or CachePolicy(), batch_size)

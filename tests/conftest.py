@@ -95,6 +95,7 @@ def start_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
     started: list[RedisServer] = []
 
     def start(*arguments: str, tls: bool = False) -> RedisServer:
+        redis_server_binary()
         server = RedisServer(tmp_path, *arguments, tls=tls).start()
         started.append(server)
         return server

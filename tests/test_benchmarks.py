@@ -86,7 +86,19 @@ def test_a_quick_run_prints_the_table_and_writes_the_same_figures_as_json(tmp_pa
     assert done.stdout.startswith("Measured on: ")
     assert "| Operation | Sync (main.py) | Async (main_async.py) | The design's guess (sync / async) |" in done.stdout
     result = json.loads(output.read_text())
-    assert set(result) >= {"machine", "setup", "hits", "misses", "scale", "hits_during_seed", "startup", "targets"}
+    assert set(result) >= {
+        "machine",
+        "setup",
+        "hits",
+        "misses",
+        "scale",
+        "hits_during_seed",
+        "startup",
+        "targets",
+        "topologies",
+    }
+    for topology in ("single-sync", "single-async", "cluster-sync", "cluster-async"):
+        assert result["topologies"][topology]["records_per_second"] > 0
     assert result["machine"]["cores"]
     for mode in ("sequential", "threaded", "pipelined-sync", "pipelined-async"):
         assert result["setup"][mode]["seconds"] > 0

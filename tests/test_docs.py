@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
 
+import pytest
+import redis
 import yaml
 
+from benchmarks.local_redis import free_port
 from config.settings import build_parser, setting_names
 from tests.conftest import PROJECT_ROOT
+from tests.servers import redis_server_binary
 
 README = (PROJECT_ROOT / "README.md").read_text()
 
@@ -51,3 +60,96 @@ def test_docker_compose_runs_redis_with_a_health_check_on_loopback() -> None:
     assert app["environment"]["REDIS_URL"] == "redis://redis:6379/0"
     assert app["depends_on"]["redis"]["condition"] == "service_healthy"
     assert app["profiles"] == ["app"]
+
+
+COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
+
+
+def test_the_cluster_and_sentinel_profiles_are_opt_in_and_loopback_only() -> None:
+    services = COMPOSE["services"]
+    cluster = [name for name, service in services.items() if service.get("profiles") == ["cluster"]]
+    sentinel = [name for name, service in services.items() if service.get("profiles") == ["sentinel"]]
+    assert sorted(cluster) == ["cluster-init", "cluster-node-1", "cluster-node-2", "cluster-node-3"]
+    assert sorted(sentinel) == ["sentinel", "sentinel-master", "sentinel-replica"]
+    for name in cluster + sentinel:
+        assert services[name]["network_mode"] == "host"
+        assert "--bind 127.0.0.1" in services[name]["command"][2] or name == "cluster-init"
+    assert "profiles" not in services["redis"]
+    for port in ("7001", "7002", "7003"):
+        assert f"127.0.0.1:{port}" in services["cluster-init"]["command"][2]
+    assert "--cluster-require-full-coverage no" in services["cluster-node-1"]["command"][2]
+    assert "sentinel monitor mymaster 127.0.0.1 6390 1" in services["sentinel"]["command"][2]
+    assert "--replicaof 127.0.0.1 6390" in services["sentinel-replica"]["command"][2]
+
+
+def _run_profile(names: list[str], ports: dict[str, str], directory: Path) -> list[subprocess.Popen[bytes]]:
+    """Run the profile's own shell commands here, on free ports instead of the documented ones."""
+    processes = []
+    for name in names:
+        command = COMPOSE["services"][name]["command"][2]
+        for documented, free in ports.items():
+            command = command.replace(documented, free)
+        processes.append(
+            subprocess.Popen(["sh", "-c", command], cwd=directory, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        )
+    return processes
+
+
+def _ports(*documented: str) -> dict[str, str]:
+    chosen: dict[str, str] = {}
+    while len(chosen) < len(documented):
+        port = free_port()
+        if port + 10000 < 65536 and str(port) not in chosen.values():  # a cluster node's bus is port + 10000
+            chosen[documented[len(chosen)]] = str(port)
+    return chosen
+
+
+def _ask(port: str, question: Callable[[redis.Redis], bool]) -> bool:
+    with redis.Redis(port=int(port), socket_timeout=1) as client:
+        return question(client)
+
+
+def _wait(condition: Callable[[], bool], seconds: float = 20) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(redis.RedisError, OSError, IndexError):
+            if condition():
+                return True
+        time.sleep(0.1)  # polling servers that are starting
+    return False
+
+
+@pytest.mark.integration
+def test_the_cluster_profiles_commands_really_make_a_cluster(tmp_path: Path) -> None:
+    redis_server_binary()
+    ports = _ports("7001", "7002", "7003")
+    nodes = _run_profile(["cluster-node-1", "cluster-node-2", "cluster-node-3"], ports, tmp_path)
+    try:
+        assert _wait(lambda: all(_ask(port, lambda client: bool(client.ping())) for port in ports.values()))
+        [init] = _run_profile(["cluster-init"], ports, tmp_path)
+        assert init.wait(timeout=60) == 0
+        client = redis.Redis(port=int(ports["7001"]))
+        assert _wait(lambda: b"cluster_state:ok" in client.execute_command("CLUSTER", "INFO"))  # type: ignore[no-untyped-call]
+        client.close()
+    finally:
+        for process in nodes:
+            process.terminate()
+            process.wait()
+
+
+@pytest.mark.integration
+def test_the_sentinel_profiles_commands_really_watch_the_master(tmp_path: Path) -> None:
+    redis_server_binary()
+    ports = _ports("6390", "6391", "26379")
+    processes = _run_profile(["sentinel-master", "sentinel-replica", "sentinel"], ports, tmp_path)
+    try:
+        sentinel = redis.Redis(port=int(ports["26379"]))
+        assert _wait(lambda: sentinel.sentinel_master("mymaster")["port"] == int(ports["6390"]))
+        assert _wait(
+            lambda: _ask(ports["6391"], lambda client: client.info("replication")["master_link_status"] == "up")
+        )
+        sentinel.close()
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait()
