@@ -8,7 +8,6 @@ until `q` or end of input. Decisions live in the pure core (`simulator.core`,
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from typing import BinaryIO, TextIO
@@ -25,7 +24,7 @@ from cli.commands import (
     needs_cache,
     parse_command,
 )
-from cli.console import Console, is_interactive, read_lines
+from cli.console import Console, is_interactive, read_lines, standard_input
 from cli.render import (
     render_answer,
     render_banner,
@@ -67,7 +66,7 @@ def main(
         console.note(f"Configuration error: {error}")
         return 2
     try:
-        return run(settings, console, stdin or sys.stdin.buffer)
+        return run(settings, console, stdin or standard_input())
     except KeyboardInterrupt:
         console.note("Interrupted.")
         return 130
@@ -143,6 +142,8 @@ def perform(command: Command, cache: CacheAside, console: Console, json_output: 
                 text = render_stats(cache.stats.snapshot(), json_output)
     except REDIS_ERRORS as error:
         text = render_error(f"Redis error: {failure_reason(error)}", json_output)
+    except Exception as error:  # a bug: one line instead of a traceback, and the prompt goes on
+        text = render_error(f"Unexpected error: {type(error).__name__}: {error}", json_output)
     console.answer(text)
 
 
@@ -181,9 +182,9 @@ def seed_done(console: Console, report: SeedReport, error: Exception | None) -> 
 
 def stop_seed(background: BackgroundSeed | None, console: Console) -> None:
     """Stop a background seed that is still running, and say how far it got."""
-    if background is None or background.finished:
-        return
-    console.note(render_seed_outcome(background.stop()))
+    report = background.stop() if background is not None else None
+    if report is not None:  # None: the seed ended and said so already
+        console.note(render_seed_outcome(report))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ prompt is live. The asyncio client is created inside the running loop and closed
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, BinaryIO, TextIO
@@ -27,7 +26,7 @@ from cli.commands import (
     needs_cache,
     parse_command,
 )
-from cli.console import Console, aread_lines, is_interactive
+from cli.console import Console, aread_lines, is_interactive, standard_input
 from cli.render import (
     render_answer,
     render_banner,
@@ -71,7 +70,7 @@ def main(
         console.note(f"Configuration error: {error}")
         return 2
     try:
-        return asyncio.run(run(settings, console, stdin or sys.stdin.buffer))
+        return asyncio.run(run(settings, console, stdin or standard_input()))
     except KeyboardInterrupt:
         console.note("Interrupted.")
         return 130
@@ -126,7 +125,7 @@ async def respond(
         if reply is not None:
             console.answer(reply)
         return
-    await lookups.start(perform(command, cache, console, json_output))
+    await lookups.start(lambda: perform(command, cache, console, json_output))
 
 
 async def perform(command: Command, cache: AsyncCacheAside, console: Console, json_output: bool) -> None:
@@ -152,6 +151,8 @@ async def perform(command: Command, cache: AsyncCacheAside, console: Console, js
                 text = render_stats(cache.stats.snapshot(), json_output)
     except REDIS_ERRORS as error:
         text = render_error(f"Redis error: {failure_reason(error)}", json_output)
+    except Exception as error:  # a bug: one line instead of a traceback, and the prompt goes on
+        text = render_error(f"Unexpected error: {type(error).__name__}: {error}", json_output)
     console.answer(text)
 
 
@@ -162,10 +163,10 @@ class InFlight:
         self._slots = asyncio.Semaphore(limit)
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def start(self, lookup: Coroutine[Any, Any, None]) -> None:
-        """Run `lookup` in a task; waits while `limit` are already running."""
+    async def start(self, lookup: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run `lookup()` in a task; waits while `limit` are already running."""
         await self._slots.acquire()
-        task = asyncio.create_task(lookup)
+        task = asyncio.create_task(lookup())  # made after the wait, so none is left un-awaited
         self._tasks.add(task)
         task.add_done_callback(self._finished)
 
@@ -207,9 +208,9 @@ def seed_done(console: Console, report: SeedReport, error: Exception | None) -> 
 
 async def stop_seed(background: AsyncBackgroundSeed | None, console: Console) -> None:
     """Stop a background seed that is still running, and say how far it got."""
-    if background is None or background.finished:
-        return
-    console.note(render_seed_outcome(await background.stop()))
+    report = await background.stop() if background is not None else None
+    if report is not None:  # None: the seed ended and said so already
+        console.note(render_seed_outcome(report))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchmarks.measure import SETUP_MODES, Measurements, Plan
+from config.settings import Settings
 from simulator.core import percentile as core_percentile
 
 
@@ -64,6 +65,13 @@ def figures(measurements: Measurements, plan: Plan, machine: dict[str, str]) -> 
         "sync_sequential_seconds": sync_misses,
         "async_concurrent_seconds": async_misses,
         "async_x_db_latency": _ratio(async_misses, plan.miss_latency),
+        "default_db_latency_seconds": Settings().db_latency_seconds,
+        "async_concurrent_default_latency_seconds": _median(
+            measurements.misses.get("async-concurrent-default-latency")
+        ),
+        "async_x_default_db_latency": _ratio(
+            _median(measurements.misses.get("async-concurrent-default-latency")), Settings().db_latency_seconds
+        ),
         "concurrent_lookups": plan.concurrent_lookups,
         "concurrent_lookups_seconds": _median(measurements.misses.get("async-1000-lookups")),
         "concurrent_lookup_errors": measurements.lookup_errors,
@@ -155,11 +163,13 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         " / ".join("n/a" if p is None else f"{p:.1f} ms" for p in p99s),
         None if None in p99s else all(p < 50 for p in p99s),
     )
-    concurrent = misses["async_x_db_latency"]
+    concurrent, short = misses["async_x_default_db_latency"], misses["async_x_db_latency"]
     add(
-        f"5. {misses['count']} concurrent misses in at most 1.5x one database latency; "
-        f"{misses['concurrent_lookups']} concurrent lookups without a connection error",
-        f"{_x(concurrent)} of {misses['db_latency_seconds']:g} s; {misses['concurrent_lookup_errors']} errors",
+        f"5. {misses['count']} concurrent misses in at most 1.5x one database latency (the demo's "
+        f"{misses['default_db_latency_seconds']:g} s); {misses['concurrent_lookups']} concurrent lookups without "
+        "a connection error",
+        f"{_x(concurrent)} of {misses['default_db_latency_seconds']:g} s ({_x(short)} of "
+        f"{misses['db_latency_seconds']:g} s); {misses['concurrent_lookup_errors']} errors",
         concurrent is not None and concurrent <= 1.5 and misses["concurrent_lookup_errors"] == 0,
     )
     startups = [result["startup"].get(twin, {}).get("median_seconds") for twin in ("sync", "async")]

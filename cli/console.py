@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import io
 import os
 import stat
 import sys
@@ -36,12 +38,12 @@ class Console:
     @property
     def out(self) -> TextIO:
         """stdout, looked up at each write so prompt_toolkit's patch_stdout can take it over."""
-        return self._stdout or sys.stdout
+        return self._stdout or sys.stdout or _discard()
 
     @property
     def err(self) -> TextIO:
         """stderr, likewise."""
-        return self._stderr or sys.stderr
+        return self._stderr or sys.stderr or _discard()
 
     def answer(self, line: str) -> None:
         """An answer, on stdout."""
@@ -63,6 +65,16 @@ class Console:
     def progress_bar(self, total: int, description: str) -> contextlib.AbstractContextManager[Callable[[int], object]]:
         """A tqdm bar on stderr when it is a terminal; its `update` counts records."""
         return _progress_bar(self.err, total, description)
+
+
+def standard_input() -> BinaryIO:
+    """The process's stdin as bytes; an empty input when it was closed (`python main.py <&-`)."""
+    return sys.stdin.buffer if sys.stdin is not None else io.BytesIO()
+
+
+@functools.cache
+def _discard() -> TextIO:
+    return open(os.devnull, "w")
 
 
 def _discard_further_output(stream: TextIO) -> None:
@@ -152,11 +164,16 @@ async def aread_lines(stdin: BinaryIO, interactive: bool) -> AsyncIterator[str]:
 
 @contextlib.asynccontextmanager
 async def _chunk_reader(stdin: BinaryIO) -> AsyncIterator[Callable[[], Awaitable[bytes]]]:
-    """Pipes, sockets and terminals are read through the event loop; regular files directly.
+    """Pipes and sockets are read through the event loop; terminals by a thread; regular files directly.
 
-    (epoll cannot watch a regular file or /dev/null, and reading one never blocks.)
+    (epoll cannot watch a regular file or /dev/null, and reading one never blocks; a
+    terminal shares its file description with stdout and stderr, so it must never be
+    made non-blocking, as the event loop would make it.)
     """
     fileno = _fileno(stdin)
+    if fileno is not None and os.isatty(fileno):
+        yield _read_in_a_thread(fileno)
+        return
     if fileno is None or not _pollable(fileno):
 
         async def read_directly() -> bytes:
@@ -182,6 +199,24 @@ async def _chunk_reader(stdin: BinaryIO) -> AsyncIterator[Callable[[], Awaitable
         os.set_blocking(fileno, was_blocking)
 
 
+def _read_in_a_thread(fileno: int) -> Callable[[], Awaitable[bytes]]:
+    """Blocking reads in a daemon thread (it never holds up the exit), handed to the loop."""
+    loop = asyncio.get_running_loop()
+    chunks: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def pump() -> None:
+        chunk = b"x"
+        while chunk:
+            chunk = os.read(fileno, READ_CHUNK_BYTES)
+            try:
+                loop.call_soon_threadsafe(chunks.put_nowait, chunk)
+            except RuntimeError:  # the loop has closed: the demo is over
+                return
+
+    threading.Thread(target=pump, name="stdin", daemon=True).start()
+    return chunks.get
+
+
 def _fileno(stream: BinaryIO) -> int | None:
     try:
         return stream.fileno()
@@ -191,9 +226,7 @@ def _fileno(stream: BinaryIO) -> int | None:
 
 def _pollable(fileno: int) -> bool:
     mode = os.fstat(fileno).st_mode
-    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
-        return True
-    return stat.S_ISCHR(mode) and os.isatty(fileno)
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
 async def _aprompt_lines() -> AsyncIterator[str]:

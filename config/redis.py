@@ -38,7 +38,10 @@ if TYPE_CHECKING:
 # Explicit knobs, not redis-py's defaults (5 s reads, up to 10 retries): a cache that is
 # slow to fail is worse than no cache. The socket and connect timeouts are
 # REDIS_TIMEOUT_SECONDS (1 s by default).
-MAX_CONNECTIONS = 32  # per client; the async pool waits for a free one instead of failing
+MAX_CONNECTIONS = 32  # per single-server client; its pool waits for a free connection instead of failing
+# redis-py's Cluster and Sentinel pools cannot wait: they fail past their bound, so it is set
+# above anything the demo runs at once (1000 lookups in flight, or a stampede of 1000).
+MAX_CLUSTER_CONNECTIONS = 1100
 BULK_BATCH_TIMEOUT_SECONDS = 10.0  # a whole seeding batch on the bulk client
 POOL_WAIT_SECONDS = 5.0
 CLIENT_NAME = "cache-aside-demo"
@@ -52,12 +55,18 @@ AsyncClient = redis.asyncio.Redis | AsyncRedisCluster
 REDIS_ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException)
 
 
+@functools.cache
+def _is_cluster(kind: type) -> bool:
+    # Cached per class: isinstance against the cluster classes costs ~0.7 us, on every hit.
+    return issubclass(kind, RedisCluster | AsyncRedisCluster)
+
+
 def shard_of(client: SyncClient | AsyncClient, key: str) -> str:
     """The cluster node holding `key` ("" outside a cluster): each node gets its own circuit breaker."""
-    if not isinstance(client, RedisCluster | AsyncRedisCluster):
+    if not _is_cluster(type(client)):
         return ""
     try:
-        node = client.get_node_from_key(key)
+        node = client.get_node_from_key(key)  # type: ignore[union-attr]
     except REDIS_ERRORS:
         return "?"
     return str(node.name) if node is not None else "?"
@@ -151,12 +160,14 @@ class RedisClients:
         options = _connection_options(settings, settings.redis_timeout_seconds)
         retry = Retry(NoBackoff(), retries=1, supported_errors=(redis.ConnectionError,))
         if settings.redis_cluster:  # finds every node from the one named, and splits pipelines by slot
+            options["max_connections"] = MAX_CLUSTER_CONNECTIONS
             return RedisCluster.from_url(settings.redis_url, retry=retry, require_full_coverage=False, **options)
         if settings.sentinels:  # asks the Sentinels where the master is, again after every failover
             sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
                 list(settings.sentinels), sentinel_kwargs=_sentinel_options(settings)
             )
             self._sentinel_clients.extend(sentinel.sentinels)
+            options["max_connections"] = MAX_CLUSTER_CONNECTIONS
             master: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
                 settings.sentinel_master, retry=retry, **options, **_master_options(settings)
             )
@@ -175,12 +186,14 @@ class RedisClients:
         options = _connection_options(settings, socket_timeout)
         retry = AsyncRetry(NoBackoff(), retries=1, supported_errors=(redis.ConnectionError,))
         if settings.redis_cluster:
+            options["max_connections"] = MAX_CLUSTER_CONNECTIONS
             return AsyncRedisCluster.from_url(settings.redis_url, retry=retry, require_full_coverage=False, **options)
         if settings.sentinels:
             async_sentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
                 list(settings.sentinels), sentinel_kwargs=_sentinel_options(settings)
             )
             self._async_sentinel_clients.extend(async_sentinel.sentinels)
+            options["max_connections"] = MAX_CLUSTER_CONNECTIONS
             async_master: redis.asyncio.Redis = async_sentinel.master_for(
                 settings.sentinel_master, retry=retry, **options, **_master_options(settings)
             )
@@ -300,9 +313,14 @@ def is_refused(error: BaseException) -> bool:
 
 def startup_failure(settings: Settings, error: BaseException) -> StartupError:
     """The one-line error for a server that cannot be used."""
-    return StartupError(
-        f"Cannot use Redis at {settings.redis_url_for_display}: {failure_reason(error)}. Hint: {DOCKER_HINT}."
-    )
+    if settings.sentinels:
+        sentinels = ",".join(f"{host}:{port}" for host, port in settings.sentinels)
+        target = f"the Redis master '{settings.sentinel_master}' through Sentinel {sentinels}"
+        hint = "check REDIS_SENTINELS and REDIS_SENTINEL_MASTER (`docker compose --profile sentinel up -d` starts some)"
+    else:
+        target = f"{'Redis Cluster' if settings.redis_cluster else 'Redis'} at {settings.redis_url_for_display}"
+        hint = DOCKER_HINT
+    return StartupError(f"Cannot use {target}: {failure_reason(error)}. Hint: {hint}.")
 
 
 def may_fall_back(settings: Settings, error: BaseException) -> bool:
@@ -364,12 +382,15 @@ def connect(settings: Settings) -> tuple[RedisClients, str]:
         client = clients.sync_client()
         client.ping()
         topology = _topology(client, settings)
-    except (*REDIS_ERRORS, OSError) as error:
+    except (*REDIS_ERRORS, OSError, ValueError) as error:
         clients.close()
         if not may_fall_back(settings, error):
             raise startup_failure(settings, error) from None
         clients = get_redis(embedded_settings(settings))
         return clients, describe_connection(clients, fell_back=True)
+    except BaseException:  # Ctrl-C while connecting: leave nothing open
+        clients.close()
+        raise
     return clients, describe_connection(clients, fell_back=False, where=topology)
 
 
@@ -380,10 +401,13 @@ async def aconnect(settings: Settings) -> tuple[RedisClients, str]:
         client = clients.async_client()
         await client.ping()
         topology = await _atopology(client, settings)
-    except (*REDIS_ERRORS, OSError) as error:
+    except (*REDIS_ERRORS, OSError, ValueError) as error:
         await clients.aclose()
         if not may_fall_back(settings, error):
             raise startup_failure(settings, error) from None
         clients = get_redis(embedded_settings(settings))
         return clients, describe_connection(clients, fell_back=True)
+    except BaseException:  # Ctrl-C while connecting: leave nothing open
+        await clients.aclose()
+        raise
     return clients, describe_connection(clients, fell_back=False, where=topology)

@@ -10,10 +10,11 @@ goes through `mask_url`.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, NoReturn
 from urllib.parse import quote, urlsplit
 
@@ -30,7 +31,7 @@ PROGRAM_NAMES: dict[Twin, str] = {"sync": "main.py", "async": "main_async.py"}
 CONNECTION_VARIABLES = ("REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_USERNAME", "REDIS_PASSWORD", "REDIS_DB")
 SECRET_VARIABLES = frozenset({"REDIS_URL", "REDIS_PASSWORD"})
 _KEY_PREFIX = re.compile(r"[A-Za-z0-9_.:-]{0,64}")
-_HOST = re.compile(r"[A-Za-z0-9_.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")
+_HOST_NAME = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?")
 _URL_FORM = "redis://[user[:password]@]host[:port][/db], rediss://... for TLS, or memory://"
 
 
@@ -42,7 +43,7 @@ class ConfigError(ValueError):
 class Settings:
     """Every setting of the demo, validated."""
 
-    redis_url: str = DEFAULT_REDIS_URL
+    redis_url: str = field(default=DEFAULT_REDIS_URL, repr=False)  # it may hold a password
     redis_configured: bool = False
     seed_count: int = 1000
     seed_batch_size: int = 1000
@@ -167,14 +168,25 @@ def boolean(text: str) -> bool:
     raise ValueError("1 or 0 (also true/false, yes/no, on/off)")
 
 
+def is_host(text: str) -> bool:
+    """A host name, an IPv4 address, or an IPv6 address (bare or in brackets)."""
+    if 0 < len(text) <= 253 and _HOST_NAME.fullmatch(text):
+        return True
+    try:
+        ipaddress.IPv6Address(text.removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return False
+    return True
+
+
 def sentinel_addresses(text: str) -> tuple[tuple[str, int], ...]:
     """A parser for `host:port,host:port`: the Sentinels to ask where the master is."""
     accepted = "host:port[,host:port...] (up to 16 Sentinels)"
     addresses = []
     for part in text.split(","):
         host, _, port = part.strip().rpartition(":")
-        host = host.strip("[]")
-        if not (host and _HOST.fullmatch(host) and port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        host = host.removeprefix("[").removesuffix("]")
+        if not (is_host(host) and port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
             raise ValueError(accepted)
         addresses.append((host, int(port)))
     if not 1 <= len(addresses) <= 16:
@@ -342,7 +354,11 @@ def _parse_option(option: Option, raw: str | None, label: str, twin: Twin) -> ob
     try:
         return parse(raw or "")
     except ValueError as error:
-        raise ConfigError(f"{label}{_quote_for_error(option.env, raw or '')} is not valid: expected {error}") from None
+        hint = ""
+        if option.twin_choices and (raw or "").strip().lower() == "threaded":
+            hint = " (threaded is main.py's; main_async.py seeds in the background with pipelined)"
+        shown = _quote_for_error(option.env, raw or "")
+        raise ConfigError(f"{label}{shown} is not valid: expected {error}{hint}") from None
 
 
 def _check_topology(settings: Settings, label: Mapping[str, str]) -> None:
@@ -368,7 +384,7 @@ def _redis_url_from(values: Mapping[str, str | None], label: Mapping[str, str]) 
     if not any(name in values for name in CONNECTION_VARIABLES):
         return DEFAULT_REDIS_URL, False
     host = values.get("REDIS_HOST") or "localhost"
-    if not _HOST.fullmatch(host):
+    if not is_host(host):
         raise ConfigError(
             f"{label.get('REDIS_HOST', 'REDIS_HOST')}{_quote_for_error('REDIS_HOST', host)} is not valid: "
             "expected a host name or IP address"
@@ -376,11 +392,14 @@ def _redis_url_from(values: Mapping[str, str | None], label: Mapping[str, str]) 
     port = _parse_part("REDIS_PORT", values, label, whole_number(1, 65535), 6379)
     database = _parse_part("REDIS_DB", values, label, whole_number(0, 1_000_000), 0)
     if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
+        host = f"[{host}]"  # an IPv6 address in a URL
     username = quote(values.get("REDIS_USERNAME") or "", safe="")
     password = values.get("REDIS_PASSWORD")
     credentials = f"{username}:{quote(password, safe='')}@" if password else (f"{username}@" if username else "")
-    return f"redis://{credentials}{host}:{port}/{database}", True
+    url = f"redis://{credentials}{host}:{port}/{database}"
+    if _url_problem(url):  # every part was checked; this only guards the assembly
+        raise ConfigError(f"{label.get('REDIS_HOST', 'REDIS_HOST')}{_quote_for_error('REDIS_HOST', host)} is not valid")
+    return url, True
 
 
 def _parse_part(
@@ -424,13 +443,16 @@ def _url_problem(url: str) -> str | None:
         return "percent-encode '@', '/' and ':' in the password (for example %3A for :)"
     try:
         parts = urlsplit(url)
+    except ValueError:
+        return "it names no valid host (an IPv6 address goes in brackets: [::1])"
+    try:
         port = parts.port
     except ValueError:
         return "the port must be a number from 1 to 65535"
     if parts.query or parts.fragment or "?" in url or "#" in url:
         return "query options are not supported (use the demo's settings; percent-encode '?' and '#' in passwords)"
-    if not parts.hostname:
-        return "it names no host"
+    if not parts.hostname or not is_host(parts.hostname):
+        return "it names no valid host"
     if port == 0:
         return "the port must be a number from 1 to 65535"
     database = parts.path.lstrip("/")
@@ -472,10 +494,15 @@ def _quote_for_error(name: str, value: str) -> str:
 
 
 class _OneLineParser(argparse.ArgumentParser):
-    """argparse, but a bad argument is one line (not usage + error) and exit code 2."""
+    """argparse, but a bad argument is one line (not usage + error), exit code 2, and no password in it."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(2, f"{self.prog}: error: {_redact(message)} (see --help)\n")
+
+
+def _redact(text: str) -> str:
+    """Hide the password of any URL in a message argparse built from what was typed."""
+    return re.sub(r"(://[^/@\s:]*):[^@\s]*@", r"\1:****@", text)
 
 
 def build_parser(twin: Twin) -> argparse.ArgumentParser:
@@ -483,6 +510,7 @@ def build_parser(twin: Twin) -> argparse.ArgumentParser:
     modes = SEED_MODES[twin]
     parser = _OneLineParser(
         prog=PROGRAM_NAMES[twin],
+        allow_abbrev=False,  # `--redis=...` must not be taken for --redis-url
         description=(
             "Cache-aside on Redis, "
             + ("synchronous (redis.Redis)." if twin == "sync" else "non-blocking (redis.asyncio).")
@@ -512,7 +540,7 @@ def build_parser(twin: Twin) -> argparse.ArgumentParser:
 class CommandLine:
     """What the command line asked for: flag values as environment names, and the .env path."""
 
-    overrides: dict[str, str]
+    overrides: dict[str, str] = field(repr=False)  # --redis-url may hold a password
     labels: dict[str, str]
     env_file: str | None
 

@@ -256,12 +256,17 @@ class CircuitBreaker:
         return self._state == "closed"
 
     def allow(self) -> bool:
-        """May this call use Redis? (False while open, and for all but the one probe.)"""
+        """May this call use Redis? (False while open, and for all but the one probe.)
+
+        A probe that never reports (its caller cancelled, say) is replaced by another one
+        after a further cool-down, so the breaker cannot stay half-open for good.
+        """
         if self._state == "closed":
             return True
         with self._lock:
-            if self._state == "open" and self._clock() >= self._retry_at:
+            if self._clock() >= self._retry_at:
                 self._state = "probing"
+                self._retry_at = self._clock() + self.cooldown_seconds
                 return True
             return False
 
@@ -282,7 +287,10 @@ class CircuitBreaker:
 
 
 class CircuitBreakers:
-    """One breaker per shard: a cluster node down keeps only its own keys off Redis. Thread-safe."""
+    """One breaker per shard: a cluster node down keeps only its own keys off Redis. Thread-safe.
+
+    `failed` and `succeeded` return the CacheEvent to announce, once per change of state.
+    """
 
     def __init__(self, cooldown_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.cooldown_seconds = cooldown_seconds
@@ -298,10 +306,15 @@ class CircuitBreakers:
                 breaker = self._breakers.setdefault(shard, CircuitBreaker(self.cooldown_seconds, self._clock))
         return breaker
 
-    @property
-    def all_closed(self) -> bool:
-        """True when every shard is in use."""
-        return all(breaker.closed for breaker in list(self._breakers.values()))
+    def failed(self, shard: str, reason: str) -> CacheEvent | None:
+        """Redis (or the shard's node) failed; the event to announce if that started an outage."""
+        if self[shard].failed():
+            return CacheEvent(False, reason, self.cooldown_seconds, shard)
+        return None
+
+    def succeeded(self, shard: str) -> CacheEvent | None:
+        """Redis answered; the event to announce if that ended an outage."""
+        return CacheEvent(True, shard=shard) if self[shard].succeeded() else None
 
 
 # --- results ---
@@ -443,6 +456,10 @@ class DatabaseState:
     def encoded(self, user_id: int) -> str:
         """The user's current record as the cache stores it (seeding's fast path)."""
         return encoded_user_record(user_id, self._versions.get(user_id, 0))
+
+    def export(self, ids: range) -> list[tuple[int, str]]:
+        """Many users at once, as the cache stores them (a bulk export for seeding)."""
+        return [(user_id, self.encoded(user_id)) for user_id in ids]
 
     def update(self, user_id: int) -> UserRecord | None:
         """Change the user (a new email address) and return the new record; None if no such user."""

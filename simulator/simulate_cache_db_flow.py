@@ -16,7 +16,7 @@ import concurrent.futures
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import redis
@@ -47,6 +47,7 @@ from simulator.core import (
 from simulator.records import UserRecord
 
 CLEAR_BATCH = 500
+REFRESH_JOIN_SECONDS = 0.5
 # What "the cache is down" looks like: a dead or frozen server, a reset connection, a
 # timeout (not a ConnectionError in redis-py), a cluster without the key's node (some of
 # those are not even RedisErrors), or an OS-level socket error.
@@ -60,9 +61,17 @@ CACHE_DOWN = (
 )
 
 
-def is_wrong_type(error: redis.ResponseError) -> bool:
-    """True when a GET hit a key holding a hash, list or other non-string type."""
-    return str(error).startswith("WRONGTYPE")
+def is_wrong_type(error: object) -> bool:
+    """True when a GET hit a key holding a hash, list or other non-string type (alone or in a pipeline)."""
+    return isinstance(error, redis.ResponseError) and "WRONGTYPE" in str(error)
+
+
+def first_error_or(outcomes: Sequence[LookupResult | BaseException]) -> list[LookupResult]:
+    """The results of concurrent lookups, once all have ended; the first failure, if any, is raised."""
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return [outcome for outcome in outcomes if isinstance(outcome, LookupResult)]
 
 
 class ReadCounter:
@@ -102,7 +111,7 @@ class SimulatedDatabase:
 
     def export(self, ids: range) -> list[tuple[int, str]]:
         """Many users at once, already as the cache stores them (a bulk export: no per-read latency)."""
-        return [(user_id, self.state.encoded(user_id)) for user_id in ids]
+        return self.state.export(ids)
 
 
 class AsyncSimulatedDatabase:
@@ -126,7 +135,7 @@ class AsyncSimulatedDatabase:
 
     def export(self, ids: range) -> list[tuple[int, str]]:
         """Many users at once, already as the cache stores them (a bulk export: no per-read latency)."""
-        return [(user_id, self.state.encoded(user_id)) for user_id in ids]
+        return self.state.export(ids)
 
 
 # --- stampede protection inside one process ---
@@ -181,6 +190,9 @@ class AsyncSingleFlight:
         flight = self._flights[user_id] = asyncio.get_running_loop().create_future()
         try:
             flight.set_result(await fill())
+        except asyncio.CancelledError:
+            flight.cancel()  # the waiters are cancelled with it (Ctrl-C)
+            raise
         except BaseException as error:
             flight.set_exception(error)
             flight.exception()  # retrieved here, so a fill nobody waited for logs nothing
@@ -217,6 +229,7 @@ class CacheAside:
         self._notify = notify
         self._flights = SingleFlight()
         self._closed = False
+        self._refreshes: set[threading.Thread] = set()
 
     def lookup(self, user_id: int) -> LookupResult:
         """The user's record (or "not found"), from the cache if it is there, else from the database."""
@@ -233,15 +246,31 @@ class CacheAside:
     def stampede(self, user_id: int, lookups: int) -> StampedeReport:
         """Fire `lookups` concurrent lookups of one id, in threads, and count the database reads."""
         started = time.perf_counter()
-        with concurrent.futures.ThreadPoolExecutor(max_workers=lookups) as pool:
-            results = list(pool.map(self.lookup, [user_id] * lookups))
+        outcomes: list[LookupResult | BaseException] = []
+
+        def one_lookup() -> None:
+            try:
+                outcomes.append(self.lookup(user_id))
+            except BaseException as error:  # handed to the caller below
+                outcomes.append(error)
+
+        # Daemon threads, not a pool: Ctrl-C must not wait for their database reads.
+        threads = [threading.Thread(target=one_lookup, name="stampede", daemon=True) for _ in range(lookups)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        results = first_error_or(outcomes)
         return StampedeReport.of(user_id, self.policy.key(user_id), results, time.perf_counter() - started)
 
     def ttl(self, user_id: int) -> TtlReport:
         """What the cache holds for the user, and for how long."""
         key = self.policy.key(user_id)
         raw, remaining_ms = self._get_with_ttl(key, raise_on_error=False)
-        cached = WRONG_TYPE if isinstance(raw, redis.ResponseError) else read_cached(raw, user_id)
+        for reply in (raw, remaining_ms):
+            if isinstance(reply, Exception) and not is_wrong_type(reply):
+                raise reply  # refused (an ACL, say): reported, not mistaken for a corrupt value
+        cached = WRONG_TYPE if is_wrong_type(raw) else read_cached(raw, user_id)
         return TtlReport.of(key, cached, remaining_ms)
 
     def delete(self, user_id: int) -> bool:
@@ -270,8 +299,10 @@ class CacheAside:
         return removed + self._unlink(batch)
 
     def close(self) -> None:
-        """Start no more background refreshes (one already running finishes in its own thread)."""
+        """Start no more background refreshes, and give the running ones a moment to finish."""
         self._closed = True
+        for thread in list(self._refreshes):
+            thread.join(timeout=REFRESH_JOIN_SECONDS)
 
     def _read(self, key: str, user_id: int) -> CachedEntry:
         """GET (with PTTL for early refresh); UNAVAILABLE when Redis is down or resting."""
@@ -288,9 +319,10 @@ class CacheAside:
             self._cache_failed(shard, error)
             return UNAVAILABLE
         except redis.ResponseError as error:
+            self._cache_worked(shard)  # Redis answered, if only with an error
             if not is_wrong_type(error):
                 raise
-            cached = WRONG_TYPE
+            return WRONG_TYPE
         self._cache_worked(shard)
         return cached
 
@@ -306,12 +338,16 @@ class CacheAside:
         """Read the database once across processes: the lock holder reads, the others wait for its value."""
         if cache_unavailable:
             return self._fetch(user_id, degraded=True)
-        lock = self.client.lock(self.policy.lock_key(user_id), timeout=self.policy.lock_seconds, blocking=False)
+        lock_key = self.policy.lock_key(user_id)
+        lock_shard = shard_of(self.client, lock_key)  # on a cluster, often another node than the key's
+        if not self.breakers[lock_shard].allow():
+            return self._fetch_and_store(user_id, key)  # no lock to be had: read and store ourselves
+        lock = self.client.lock(lock_key, timeout=self.policy.lock_seconds, blocking=False)
         try:
             acquired = lock.acquire()
-        except (redis.exceptions.OutOfMemoryError, *CACHE_DOWN) as error:  # no lock to be had: read and store
+        except (redis.exceptions.OutOfMemoryError, *CACHE_DOWN) as error:
             if isinstance(error, CACHE_DOWN):
-                self._cache_failed(shard_of(self.client, self.policy.lock_key(user_id)), error)
+                self._cache_failed(lock_shard, error)
             return self._fetch_and_store(user_id, key)
         if not acquired:
             return self._wait_for_other_process(user_id, key) or self._fetch_and_store(user_id, key)
@@ -353,6 +389,7 @@ class CacheAside:
         try:
             self.client.set(key, value, ex=ttl)
         except redis.exceptions.OutOfMemoryError as error:
+            self._cache_worked(shard)  # full, not down
             return StoreProblem(failure_reason(error), cache_down=False)
         except CACHE_DOWN as error:
             self._cache_failed(shard, error)
@@ -361,23 +398,28 @@ class CacheAside:
         return None
 
     def _cache_failed(self, shard: str, error: Exception) -> None:
-        if self.breakers[shard].failed():
-            self._notify(CacheEvent(False, failure_reason(error), self.breakers.cooldown_seconds, shard))
+        if event := self.breakers.failed(shard, failure_reason(error)):
+            self._notify(event)
 
     def _cache_worked(self, shard: str) -> None:
-        if self.breakers[shard].succeeded():
-            self._notify(CacheEvent(True, shard=shard))
+        if event := self.breakers.succeeded(shard):
+            self._notify(event)
 
     def _refresh_if_due(self, user_id: int, cached: CachedEntry) -> None:
         if self._closed or self._flights.in_flight(user_id):
             return
         if self.policy.should_refresh_early(cached.remaining_ms, self.last_fetch_seconds):
-            threading.Thread(target=self._refresh, args=(user_id,), name="early-refresh", daemon=True).start()
+            thread = threading.Thread(target=self._refresh, args=(user_id,), name="early-refresh", daemon=True)
+            self._refreshes.add(thread)
+            thread.start()
 
     def _refresh(self, user_id: int) -> None:
         key = self.policy.key(user_id)
-        with contextlib.suppress(*REDIS_ERRORS):  # a failed refresh leaves the old value to expire
-            self._flights.run(user_id, lambda: self._fill(user_id, key, refresh=True))
+        try:
+            with contextlib.suppress(*REDIS_ERRORS):  # a failed refresh leaves the old value to expire
+                self._flights.run(user_id, lambda: self._fill(user_id, key, refresh=True))
+        finally:
+            self._refreshes.discard(threading.current_thread())
 
     def _unlink(self, keys: list[bytes]) -> int:
         pipeline = self.client.pipeline(transaction=False)
@@ -431,14 +473,18 @@ class AsyncCacheAside:
     async def stampede(self, user_id: int, lookups: int) -> StampedeReport:
         """Fire `lookups` concurrent lookups of one id, as tasks, and count the database reads."""
         started = time.perf_counter()
-        results = await asyncio.gather(*(self.lookup(user_id) for _ in range(lookups)))
+        outcomes = await asyncio.gather(*(self.lookup(user_id) for _ in range(lookups)), return_exceptions=True)
+        results = first_error_or(outcomes)
         return StampedeReport.of(user_id, self.policy.key(user_id), results, time.perf_counter() - started)
 
     async def ttl(self, user_id: int) -> TtlReport:
         """What the cache holds for the user, and for how long."""
         key = self.policy.key(user_id)
         raw, remaining_ms = await self._get_with_ttl(key, raise_on_error=False)
-        cached = WRONG_TYPE if isinstance(raw, redis.ResponseError) else read_cached(raw, user_id)
+        for reply in (raw, remaining_ms):
+            if isinstance(reply, Exception) and not is_wrong_type(reply):
+                raise reply  # refused (an ACL, say): reported, not mistaken for a corrupt value
+        cached = WRONG_TYPE if is_wrong_type(raw) else read_cached(raw, user_id)
         return TtlReport.of(key, cached, remaining_ms)
 
     async def delete(self, user_id: int) -> bool:
@@ -488,9 +534,10 @@ class AsyncCacheAside:
             self._cache_failed(shard, error)
             return UNAVAILABLE
         except redis.ResponseError as error:
+            self._cache_worked(shard)  # Redis answered, if only with an error
             if not is_wrong_type(error):
                 raise
-            cached = WRONG_TYPE
+            return WRONG_TYPE
         self._cache_worked(shard)
         return cached
 
@@ -506,12 +553,16 @@ class AsyncCacheAside:
         """Read the database once across processes: the lock holder reads, the others wait for its value."""
         if cache_unavailable:
             return await self._fetch(user_id, degraded=True)
-        lock = self.client.lock(self.policy.lock_key(user_id), timeout=self.policy.lock_seconds, blocking=False)
+        lock_key = self.policy.lock_key(user_id)
+        lock_shard = shard_of(self.client, lock_key)  # on a cluster, often another node than the key's
+        if not self.breakers[lock_shard].allow():
+            return await self._fetch_and_store(user_id, key)  # no lock to be had: read and store ourselves
+        lock = self.client.lock(lock_key, timeout=self.policy.lock_seconds, blocking=False)
         try:
             acquired = await lock.acquire()
-        except (redis.exceptions.OutOfMemoryError, *CACHE_DOWN) as error:  # no lock to be had: read and store
+        except (redis.exceptions.OutOfMemoryError, *CACHE_DOWN) as error:
             if isinstance(error, CACHE_DOWN):
-                self._cache_failed(shard_of(self.client, self.policy.lock_key(user_id)), error)
+                self._cache_failed(lock_shard, error)
             return await self._fetch_and_store(user_id, key)
         if not acquired:
             return await self._wait_for_other_process(user_id, key) or await self._fetch_and_store(user_id, key)
@@ -553,6 +604,7 @@ class AsyncCacheAside:
         try:
             await self.client.set(key, value, ex=ttl)
         except redis.exceptions.OutOfMemoryError as error:
+            self._cache_worked(shard)  # full, not down
             return StoreProblem(failure_reason(error), cache_down=False)
         except CACHE_DOWN as error:
             self._cache_failed(shard, error)
@@ -561,12 +613,12 @@ class AsyncCacheAside:
         return None
 
     def _cache_failed(self, shard: str, error: Exception) -> None:
-        if self.breakers[shard].failed():
-            self._notify(CacheEvent(False, failure_reason(error), self.breakers.cooldown_seconds, shard))
+        if event := self.breakers.failed(shard, failure_reason(error)):
+            self._notify(event)
 
     def _cache_worked(self, shard: str) -> None:
-        if self.breakers[shard].succeeded():
-            self._notify(CacheEvent(True, shard=shard))
+        if event := self.breakers.succeeded(shard):
+            self._notify(event)
 
     def _refresh_if_due(self, user_id: int, cached: CachedEntry) -> None:
         if self._closed or self._flights.in_flight(user_id):
@@ -596,8 +648,9 @@ class AsyncCacheAside:
 
 
 @contextlib.asynccontextmanager
-async def batch_deadline(seconds: float = BULK_BATCH_TIMEOUT_SECONDS) -> AsyncIterator[None]:
+async def batch_deadline(seconds: float | None = None) -> AsyncIterator[None]:
     """Bound one pipeline batch as a whole (the bulk client has no timeout per reply)."""
+    seconds = BULK_BATCH_TIMEOUT_SECONDS if seconds is None else seconds
     try:
         async with asyncio.timeout(seconds):
             yield
@@ -662,7 +715,8 @@ class AsyncSeeder:
             if progress.stop_requested:
                 return progress.report(time.perf_counter(), stopped=True)
             for user_id, value in self.database.export(batch):
-                await self.client.set(self.policy.key(user_id), value, ex=self.policy.ttl_for(user_id))
+                async with batch_deadline():  # the bulk client has no timeout of its own
+                    await self.client.set(self.policy.key(user_id), value, ex=self.policy.ttl_for(user_id))
                 progress.advance(1)
         return progress.report(time.perf_counter())
 
@@ -699,6 +753,8 @@ class BackgroundSeed:
         self._seed = seed
         self._on_done = on_done
         self._report: SeedReport | None = None
+        self._reported = False
+        self._report_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="background-seed", daemon=True)
 
     def start(self) -> BackgroundSeed:
@@ -716,10 +772,11 @@ class BackgroundSeed:
         self._thread.join()
         return self._report or self.progress.report(time.perf_counter(), stopped=True)
 
-    def stop(self) -> SeedReport:
-        """Stop after the current batch and wait; what was written stays."""
+    def stop(self) -> SeedReport | None:
+        """Stop after the current batch and wait (what was written stays); None if it already reported."""
         self.progress.request_stop()
-        return self.wait()
+        report = self.wait()
+        return report if self._claim_report() else None
 
     def _run(self) -> None:
         try:
@@ -727,8 +784,14 @@ class BackgroundSeed:
         except REDIS_ERRORS as error:
             self.error = error
             self._report = self.progress.report(time.perf_counter(), stopped=True)
-        if not self.progress.stop_requested:
+        if self._claim_report():
             self._on_done(self._report, self.error)
+
+    def _claim_report(self) -> bool:
+        """True once: whoever claims first (the seed ending, or `stop`) says how it ended."""
+        with self._report_lock:
+            first, self._reported = not self._reported, True
+            return first
 
 
 class AsyncBackgroundSeed:
@@ -745,6 +808,8 @@ class AsyncBackgroundSeed:
         self._seed = seed
         self._on_done = on_done
         self._report: SeedReport | None = None
+        self._reported = False
+        self._report_lock = threading.Lock()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> AsyncBackgroundSeed:
@@ -763,10 +828,11 @@ class AsyncBackgroundSeed:
             await self._task
         return self._report or self.progress.report(time.perf_counter(), stopped=True)
 
-    async def stop(self) -> SeedReport:
-        """Stop after the current batch and wait; what was written stays."""
+    async def stop(self) -> SeedReport | None:
+        """Stop after the current batch and wait (what was written stays); None if it already reported."""
         self.progress.request_stop()
-        return await self.wait()
+        report = await self.wait()
+        return report if self._claim_report() else None
 
     async def _run(self) -> None:
         try:
@@ -774,8 +840,14 @@ class AsyncBackgroundSeed:
         except REDIS_ERRORS as error:
             self.error = error
             self._report = self.progress.report(time.perf_counter(), stopped=True)
-        if not self.progress.stop_requested:
+        if self._claim_report():
             self._on_done(self._report, self.error)
+
+    def _claim_report(self) -> bool:
+        """True once: whoever claims first (the seed ending, or `stop`) says how it ended."""
+        with self._report_lock:
+            first, self._reported = not self._reported, True
+            return first
 
 
 # --- the flow diagram's names ---

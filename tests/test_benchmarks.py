@@ -44,7 +44,12 @@ def test_figures_and_targets_come_from_the_measurements() -> None:
             "lookup-async": [0.0002] * 10,
             "raw-get-async": [0.0001] * 10,
         },
-        misses={"sync-sequential": [10.0], "async-concurrent": [0.12], "async-1000-lookups": [0.3]},
+        misses={
+            "sync-sequential": [10.0],
+            "async-concurrent": [0.12],
+            "async-1000-lookups": [0.3],
+            "async-concurrent-default-latency": [2.04],
+        },
         scale={
             "sync-seconds": [8.0],
             "async-seconds": [12.0],

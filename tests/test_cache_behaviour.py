@@ -342,3 +342,39 @@ async def test_early_refresh_keeps_a_hot_key_from_ever_missing(
         await call(hot, "aclose" if name == "async" else "close")
         assert sources == {Source.CACHE}
         assert hot.database_reads >= 3  # the first read, then refreshes before each expiry
+
+
+# --- the circuit breaker, on a clock of the test's own ---
+
+
+def test_the_breaker_opens_rests_probes_once_and_never_sticks_half_open() -> None:
+    from simulator.core import CircuitBreaker
+
+    now = [100.0]
+    breaker = CircuitBreaker(5.0, clock=lambda: now[0])
+    assert breaker.allow()
+    assert breaker.failed() is True  # an outage starts: announce it
+    assert breaker.failed() is False  # still down: say nothing
+    assert not breaker.allow()
+    now[0] += 5
+    assert breaker.allow()  # the one probe
+    assert not breaker.allow()  # everyone else keeps off Redis meanwhile
+    now[0] += 5  # the probe never reported (its caller was cancelled)
+    assert breaker.allow()  # another probe, instead of staying half-open for good
+    assert breaker.succeeded() is True  # the outage ends: announce it
+    assert breaker.closed
+    assert breaker.succeeded() is False
+
+
+async def test_early_refresh_still_repairs_a_key_of_the_wrong_type(
+    sync_client: redis.Redis, async_client: redis.asyncio.Redis
+) -> None:
+    for name in ("sync", "async"):
+        twin = make_twin(name, sync_client, async_client, CachePolicy(early_refresh=True))
+        sync_client.delete("user-31")
+        sync_client.hset("user-31", "id", "31")  # GET inside the GET+PTTL pipeline fails with WRONGTYPE
+        result = await twin.lookup(31)
+        assert result.source is Source.DATABASE
+        assert result.warning is not None
+        assert "another Redis type" in result.warning
+        assert (await twin.lookup(31)).source is Source.CACHE

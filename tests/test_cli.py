@@ -302,3 +302,49 @@ def test_bad_cache_settings_exit_2(twin: str, argv: list[str], fragment: str) ->
     assert code == 2
     assert len(err) == 1
     assert fragment in err[0]
+
+
+def test_an_unexpected_error_is_one_line_and_the_prompt_goes_on(twin: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from simulator import simulate_cache_db_flow as shells
+
+    def broken(*arguments: object) -> None:
+        raise RuntimeError("a bug in a lookup")
+
+    async def broken_async(*arguments: object) -> None:
+        raise RuntimeError("a bug in a lookup")
+
+    monkeypatch.setattr(shells.CacheAside, "lookup", broken)
+    monkeypatch.setattr(shells.AsyncCacheAside, "lookup", broken_async)
+    code, out, _ = run_main(twin, ["--redis-url", "memory://", "--seed-mode", "none"], b"5\nhelp\n")
+    assert code == 0
+    assert "Unexpected error: RuntimeError: a bug in a lookup" in out
+    assert "Commands:" in out
+
+
+@pytest.mark.parametrize(
+    "argv", [["--redis=redis://:hunter2@h/0"], ["--redis-ulr", "redis://u:hunter2@h/0"], ["x", "redis://:hunter2@h"]]
+)
+def test_a_mistyped_flag_never_echoes_a_password(
+    twin: str, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_main(twin, argv, b"")
+    printed = capsys.readouterr()
+    assert code == 2
+    assert "hunter2" not in printed.out + printed.err + "".join(out + err)
+    assert ":****@" in printed.err
+
+
+def test_settings_never_show_the_password_in_their_repr() -> None:
+    from config.settings import Settings, parse_command_line
+
+    assert "hunter2" not in repr(Settings(redis_url="redis://:hunter2@h/0"))
+    assert "hunter2" not in repr(parse_command_line(["--redis-url", "redis://:hunter2@h/0"], "sync"))
+
+
+def test_the_sync_seed_mode_in_the_async_twin_says_what_to_use_instead() -> None:
+    code, _, err = run_main("async", ["--seed-mode", "threaded"], b"")
+    assert code == 2
+    assert err == [
+        "Configuration error: --seed-mode='threaded' is not valid: expected one of pipelined, sequential, none "
+        "(threaded is main.py's; main_async.py seeds in the background with pipelined)"
+    ]

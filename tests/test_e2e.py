@@ -313,3 +313,50 @@ def test_two_processes_started_together_on_one_missing_id_make_1_database_read(
     assert sum(reads) == 1, (answers, reads)
     assert sorted(answer["source"] for answer in answers) == ["cache", "database"]
     assert all(answer["value"]["id"] == 424242 for answer in answers)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_ctrl_c_during_a_stampede_exits_at_once(script: str, redis_url: str) -> None:
+    child = spawn(script, redis_url, "--seed-mode", "none", latency="30")
+    child.sendline("stampede 5 40")
+    time.sleep(0.5)  # forty lookups are waiting on the 30 s database: the moment under test
+    started = time.perf_counter()
+    child.sendcontrol("c")
+    status, rest = finish(child)
+    assert status == 130
+    assert time.perf_counter() - started < 5
+    assert "Traceback" not in rest
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_a_closed_stdin_is_an_empty_input(script: str, tmp_path: Path) -> None:
+    command = f"{sys.executable} {PROJECT_ROOT / script} --redis-url memory:// --seed-mode none <&-"
+    done = subprocess.run(
+        ["bash", "-c", command], capture_output=True, cwd=tmp_path, env=script_env(), timeout=30, check=False
+    )
+    assert done.returncode == 0
+    assert_clean(done.stderr)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_typing_at_a_terminal_with_answers_piped_elsewhere(script: str) -> None:
+    command = f"{sys.executable} {PROJECT_ROOT / script} --redis-url memory:// --seed-mode none --db-latency 0.05 | cat"
+    child = pexpect.spawn("bash", ["-c", command], env=script_env(), timeout=15, encoding="utf-8")
+    child.expect("Type a user id")
+    child.sendline("42")
+    child.expect("Stored: user-42")
+    child.sendline("42")
+    child.expect("Found in cache: user-42")
+    child.sendcontrol("d")
+    status, rest = finish(child)
+    assert status == 0
+    assert "Traceback" not in rest
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_an_unreachable_sentinel_is_named_in_the_error(script: str, tmp_path: Path, free_port: int) -> None:
+    done = run_script(script, [], b"", tmp_path, REDIS_SENTINELS=f"127.0.0.1:{free_port}")
+    assert done.returncode == 1
+    [line] = done.stderr.decode().splitlines()
+    assert line.startswith(f"Cannot use the Redis master 'mymaster' through Sentinel 127.0.0.1:{free_port}: ")

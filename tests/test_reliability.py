@@ -254,3 +254,24 @@ def test_the_scripts_keep_answering_through_an_outage(script: str, server: Redis
     assert len(warnings) == 1
     assert "2 answered without the cache" in err.decode()
     assert_clean(err)
+
+
+async def test_a_sequential_seed_in_the_async_twin_cannot_hang_on_a_frozen_server(
+    server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from simulator import simulate_cache_db_flow as shells
+
+    monkeypatch.setattr(shells, "BULK_BATCH_TIMEOUT_SECONDS", 0.5)
+    settings = Settings(redis_url=server.url, redis_configured=True)
+    twin = app_twin("async", settings, [])
+    progress = SeedProgress("sequential", 1_000_000, time.perf_counter())
+    seeding = asyncio.ensure_future(twin.seeder.seed_sequential(progress))  # type: ignore[arg-type]
+    while progress.written < 100:  # noqa: ASYNC110 (the seed's own counter, not an event)
+        await asyncio.sleep(0.01)
+    server.freeze()
+    started = time.perf_counter()
+    with pytest.raises(redis.TimeoutError):
+        await asyncio.wait_for(seeding, timeout=10)
+    assert time.perf_counter() - started < 2 * 0.5 + 0.5
+    server.thaw()
+    await get_redis(settings).aclose()

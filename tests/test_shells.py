@@ -130,3 +130,14 @@ def test_a_background_seed_reports_when_done(sync_client: redis.Redis) -> None:
     assert outcomes == [(report, None)]
     assert (report.written, report.stopped) == (300, False)
     assert sync_client.dbsize() == 300
+
+
+def test_a_seed_that_ended_by_itself_is_reported_once_even_if_stopped_after(sync_client: redis.Redis) -> None:
+    seeder = Seeder(sync_client, SimulatedDatabase(0), CachePolicy(), 100)
+    outcomes: list[SeedReport] = []
+    background = BackgroundSeed(
+        seeder.seed_pipelined, SeedProgress("threaded", 50, time.perf_counter()), lambda r, e: outcomes.append(r)
+    ).start()
+    background.wait()
+    assert background.stop() is None  # it already said how it ended
+    assert len(outcomes) == 1
