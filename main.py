@@ -9,7 +9,6 @@ until `q` or end of input. Decisions live in the pure core (`simulator.core`,
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import BinaryIO, TextIO
 
 from cli.commands import (
@@ -28,7 +27,6 @@ from cli.console import Console, is_interactive, read_lines, standard_input
 from cli.render import (
     render_answer,
     render_banner,
-    render_cache_event,
     render_cleared,
     render_deleted,
     render_error,
@@ -44,7 +42,7 @@ from cli.render import (
 from cli.startup import load_settings
 from config.redis import REDIS_ERRORS, RedisClients, StartupError, connect, failure_reason
 from config.settings import ConfigError, Settings
-from simulator.core import CacheEvent, CachePolicy, DatabaseState, SeedProgress, SeedReport
+from simulator.core import CachePolicy, DatabaseState, SeedProgress
 from simulator.records import vocabulary
 from simulator.simulate_cache_db_flow import BackgroundSeed, CacheAside, Seeder, SimulatedDatabase
 
@@ -91,7 +89,9 @@ def serve(clients: RedisClients, console: Console, stdin: BinaryIO) -> int:
     settings = clients.settings
     policy = CachePolicy.from_settings(settings)
     database = SimulatedDatabase(settings.db_latency_seconds, DatabaseState(settings.db_size))
-    cache = CacheAside(clients.sync_client(), database, policy, notify=cache_event_printer(console, settings))
+    cache = CacheAside(
+        clients.sync_client(), database, policy, notify=lambda event: console.cache_event(event, settings)
+    )
     seeder = Seeder(clients.sync_client(), database, policy, settings.seed_batch_size)
     console.note(render_banner(settings))
     vocabulary()  # draw the Faker words now, so no answer's or seed's time includes it
@@ -155,29 +155,17 @@ def start_seed(seeder: Seeder, settings: Settings, console: Console) -> Backgrou
     if mode == "threaded":
         console.note(render_seed_started(mode, count, seeder.batch_size))
         progress = SeedProgress(mode, count, time.perf_counter())
-        return BackgroundSeed(
-            seeder.seed_pipelined, progress, lambda report, error: seed_done(console, report, error)
-        ).start()
+        return BackgroundSeed(seeder.seed_pipelined, progress, console.seed_ended).start()
     seed = seeder.seed_sequential if mode == "sequential" else seeder.seed_pipelined
     with console.progress_bar(count, f"Seeding {mode}") as advance:
         progress = SeedProgress(mode, count, time.perf_counter(), on_advance=advance)
         try:
             report = seed(progress)
         except REDIS_ERRORS as error:
-            seed_done(console, progress.report(time.perf_counter(), stopped=True), error)
+            console.seed_ended(progress.report(time.perf_counter(), stopped=True), error)
             return None
-    seed_done(console, report, None)
+    console.seed_ended(report, None)
     return None
-
-
-def cache_event_printer(console: Console, settings: Settings) -> Callable[[CacheEvent], None]:
-    """Print each change in whether Redis can be used, once."""
-    return lambda event: console.note(render_cache_event(event, settings.redis_url_for_display))
-
-
-def seed_done(console: Console, report: SeedReport, error: Exception | None) -> None:
-    """Say how a seed ended."""
-    console.note(render_seed_outcome(report, None if error is None else failure_reason(error)))
 
 
 def stop_seed(background: BackgroundSeed | None, console: Console) -> None:

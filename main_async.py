@@ -30,7 +30,6 @@ from cli.console import Console, aread_lines, is_interactive, standard_input
 from cli.render import (
     render_answer,
     render_banner,
-    render_cache_event,
     render_cleared,
     render_deleted,
     render_error,
@@ -46,7 +45,7 @@ from cli.render import (
 from cli.startup import load_settings
 from config.redis import REDIS_ERRORS, RedisClients, StartupError, aconnect, failure_reason
 from config.settings import ConfigError, Settings
-from simulator.core import CacheEvent, CachePolicy, DatabaseState, SeedProgress, SeedReport
+from simulator.core import CachePolicy, DatabaseState, SeedProgress
 from simulator.records import vocabulary
 from simulator.simulate_cache_db_flow import AsyncBackgroundSeed, AsyncCacheAside, AsyncSeeder, AsyncSimulatedDatabase
 
@@ -95,7 +94,9 @@ async def serve(clients: RedisClients, console: Console, stdin: BinaryIO) -> int
     settings = clients.settings
     policy = CachePolicy.from_settings(settings)
     database = AsyncSimulatedDatabase(settings.db_latency_seconds, DatabaseState(settings.db_size))
-    cache = AsyncCacheAside(clients.async_client(), database, policy, notify=cache_event_printer(console, settings))
+    cache = AsyncCacheAside(
+        clients.async_client(), database, policy, notify=lambda event: console.cache_event(event, settings)
+    )
     seeder = AsyncSeeder(clients.async_bulk_client(), database, policy, settings.seed_batch_size)
     console.note(render_banner(settings))
     vocabulary()  # draw the Faker words now, so no answer's or seed's time includes it
@@ -193,17 +194,7 @@ def start_seed(seeder: AsyncSeeder, settings: Settings, console: Console) -> Asy
     console.note(render_seed_started(mode, count, seeder.batch_size))
     progress = SeedProgress(mode, count, time.perf_counter())
     seed = seeder.seed_sequential if mode == "sequential" else seeder.seed_pipelined
-    return AsyncBackgroundSeed(seed, progress, lambda report, error: seed_done(console, report, error)).start()
-
-
-def cache_event_printer(console: Console, settings: Settings) -> Callable[[CacheEvent], None]:
-    """Print each change in whether Redis can be used, once."""
-    return lambda event: console.note(render_cache_event(event, settings.redis_url_for_display))
-
-
-def seed_done(console: Console, report: SeedReport, error: Exception | None) -> None:
-    """Say how a seed ended."""
-    console.note(render_seed_outcome(report, None if error is None else failure_reason(error)))
+    return AsyncBackgroundSeed(seed, progress, console.seed_ended).start()
 
 
 async def stop_seed(background: AsyncBackgroundSeed | None, console: Console) -> None:

@@ -21,6 +21,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import BinaryIO, TextIO
 
 from cli.commands import LineSplitter
+from cli.render import render_cache_event, render_seed_outcome
+from config.redis import failure_reason
+from config.settings import Settings
+from simulator.core import CacheEvent, SeedReport
 
 PROMPT = "user id> "
 READ_CHUNK_BYTES = 65_536
@@ -52,6 +56,14 @@ class Console:
     def note(self, line: str) -> None:
         """A banner, progress report or warning, on stderr."""
         self._write(self.err, line)
+
+    def seed_ended(self, report: SeedReport, error: Exception | None) -> None:
+        """Say how a seed ended: its numbers, or why Redis cut it short."""
+        self.note(render_seed_outcome(report, None if error is None else failure_reason(error)))
+
+    def cache_event(self, event: CacheEvent, settings: Settings) -> None:
+        """Say, once, that Redis stopped or started being usable."""
+        self.note(render_cache_event(event, settings.redis_url_for_display))
 
     def _write(self, stream: TextIO, line: str) -> None:
         with self._lock:

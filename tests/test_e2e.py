@@ -44,6 +44,18 @@ def run_script(
     )
 
 
+def start_script(script: str, *args: str, cwd: Path) -> subprocess.Popen[bytes]:
+    """A script running with pipes on stdin, stdout and stderr, for a test to talk to."""
+    return subprocess.Popen(
+        [sys.executable, str(PROJECT_ROOT / script), *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=cwd,
+        env=script_env(),
+    )
+
+
 def assert_clean(stderr: bytes) -> None:
     """No traceback and no unclosed-resource warning (the scripts run under PYTHONDEVMODE=1)."""
     text = stderr.decode(errors="replace")
@@ -94,14 +106,7 @@ def test_the_async_script_prints_a_hit_before_an_earlier_miss(seeded: str, tmp_p
 @pytest.mark.integration
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_answers_reach_a_pipe_as_they_are_printed(script: str, seeded: str, tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [sys.executable, str(PROJECT_ROOT / script), "--seed-mode", "none"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=tmp_path,
-        env=script_env(REDIS_URL=seeded),
-    )
+    process = start_script(script, "--redis-url", seeded, "--seed-mode", "none", cwd=tmp_path)
     assert process.stdin is not None
     assert process.stdout is not None
     try:
@@ -285,27 +290,8 @@ def _database_reads(stderr: str) -> int:
 def test_two_processes_started_together_on_one_missing_id_make_1_database_read(
     first: str, second: str, redis_url: str, tmp_path: Path
 ) -> None:
-    processes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(PROJECT_ROOT / script),
-                "--redis-url",
-                redis_url,
-                "--seed-mode",
-                "none",
-                "--db-latency",
-                "0.5",
-                "--json",
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=tmp_path,
-            env=script_env(),
-        )
-        for script in (first, second)
-    ]
+    arguments = ["--redis-url", redis_url, "--seed-mode", "none", "--db-latency", "0.5", "--json"]
+    processes = [start_script(script, *arguments, cwd=tmp_path) for script in (first, second)]
     outputs = [process.communicate(b"424242\n", timeout=30) for process in processes]
     answers = [json.loads(out) for out, _ in outputs]
     reads = [_database_reads(err.decode()) for _, err in outputs]

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -214,29 +212,10 @@ async def test_update_while_redis_is_down_writes_the_database_and_says_the_copy_
 
 @pytest.mark.parametrize("script", ["main.py", "main_async.py"])
 def test_the_scripts_keep_answering_through_an_outage(script: str, server: RedisServer, tmp_path: Path) -> None:
-    from tests.conftest import PROJECT_ROOT
-    from tests.test_e2e import assert_clean, script_env
+    from tests.test_e2e import assert_clean, start_script
 
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            str(PROJECT_ROOT / script),
-            "--redis-url",
-            server.url,
-            "--seed-mode",
-            "none",
-            "--db-latency",
-            "0.05",
-            "--cooldown",
-            "1",
-            "--json",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=tmp_path,
-        env=script_env(),
-    )
+    arguments = ["--redis-url", server.url, "--seed-mode", "none", "--db-latency", "0.05", "--cooldown", "1", "--json"]
+    process = start_script(script, *arguments, cwd=tmp_path)
     assert process.stdin is not None
     assert process.stdout is not None
     answers = []
