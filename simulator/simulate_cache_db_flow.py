@@ -205,7 +205,47 @@ class AsyncSingleFlight:
 # --- the cache-aside lookup ---
 
 
-class CacheAside:
+class BaseCacheAside:
+    """What both lookups share that does no I/O, as httpx's BaseClient does for its two clients.
+
+    The policy, the stats, the circuit breakers and who hears about them; `CacheAside` and
+    `AsyncCacheAside` add only the Redis calls, the sleeps and the concurrency.
+    """
+
+    def __init__(
+        self,
+        policy: CachePolicy,
+        stats: Stats | None,
+        notify: Callable[[CacheEvent], object],
+        latency_seconds: float,
+    ) -> None:
+        self.policy = policy
+        self.stats = stats or Stats()
+        self.breakers = CircuitBreakers(policy.cooldown_seconds)
+        self.last_fetch_seconds = latency_seconds  # XFetch's delta until a read is measured
+        self._notify = notify
+        self._closed = False
+
+    def _cache_failed(self, shard: str, error: Exception) -> None:
+        if event := self.breakers.failed(shard, failure_reason(error)):
+            self._notify(event)
+
+    def _cache_worked(self, shard: str) -> None:
+        if event := self.breakers.succeeded(shard):
+            self._notify(event)
+
+    def _refresh_due(self, cached: CachedEntry, refreshing: bool) -> bool:
+        """Early refresh (XFetch) of a hit, unless closing or already refreshing this key."""
+        if self._closed or refreshing:
+            return False
+        return self.policy.should_refresh_early(cached.remaining_ms, self.last_fetch_seconds)
+
+    def _counted(self, result: LookupResult) -> LookupResult:
+        self.stats.record(result)
+        return result
+
+
+class CacheAside(BaseCacheAside):
     """Cache-aside on a sync `redis.Redis`: GET; on a miss read the database once, SET with a TTL.
 
     If Redis fails, lookups are answered from the database (marked degraded) and a circuit
@@ -220,15 +260,10 @@ class CacheAside:
         stats: Stats | None = None,
         notify: Callable[[CacheEvent], object] = lambda event: None,
     ) -> None:
+        super().__init__(policy, stats, notify, database.latency_seconds)
         self.client = client
         self.database = database
-        self.policy = policy
-        self.stats = stats or Stats()
-        self.breakers = CircuitBreakers(policy.cooldown_seconds)
-        self.last_fetch_seconds = database.latency_seconds  # XFetch's delta until a read is measured
-        self._notify = notify
         self._flights = SingleFlight()
-        self._closed = False
         self._refreshes: set[threading.Thread] = set()
 
     def lookup(self, user_id: int) -> LookupResult:
@@ -397,18 +432,8 @@ class CacheAside:
         self._cache_worked(shard)
         return None
 
-    def _cache_failed(self, shard: str, error: Exception) -> None:
-        if event := self.breakers.failed(shard, failure_reason(error)):
-            self._notify(event)
-
-    def _cache_worked(self, shard: str) -> None:
-        if event := self.breakers.succeeded(shard):
-            self._notify(event)
-
     def _refresh_if_due(self, user_id: int, cached: CachedEntry) -> None:
-        if self._closed or self._flights.in_flight(user_id):
-            return
-        if self.policy.should_refresh_early(cached.remaining_ms, self.last_fetch_seconds):
+        if self._refresh_due(cached, self._flights.in_flight(user_id)):
             thread = threading.Thread(target=self._refresh, args=(user_id,), name="early-refresh", daemon=True)
             self._refreshes.add(thread)
             thread.start()
@@ -427,12 +452,8 @@ class CacheAside:
             pipeline.execute_command("UNLINK", key)  # one key a command: a cluster splits them by slot
         return sum(pipeline.execute())
 
-    def _counted(self, result: LookupResult) -> LookupResult:
-        self.stats.record(result)
-        return result
 
-
-class AsyncCacheAside:
+class AsyncCacheAside(BaseCacheAside):
     """Cache-aside on a `redis.asyncio.Redis`: GET; on a miss read the database once, SET with a TTL.
 
     If Redis fails, lookups are answered from the database (marked degraded) and a circuit
@@ -447,15 +468,10 @@ class AsyncCacheAside:
         stats: Stats | None = None,
         notify: Callable[[CacheEvent], object] = lambda event: None,
     ) -> None:
+        super().__init__(policy, stats, notify, database.latency_seconds)
         self.client = client
         self.database = database
-        self.policy = policy
-        self.stats = stats or Stats()
-        self.breakers = CircuitBreakers(policy.cooldown_seconds)
-        self.last_fetch_seconds = database.latency_seconds  # XFetch's delta until a read is measured
-        self._notify = notify
         self._flights = AsyncSingleFlight()
-        self._closed = False
         self._refreshes: set[asyncio.Task[None]] = set()
 
     async def lookup(self, user_id: int) -> LookupResult:
@@ -612,18 +628,8 @@ class AsyncCacheAside:
         self._cache_worked(shard)
         return None
 
-    def _cache_failed(self, shard: str, error: Exception) -> None:
-        if event := self.breakers.failed(shard, failure_reason(error)):
-            self._notify(event)
-
-    def _cache_worked(self, shard: str) -> None:
-        if event := self.breakers.succeeded(shard):
-            self._notify(event)
-
     def _refresh_if_due(self, user_id: int, cached: CachedEntry) -> None:
-        if self._closed or self._flights.in_flight(user_id):
-            return
-        if self.policy.should_refresh_early(cached.remaining_ms, self.last_fetch_seconds):
+        if self._refresh_due(cached, self._flights.in_flight(user_id)):
             task = asyncio.create_task(self._refresh(user_id), name="early-refresh")
             self._refreshes.add(task)
             task.add_done_callback(self._refreshes.discard)
@@ -638,10 +644,6 @@ class AsyncCacheAside:
         for key in keys:
             pipeline.execute_command("UNLINK", key)  # one key a command: a cluster splits them by slot
         return sum(await pipeline.execute())
-
-    def _counted(self, result: LookupResult) -> LookupResult:
-        self.stats.record(result)
-        return result
 
 
 # --- seeding ---
