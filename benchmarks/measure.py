@@ -11,6 +11,7 @@ All keys live under the `bench:` prefix and are removed (SCAN + UNLINK) between 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
@@ -443,27 +444,20 @@ def measure_startup(clients: RedisClients, plan: Plan, measurements: Measurement
 
 def measure_topologies(clients: RedisClients, plan: Plan, measurements: Measurements) -> None:
     """Pipelined seeding on the single server against a private 3-master Redis Cluster, both twins."""
-    try:
-        cluster = private_cluster()
-        cluster_url = cluster.__enter__()
-    except (FileNotFoundError, RuntimeError, subprocess.SubprocessError):
-        return  # no redis-server or redis-cli to build a cluster with: the rows say n/a
-    try:
-        targets = {
-            "single": clients,
-            "cluster": get_redis(Settings(redis_url=cluster_url, redis_configured=True, redis_cluster=True)),
-        }
+    with contextlib.ExitStack() as stack:
+        try:
+            cluster_url = stack.enter_context(private_cluster())
+        except (FileNotFoundError, RuntimeError, subprocess.SubprocessError):
+            return  # no redis-server or redis-cli to build a cluster with: the rows say n/a
+        cluster = get_redis(Settings(redis_url=cluster_url, redis_configured=True, redis_cluster=True))
+        stack.callback(cluster.close)
         for _ in range(min(plan.rounds, 3)):
-            for topology, target in targets.items():
+            for topology, target in (("single", clients), ("cluster", cluster)):
                 for twin in ("sync", "async"):
                     cleanup(target.sync_client())
-                    mode = "pipelined-sync" if twin == "sync" else "pipelined-async"
-                    seconds = seed_once(target, mode, plan.cluster_records, plan.seed_batch_size)
+                    seconds = seed_once(target, f"pipelined-{twin}", plan.cluster_records, plan.seed_batch_size)
                     measurements.topologies.setdefault(f"{topology}-{twin}", []).append(seconds)
         cleanup(clients.sync_client())
-        targets["cluster"].close()
-    finally:
-        cluster.__exit__(None, None, None)
 
 
 def measure_everything(url: str, plan: Plan, progress: Callable[[str], object]) -> Measurements:

@@ -69,13 +69,6 @@ class Settings:
         return self.redis_url == EMBEDDED_REDIS_URL
 
     @property
-    def topology(self) -> str:
-        """Which kind of Redis: "memory", "cluster", "sentinel" or "server"."""
-        if self.embedded:
-            return "memory"
-        return "cluster" if self.redis_cluster else ("sentinel" if self.sentinels else "server")
-
-    @property
     def redis_url_for_display(self) -> str:
         """The Redis URL with its password masked."""
         return mask_url(self.redis_url)
