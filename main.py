@@ -28,8 +28,10 @@ from cli.render import (
     render_answer,
     render_banner,
     render_cleared,
+    render_database,
     render_deleted,
     render_error,
+    render_reset_cache,
     render_seed_outcome,
     render_seed_started,
     render_stampede,
@@ -40,11 +42,13 @@ from cli.render import (
     reply_to,
 )
 from cli.startup import load_settings
+from config.database import DatabaseError, describe_database, open_connector, unavailable
 from config.redis import REDIS_ERRORS, RedisClients, StartupError, connect, failure_reason
 from config.settings import ConfigError, Settings
-from simulator.core import CachePolicy, DatabaseState, SeedProgress
+from simulator.core import CachePolicy, SeedProgress
+from simulator.database import Database
 from simulator.records import vocabulary
-from simulator.simulate_cache_db_flow import BackgroundSeed, CacheAside, Seeder, SimulatedDatabase
+from simulator.simulate_cache_db_flow import BackgroundSeed, CacheAside, Seeder
 
 
 def main(
@@ -54,7 +58,8 @@ def main(
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
-    """Run the demo: 0 on q or end of input, 1 if Redis is unusable, 2 on a bad setting, 130 on Ctrl-C."""
+    """Run the demo: 0 on q or end of input, 1 if Redis or the database is unusable, 2 on a bad setting,
+    130 on Ctrl-C."""
     console = Console(stdout, stderr)
     try:
         settings = load_settings(argv, "sync")
@@ -71,7 +76,7 @@ def main(
 
 
 def run(settings: Settings, console: Console, stdin: BinaryIO) -> int:
-    """Connect, serve, and always close the client."""
+    """Connect to Redis and the database, serve, and always close both."""
     try:
         clients, connected = connect(settings)
     except StartupError as error:
@@ -79,22 +84,51 @@ def run(settings: Settings, console: Console, stdin: BinaryIO) -> int:
         return 1
     console.note(connected)
     try:
-        return serve(clients, console, stdin)
+        database = open_database(settings, console)
+    except DatabaseError as error:
+        console.note(str(unavailable(settings, error)))
+        clients.close()
+        return 1
+    try:
+        return serve(clients, database, console, stdin)
     finally:
+        database.close()
         clients.close()
 
 
-def serve(clients: RedisClients, console: Console, stdin: BinaryIO) -> int:
+def open_database(settings: Settings, console: Console) -> Database:
+    """Connect; on first use (or --reset-db) create users 1..DB_SIZE, with a progress bar."""
+    database = Database(open_connector(settings), settings.db_latency_seconds)
+    try:
+        vocabulary()  # draw the Faker words now, so no answer's, seed's or fill's time includes it
+        started = time.perf_counter()
+        if settings.reset_database:
+            database.drop()
+        filled_to = database.filled_to()
+        if filled_to >= settings.db_size:
+            console.note(render_database(describe_database(settings), filled_to, None, reset=False))
+            return database
+        with console.progress_bar(settings.db_size - filled_to, "Creating users") as advance:
+            users = database.fill(filled_to, settings.db_size, advance)
+    except BaseException:
+        database.close()
+        raise
+    took = time.perf_counter() - started
+    console.note(render_database(describe_database(settings), users, took, reset=settings.reset_database))
+    return database
+
+
+def serve(clients: RedisClients, database: Database, console: Console, stdin: BinaryIO) -> int:
     """Seed, then answer each line until q or end of input."""
     settings = clients.settings
     policy = CachePolicy.from_settings(settings)
-    database = SimulatedDatabase(settings.db_latency_seconds, DatabaseState(settings.db_size))
     cache = CacheAside(
         clients.sync_client(), database, policy, notify=lambda event: console.cache_event(event, settings)
     )
     seeder = Seeder(clients.sync_client(), database, policy, settings.seed_batch_size)
     console.note(render_banner(settings))
-    vocabulary()  # draw the Faker words now, so no answer's or seed's time includes it
+    if settings.reset_database:
+        console.note(render_reset_cache(cache.clear()))
     background = start_seed(seeder, settings, console)
     try:
         for line in read_lines(stdin, is_interactive(stdin, console.out)):
@@ -142,6 +176,8 @@ def perform(command: Command, cache: CacheAside, console: Console, json_output: 
                 text = render_stats(cache.stats.snapshot(), json_output)
     except REDIS_ERRORS as error:
         text = render_error(f"Redis error: {failure_reason(error)}", json_output)
+    except DatabaseError as error:
+        text = render_error(f"Database error: {error}", json_output)
     except Exception as error:  # a bug: one line instead of a traceback, and the prompt goes on
         text = render_error(f"Unexpected error: {type(error).__name__}: {error}", json_output)
     console.answer(text)
@@ -161,7 +197,7 @@ def start_seed(seeder: Seeder, settings: Settings, console: Console) -> Backgrou
         progress = SeedProgress(mode, count, time.perf_counter(), on_advance=advance)
         try:
             report = seed(progress)
-        except REDIS_ERRORS as error:
+        except (*REDIS_ERRORS, DatabaseError) as error:
             console.seed_ended(progress.report(time.perf_counter(), stopped=True), error)
             return None
     console.seed_ended(report, None)

@@ -31,8 +31,10 @@ from cli.render import (
     render_answer,
     render_banner,
     render_cleared,
+    render_database,
     render_deleted,
     render_error,
+    render_reset_cache,
     render_seed_outcome,
     render_seed_started,
     render_stampede,
@@ -43,11 +45,13 @@ from cli.render import (
     reply_to,
 )
 from cli.startup import load_settings
+from config.database import DatabaseError, aopen_connector, describe_database, unavailable
 from config.redis import REDIS_ERRORS, RedisClients, StartupError, aconnect, failure_reason
 from config.settings import ConfigError, Settings
-from simulator.core import CachePolicy, DatabaseState, SeedProgress
+from simulator.core import CachePolicy, SeedProgress
+from simulator.database import AsyncDatabase
 from simulator.records import vocabulary
-from simulator.simulate_cache_db_flow import AsyncBackgroundSeed, AsyncCacheAside, AsyncSeeder, AsyncSimulatedDatabase
+from simulator.simulate_cache_db_flow import AsyncBackgroundSeed, AsyncCacheAside, AsyncSeeder
 
 MAX_LOOKUPS_IN_FLIGHT = 1000  # past this, reading input waits: memory and the pool stay bounded
 
@@ -59,7 +63,8 @@ def main(
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
-    """Run the demo: 0 on q or end of input, 1 if Redis is unusable, 2 on a bad setting, 130 on Ctrl-C."""
+    """Run the demo: 0 on q or end of input, 1 if Redis or the database is unusable, 2 on a bad setting,
+    130 on Ctrl-C."""
     console = Console(stdout, stderr)
     try:
         settings = load_settings(argv, "async")
@@ -76,7 +81,7 @@ def main(
 
 
 async def run(settings: Settings, console: Console, stdin: BinaryIO) -> int:
-    """Connect inside the event loop, serve, and always close the asyncio client."""
+    """Connect to Redis and the database inside the event loop, serve, and always close both."""
     try:
         clients, connected = await aconnect(settings)
     except StartupError as error:
@@ -84,22 +89,51 @@ async def run(settings: Settings, console: Console, stdin: BinaryIO) -> int:
         return 1
     console.note(connected)
     try:
-        return await serve(clients, console, stdin)
+        database = await open_database(settings, console)
+    except DatabaseError as error:
+        console.note(str(unavailable(settings, error)))
+        await clients.aclose()
+        return 1
+    try:
+        return await serve(clients, database, console, stdin)
     finally:
+        await database.aclose()
         await clients.aclose()
 
 
-async def serve(clients: RedisClients, console: Console, stdin: BinaryIO) -> int:
+async def open_database(settings: Settings, console: Console) -> AsyncDatabase:
+    """Connect; on first use (or --reset-db) create users 1..DB_SIZE, with a progress bar."""
+    database = AsyncDatabase(await aopen_connector(settings), settings.db_latency_seconds)
+    try:
+        vocabulary()  # draw the Faker words now, so no answer's, seed's or fill's time includes it
+        started = time.perf_counter()
+        if settings.reset_database:
+            await database.drop()
+        filled_to = await database.filled_to()
+        if filled_to >= settings.db_size:
+            console.note(render_database(describe_database(settings), filled_to, None, reset=False))
+            return database
+        with console.progress_bar(settings.db_size - filled_to, "Creating users") as advance:
+            users = await database.fill(filled_to, settings.db_size, advance)
+    except BaseException:
+        await database.aclose()
+        raise
+    took = time.perf_counter() - started
+    console.note(render_database(describe_database(settings), users, took, reset=settings.reset_database))
+    return database
+
+
+async def serve(clients: RedisClients, database: AsyncDatabase, console: Console, stdin: BinaryIO) -> int:
     """Seed, then answer each line until q or end of input; lookups run concurrently."""
     settings = clients.settings
     policy = CachePolicy.from_settings(settings)
-    database = AsyncSimulatedDatabase(settings.db_latency_seconds, DatabaseState(settings.db_size))
     cache = AsyncCacheAside(
         clients.async_client(), database, policy, notify=lambda event: console.cache_event(event, settings)
     )
     seeder = AsyncSeeder(clients.async_bulk_client(), database, policy, settings.seed_batch_size)
     console.note(render_banner(settings))
-    vocabulary()  # draw the Faker words now, so no answer's or seed's time includes it
+    if settings.reset_database:
+        console.note(render_reset_cache(await cache.clear()))
     background = start_seed(seeder, settings, console)
     lookups = InFlight(MAX_LOOKUPS_IN_FLIGHT)
     try:
@@ -152,6 +186,8 @@ async def perform(command: Command, cache: AsyncCacheAside, console: Console, js
                 text = render_stats(cache.stats.snapshot(), json_output)
     except REDIS_ERRORS as error:
         text = render_error(f"Redis error: {failure_reason(error)}", json_output)
+    except DatabaseError as error:
+        text = render_error(f"Database error: {error}", json_output)
     except Exception as error:  # a bug: one line instead of a traceback, and the prompt goes on
         text = render_error(f"Unexpected error: {type(error).__name__}: {error}", json_output)
     console.answer(text)

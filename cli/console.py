@@ -22,6 +22,7 @@ from typing import BinaryIO, TextIO
 
 from cli.commands import LineSplitter
 from cli.render import render_cache_event, render_seed_outcome
+from config.database import DatabaseError
 from config.redis import failure_reason
 from config.settings import Settings
 from simulator.core import CacheEvent, SeedReport
@@ -58,8 +59,13 @@ class Console:
         self._write(self.err, line)
 
     def seed_ended(self, report: SeedReport, error: Exception | None) -> None:
-        """Say how a seed ended: its numbers, or why Redis cut it short."""
-        self.note(render_seed_outcome(report, None if error is None else failure_reason(error)))
+        """Say how a seed ended: its numbers, or why Redis or the database cut it short."""
+        if error is None:
+            self.note(render_seed_outcome(report))
+        elif isinstance(error, DatabaseError):
+            self.note(render_seed_outcome(report, f"database error: {error}"))
+        else:
+            self.note(render_seed_outcome(report, failure_reason(error)))
 
     def cache_event(self, event: CacheEvent, settings: Settings) -> None:
         """Say, once, that Redis stopped or started being usable."""

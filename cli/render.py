@@ -30,7 +30,7 @@ HELP = "\n".join(
         "and count the database reads",
         "  ttl 42             what the cache holds for user 42, and how long it has left",
         "  del 42             delete user 42's key: the next lookup is a miss",
-        "  update 42          change user 42 in the database (a new email), then delete the cached copy",
+        "  update 42          change user 42 in the database (a new email, version + 1), then delete the cached copy",
         "  clear              remove every key the demo wrote, and nothing else",
         "  stats              hits, misses, database reads and latencies so far",
         "  help               this list",
@@ -101,7 +101,12 @@ def render_ttl(report: TtlReport, json_output: bool) -> str:
     if report.state == "missing":
         return f"{report.key}: not in the cache"
     left = "no expiry" if report.remaining_seconds is None else f"expires in {report.remaining_seconds:,.1f} s"
-    held = {"record": "a record", "not-found": "a cached 'not found'", "corrupt": "a corrupt value"}[report.state]
+    held = {
+        "record": "a record",
+        "not-found": "a cached 'not found'",
+        "lease": "a lease (a lookup is reading the database to fill it)",
+        "corrupt": "a corrupt value",
+    }[report.state]
     return f"{report.key}: {held}, {left}"
 
 
@@ -158,7 +163,7 @@ def render_cleared(count: int, json_output: bool) -> str:
     """The answer to `clear`."""
     if json_output:
         return json.dumps({"cleared": count})
-    return f"Cleared {count:,} demo keys (user-<id> and their locks); no other key was touched."
+    return f"Cleared {count:,} demo keys (user-<id>: records, tombstones, leases); no other key was touched."
 
 
 def render_stats(stats: StatsSnapshot, json_output: bool) -> str:
@@ -215,9 +220,22 @@ def render_banner(settings: Settings) -> str:
     jitter = f" ± {settings.ttl_jitter:.0%}" if settings.ttl_jitter else ""
     early = "; hot keys refresh early" if settings.early_refresh else ""
     return (
-        f"Keys {prefix}, TTL {settings.cache_ttl_seconds} s{jitter}; the simulated database holds users "
-        f"1..{settings.db_size:,} and takes {settings.db_latency_seconds:g} s a read{early}. Type {ACCEPTED}."
+        f"Keys {prefix}, TTL {settings.cache_ttl_seconds} s{jitter}; a miss queries the database plus "
+        f"{settings.db_latency_seconds:g} s of simulated delay{early}. Type {ACCEPTED}."
     )
+
+
+def render_database(where: str, users: int, created_seconds: float | None, reset: bool) -> str:
+    """Which database is the source of truth, how many users it holds, and what the first run cost."""
+    if created_seconds is None:
+        return f"Database: {where}, users 1..{users:,}."
+    made = "reset to its first-run content" if reset else "created"
+    return f"Database: {where}, users 1..{users:,} ({made} in {created_seconds:.2f} s)."
+
+
+def render_reset_cache(removed: int) -> str:
+    """What a database reset did to the cache."""
+    return f"Removed {removed:,} cached keys, so the cache cannot contradict the reset database."
 
 
 def render_seed_started(report_mode: str, requested: int, batch_size: int) -> str:
@@ -232,9 +250,10 @@ def render_seed_report(report: SeedReport) -> str:
             f"Seeding stopped: {report.written:,} of {report.requested:,} records written "
             f"in {report.seconds:.2f} s; they stay in the cache."
         )
+    left = f": {report.written:,} written, {report.skipped:,} already cached" if report.skipped else ""
     return (
-        f"Seeded {report.written:,} users in {report.seconds:.2f} s "
-        f"({report.records_per_second:,.0f} records/s, {report.mode})."
+        f"Seeded {report.written + report.skipped:,} users in {report.seconds:.2f} s "
+        f"({report.records_per_second:,.0f} records/s, {report.mode}){left}."
     )
 
 

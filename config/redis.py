@@ -61,6 +61,11 @@ def _is_cluster(kind: type) -> bool:
     return issubclass(kind, RedisCluster | AsyncRedisCluster)
 
 
+def is_cluster(client: SyncClient | AsyncClient) -> bool:
+    """True for a Redis Cluster client (sync or asyncio)."""
+    return _is_cluster(type(client))
+
+
 def shard_of(client: SyncClient | AsyncClient, key: str) -> str:
     """The cluster node holding `key` ("" outside a cluster): each node gets its own circuit breaker."""
     if not _is_cluster(type(client)):

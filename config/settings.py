@@ -21,6 +21,8 @@ from urllib.parse import quote, urlsplit
 Twin = Literal["sync", "async"]
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+DEFAULT_DATABASE_URL = "sqlite:///users.db"  # a file in the current directory, like .env
+DEFAULT_DB_SIZE = 100_000
 EMBEDDED_REDIS_URL = "memory://"
 MAX_USER_ID = 1_000_000_000
 SEED_MODES: dict[Twin, tuple[str, ...]] = {
@@ -29,10 +31,15 @@ SEED_MODES: dict[Twin, tuple[str, ...]] = {
 }
 PROGRAM_NAMES: dict[Twin, str] = {"sync": "main.py", "async": "main_async.py"}
 CONNECTION_VARIABLES = ("REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_USERNAME", "REDIS_PASSWORD", "REDIS_DB")
-SECRET_VARIABLES = frozenset({"REDIS_URL", "REDIS_PASSWORD"})
+SECRET_VARIABLES = frozenset({"REDIS_URL", "REDIS_PASSWORD", "DATABASE_URL"})
 _KEY_PREFIX = re.compile(r"[A-Za-z0-9_.:-]{0,64}")
 _HOST_NAME = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?")
 _URL_FORM = "redis://[user[:password]@]host[:port][/db], rediss://... for TLS, or memory://"
+_DATABASE_URL_FORM = (
+    "sqlite:///file.db (relative to the current directory), sqlite:////absolute/path.db, "
+    "or postgresql://[user[:password]@]host[:port]/dbname"
+)
+_POSTGRES_QUERY_OPTIONS = frozenset({"sslmode", "sslrootcert"})
 
 
 class ConfigError(ValueError):
@@ -45,6 +52,9 @@ class Settings:
 
     redis_url: str = field(default=DEFAULT_REDIS_URL, repr=False)  # it may hold a password
     redis_configured: bool = False
+    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)  # it may hold a password
+    db_timeout_seconds: float = 2.0
+    reset_database: bool = False
     seed_count: int = 1000
     seed_batch_size: int = 1000
     seed_mode: str = "threaded"
@@ -53,7 +63,7 @@ class Settings:
     key_prefix: str = ""
     ttl_jitter: float = 0.10
     negative_ttl_seconds: int = 60
-    db_size: int = 1_000_000
+    db_size: int = DEFAULT_DB_SIZE
     early_refresh: bool = False
     redis_timeout_seconds: float = 1.0
     cache_cooldown_seconds: float = 5.0
@@ -72,6 +82,16 @@ class Settings:
     def redis_url_for_display(self) -> str:
         """The Redis URL with its password masked."""
         return mask_url(self.redis_url)
+
+    @property
+    def database_url_for_display(self) -> str:
+        """The database URL with its password masked."""
+        return mask_url(self.database_url)
+
+    @property
+    def sqlite_path(self) -> str | None:
+        """The SQLite file DATABASE_URL names (relative to the current directory), or None for PostgreSQL."""
+        return sqlite_path(self.database_url)
 
     @classmethod
     def from_env(
@@ -201,6 +221,55 @@ def key_prefix(text: str) -> str:
     return text
 
 
+def parse_database_url(text: str) -> str:
+    """A parser for DATABASE_URL: SQLite (a file) or PostgreSQL; the scheme is case-insensitive."""
+    url = text.strip()
+    scheme, separator, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not separator or scheme not in ("sqlite", "postgresql", "postgres"):
+        raise ValueError(f"sqlite:// or postgresql:// ({_DATABASE_URL_FORM})")
+    if any(ord(char) < 32 or ord(char) == 127 for char in url):
+        raise ValueError("a URL without control characters")
+    if scheme == "sqlite":
+        if not rest.startswith("/") or rest in ("/", "//") or "?" in rest or "#" in rest:
+            raise ValueError(f"a file, such as sqlite:///users.db ({_DATABASE_URL_FORM})")
+        return f"sqlite://{rest}"
+    problem = _postgres_url_problem(url)
+    if problem:
+        raise ValueError(f"{problem} ({_DATABASE_URL_FORM})")
+    return f"postgresql://{rest}"
+
+
+def _postgres_url_problem(url: str) -> str | None:
+    authority = url.partition("://")[2].split("/", 1)[0]
+    if " " in url:
+        return "no spaces (percent-encode them)"
+    if re.search(r"%(?![0-9A-Fa-f]{2})|%00", url):
+        return "a '%' must start a percent-encoded byte such as %40 (and %00 is not allowed)"
+    if authority.count("@") > 1 or authority.rpartition("@")[0].count(":") > 1:
+        return "percent-encode '@', '/' and ':' in the password"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "a valid host and a port from 1 to 65535"
+    if not parts.hostname or not is_host(parts.hostname) or port == 0:
+        return "a valid host and a port from 1 to 65535"
+    if not re.fullmatch(r"/[A-Za-z0-9_.$-]{1,63}", parts.path):
+        return "a database name, such as /postgres"
+    options = [pair.partition("=")[0] for pair in parts.query.split("&") if pair]
+    if parts.fragment or any(option not in _POSTGRES_QUERY_OPTIONS for option in options):
+        return "only the query options " + " and ".join(sorted(_POSTGRES_QUERY_OPTIONS))
+    return None
+
+
+def sqlite_path(database_url: str) -> str | None:
+    """The file of a sqlite:/// URL (sqlite:////abs is absolute), or None for another database."""
+    if not database_url.startswith("sqlite:///"):
+        return None
+    return database_url.removeprefix("sqlite:///")
+
+
 @dataclass(frozen=True, slots=True)
 class Option:
     """One setting: its field, its environment variable, its flag and how to parse it."""
@@ -235,11 +304,28 @@ OPTIONS: tuple[Option, ...] = (
         "seed_mode", "SEED_MODE", "--seed-mode", str, "how to seed: see the choices above", "MODE", twin_choices=True
     ),
     Option(
+        "database_url",
+        "DATABASE_URL",
+        "--database-url",
+        parse_database_url,
+        "the database, the source of truth: sqlite:///users.db (default: a file in the current directory) "
+        "or postgresql://user:password@host:port/dbname",
+        "URL",
+    ),
+    Option(
         "db_latency_seconds",
         "DB_LATENCY_SECONDS",
         "--db-latency",
         decimal(0, 600),
-        "seconds the simulated database takes per read (default 2.0)",
+        "seconds of simulated delay added to every database read and write (default 2.0)",
+        "SECONDS",
+    ),
+    Option(
+        "db_timeout_seconds",
+        "DB_TIMEOUT_SECONDS",
+        "--db-timeout",
+        decimal(0.1, 60),
+        "seconds to wait for the database to connect, lock or answer (default 2.0)",
         "SECONDS",
     ),
     Option(
@@ -279,7 +365,7 @@ OPTIONS: tuple[Option, ...] = (
         "DB_SIZE",
         "--db-size",
         whole_number(1, MAX_USER_ID),
-        "the simulated database holds users 1..N; other ids are not found (default 1,000,000)",
+        f"users 1..N created in a new database; other ids are not found (default {DEFAULT_DB_SIZE:,})",
         "N",
     ),
     Option(
@@ -339,6 +425,13 @@ FLAG_OPTIONS = (
         "refresh hot keys in the background before they expire (probabilistic early expiration)",
     ),
     Option("json_output", "JSON_OUTPUT", "--json", boolean, "print one JSON object per answer"),
+    Option(
+        "reset_database",
+        "DB_RESET",
+        "--reset-db",
+        boolean,
+        "put the database back to its first-run content (users 1..DB_SIZE, version 0) and remove the demo's keys",
+    ),
 )
 
 
@@ -455,9 +548,16 @@ def _url_problem(url: str) -> str | None:
 
 
 def mask_url(url: str) -> str:
-    """The URL with any password replaced by ****: the only way a URL is ever shown."""
+    """The URL with any password replaced by ****: the only way a URL is ever shown.
+
+    The password before the `@`, and any query option whose name mentions a password
+    (libpq reads `?password=`), are masked; a URL too malformed to split is hidden whole.
+    """
     try:
         parts = urlsplit(url)
+        if parts.query and (masked := _mask_query(parts.query)) != parts.query:
+            url = parts._replace(query=masked).geturl()
+            parts = urlsplit(url)
         if parts.password is None:
             return url if "@" not in url else _hide(url)
         host = parts.netloc.rpartition("@")[2]
@@ -465,6 +565,14 @@ def mask_url(url: str) -> str:
         return parts._replace(netloc=f"{user}:****@{host}").geturl()
     except ValueError:
         return _hide(url)
+
+
+def _mask_query(query: str) -> str:
+    options = []
+    for option in query.split("&"):
+        name, equals, _ = option.partition("=")
+        options.append(f"{name}=****" if equals and "pass" in name.lower() else option)
+    return "&".join(options)
 
 
 def _hide(url: str) -> str:
@@ -476,7 +584,7 @@ def _quote_for_error(name: str, value: str) -> str:
     """How a bad value follows its name: `=value`, escaped and shortened; secrets never shown."""
     if name == "REDIS_PASSWORD":
         return " (value hidden)"
-    if name == "REDIS_URL":
+    if name in ("REDIS_URL", "DATABASE_URL"):
         masked = mask_url(value)
         return " (value hidden: it may contain a password)" if "(hidden" in masked else "=" + ascii(masked)
     shown = value if len(value) <= 40 else value[:40] + "..."
@@ -512,7 +620,7 @@ def build_parser(twin: Twin) -> argparse.ArgumentParser:
         epilog=(
             "Every flag has an environment variable (also read from .env): "
             + ", ".join(f"{option.flag}={option.env}" for option in OPTIONS if option.flag)
-            + ". Connection: REDIS_URL, or REDIS_HOST, REDIS_PORT, REDIS_USERNAME, REDIS_PASSWORD, REDIS_DB."
+            + ". Redis connection: REDIS_URL, or REDIS_HOST, REDIS_PORT, REDIS_USERNAME, REDIS_PASSWORD, REDIS_DB."
         ),
     )
     parser.add_argument("--redis-url", metavar="URL", help=f"Redis to use: {_URL_FORM} (env REDIS_URL)")

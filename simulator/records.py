@@ -1,11 +1,11 @@
 """Simulator layer, pure: the mock user records and how they are stored.
 
-A record is a function of its id alone, so the same id gives the same record in any
-process, in either twin, whether it was seeded or fetched, and a cached value can be
-checked against the database. Names, cities and jobs are a vocabulary drawn once from
-Faker with a fixed seed; each id picks from it with a 64-bit hash of the id. That is
-about a hundred times faster than seeding Faker per record (which costs ~0.4 ms), so a
-million records take seconds, not minutes. No I/O here: Faker is imported on first use.
+A fresh database's record is a function of its id alone (an updated one, of its id and
+version), so user 42 is the same person in every new database, in any process. Names,
+cities and jobs are a vocabulary drawn once from Faker with a fixed seed; each id picks
+from it with a 64-bit hash of the id. That is about a hundred times faster than seeding
+Faker per record (which costs ~0.4 ms), so a million rows take seconds, not minutes.
+No I/O here: Faker is imported on first use.
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ EMAIL_DOMAINS = ("example.com", "example.org", "example.net")
 _FIRST_DAY = date(2015, 1, 1)
 _DAYS = 11 * 365  # created_at falls in 2015..2025
 _MASK64 = (1 << 64) - 1
-RECORD_FIELDS = ("id", "name", "email", "city", "job", "created_at")
+RECORD_FIELDS = ("id", "name", "email", "city", "job", "created_at", "version")
+TEXT_FIELDS = RECORD_FIELDS[1:-1]
 _json_string = encode_basestring_ascii  # json.dumps' own escaper for one string
 
 
 @dataclass(frozen=True, slots=True)
 class UserRecord:
-    """One user as the simulated database holds it."""
+    """One user as the database holds it; `version` counts the updates it has had."""
 
     id: int
     name: str
@@ -37,6 +38,7 @@ class UserRecord:
     city: str
     job: str
     created_at: str
+    version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,7 @@ def user_record(user_id: int, version: int = 0) -> UserRecord:
         city=words.cities[city],
         job=words.jobs[job],
         created_at=created_at,
+        version=version,
     )
 
 
@@ -131,7 +134,7 @@ def encode_record(record: UserRecord) -> str:
     return (
         f'{{"id":{record.id},"name":{_json_string(record.name)},"email":{_json_string(record.email)},'
         f'"city":{_json_string(record.city)},"job":{_json_string(record.job)},'
-        f'"created_at":{_json_string(record.created_at)}}}'
+        f'"created_at":{_json_string(record.created_at)},"version":{record.version}}}'
     )
 
 
@@ -142,7 +145,7 @@ def encoded_user_record(user_id: int, version: int = 0) -> str:
     return (
         f'{{"id":{user_id},"name":"{words.first_names_json[first]} {words.last_names_json[last]}",'
         f'"email":"{email}","city":"{words.cities_json[city]}","job":"{words.jobs_json[job]}",'
-        f'"created_at":"{created_at}"}}'
+        f'"created_at":"{created_at}","version":{version}}}'
     )
 
 
@@ -178,7 +181,9 @@ def decode_record(raw: bytes, user_id: int) -> UserRecord:
         isinstance(data, dict)
         and data.keys() == set(RECORD_FIELDS)
         and type(data["id"]) is int
-        and all(isinstance(data[name], str) for name in RECORD_FIELDS[1:])
+        and type(data["version"]) is int
+        and data["version"] >= 0
+        and all(isinstance(data[name], str) for name in TEXT_FIELDS)
     ):
         raise CorruptEntry(Problem.WRONG_FIELDS)
     if data["id"] != user_id:

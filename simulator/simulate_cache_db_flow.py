@@ -1,11 +1,11 @@
-"""Simulator layer, I/O shells: the slow database, the cache-aside lookup and seeding, twice.
+"""Simulator layer, I/O shells: the cache-aside lookup and seeding, twice.
 
-Every class here has a twin: `SimulatedDatabase` / `AsyncSimulatedDatabase`,
-`SingleFlight` / `AsyncSingleFlight`, `CacheAside` / `AsyncCacheAside`, `Seeder` /
-`AsyncSeeder`, `BackgroundSeed` / `AsyncBackgroundSeed`. The twins mirror each other
-method for method; they differ in `await`, in `close`/`aclose`, and in running
-concurrent work in threads or in tasks. Every decision is made in `simulator.core`;
-these methods only call Redis, sleep and wait. The three seeding functions at the end
+Every class here has a twin: `SingleFlight` / `AsyncSingleFlight`, `CacheAside` /
+`AsyncCacheAside`, `Seeder` / `AsyncSeeder`, `BackgroundSeed` / `AsyncBackgroundSeed`
+(the database's twins are in `simulator.database`). The twins mirror each other method
+for method; they differ in `await`, in `close`/`aclose`, and in running concurrent work
+in threads or in tasks. Every decision is made in `simulator.core`; these methods only
+call Redis and the database, sleep and wait. The three seeding functions at the end
 carry the names of the user's flow diagram.
 """
 
@@ -22,29 +22,52 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from config.redis import BULK_BATCH_TIMEOUT_SECONDS, REDIS_ERRORS, AsyncClient, SyncClient, failure_reason, shard_of
+from config.database import DatabaseError
+from config.redis import (
+    BULK_BATCH_TIMEOUT_SECONDS,
+    REDIS_ERRORS,
+    AsyncClient,
+    SyncClient,
+    failure_reason,
+    is_cluster,
+    shard_of,
+)
 from simulator.core import (
+    CACHE_RESTING,
+    CLAIM_MANY_SCRIPT,
+    CLAIM_SCRIPT,
+    LEASE_HELD,
+    STORE_MANY_SCRIPT,
+    STORE_SCRIPT,
     UNAVAILABLE,
     WRONG_TYPE,
     CachedEntry,
     CacheEvent,
     CachePolicy,
     CircuitBreakers,
-    DatabaseState,
+    Claim,
     Filled,
     LookupResult,
     SeedProgress,
     SeedReport,
+    SeedScripts,
     StampedeReport,
     Stats,
     StoreProblem,
     TtlReport,
     UpdateReport,
+    claim_arguments,
+    claim_commands,
+    claimed_flags,
     demo_key_pattern,
     id_batches,
+    new_lease,
     read_cached,
+    seed_value,
+    store_commands,
+    stored_or_lost,
 )
-from simulator.records import UserRecord
+from simulator.database import AsyncDatabase, Database
 
 CLEAR_BATCH = 500
 REFRESH_JOIN_SECONDS = 0.5
@@ -59,6 +82,9 @@ CACHE_DOWN = (
     redis.exceptions.RedisClusterException,
     OSError,
 )
+SEED_SCRIPTS = (STORE_SCRIPT, CLAIM_MANY_SCRIPT, STORE_MANY_SCRIPT)  # in SeedScripts' order
+# What a background refresh or seed may meet and survive: the cache or the database failing.
+BACKGROUND_ERRORS = (*REDIS_ERRORS, DatabaseError)
 
 
 def is_wrong_type(error: object) -> bool:
@@ -72,70 +98,6 @@ def first_error_or(outcomes: Sequence[LookupResult | BaseException]) -> list[Loo
         if isinstance(outcome, BaseException):
             raise outcome
     return [outcome for outcome in outcomes if isinstance(outcome, LookupResult)]
-
-
-class ReadCounter:
-    """Counts database reads; safe to share between threads."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.value = 0
-
-    def increment(self) -> None:
-        """Count one read."""
-        with self._lock:
-            self.value += 1
-
-
-# --- the simulated database ---
-
-
-class SimulatedDatabase:
-    """The slow source of truth: every read and write waits `latency_seconds` (time.sleep)."""
-
-    def __init__(self, latency_seconds: float, state: DatabaseState | None = None) -> None:
-        self.latency_seconds = latency_seconds
-        self.state = state or DatabaseState()
-        self.reads = ReadCounter()
-
-    def fetch(self, user_id: int) -> UserRecord | None:
-        """Read one user, slowly: the cost the cache exists to avoid. None: no such user."""
-        time.sleep(self.latency_seconds)
-        self.reads.increment()
-        return self.state.record(user_id)
-
-    def update(self, user_id: int) -> UserRecord | None:
-        """Write a change to one user (a new email), slowly. None: no such user."""
-        time.sleep(self.latency_seconds)
-        return self.state.update(user_id)
-
-    def export(self, ids: range) -> list[tuple[int, str]]:
-        """Many users at once, already as the cache stores them (a bulk export: no per-read latency)."""
-        return self.state.export(ids)
-
-
-class AsyncSimulatedDatabase:
-    """The slow source of truth: every read and write waits `latency_seconds` (asyncio.sleep)."""
-
-    def __init__(self, latency_seconds: float, state: DatabaseState | None = None) -> None:
-        self.latency_seconds = latency_seconds
-        self.state = state or DatabaseState()
-        self.reads = ReadCounter()
-
-    async def fetch(self, user_id: int) -> UserRecord | None:
-        """Read one user, slowly: the cost the cache exists to avoid. None: no such user."""
-        await asyncio.sleep(self.latency_seconds)
-        self.reads.increment()
-        return self.state.record(user_id)
-
-    async def update(self, user_id: int) -> UserRecord | None:
-        """Write a change to one user (a new email), slowly. None: no such user."""
-        await asyncio.sleep(self.latency_seconds)
-        return self.state.update(user_id)
-
-    def export(self, ids: range) -> list[tuple[int, str]]:
-        """Many users at once, already as the cache stores them (a bulk export: no per-read latency)."""
-        return self.state.export(ids)
 
 
 # --- stampede protection inside one process ---
@@ -246,7 +208,7 @@ class BaseCacheAside:
 
 
 class CacheAside(BaseCacheAside):
-    """Cache-aside on a sync `redis.Redis`: GET; on a miss read the database once, SET with a TTL.
+    """Cache-aside on a sync `redis.Redis`: GET; on a miss claim the key, read the database, store with a TTL.
 
     If Redis fails, lookups are answered from the database (marked degraded) and a circuit
     breaker keeps them off Redis for a cool-down; `notify` hears each change of state once.
@@ -255,7 +217,7 @@ class CacheAside(BaseCacheAside):
     def __init__(
         self,
         client: SyncClient,
-        database: SimulatedDatabase,
+        database: Database,
         policy: CachePolicy,
         stats: Stats | None = None,
         notify: Callable[[CacheEvent], object] = lambda event: None,
@@ -263,6 +225,8 @@ class CacheAside(BaseCacheAside):
         super().__init__(policy, stats, notify, database.latency_seconds)
         self.client = client
         self.database = database
+        self._claim_script: Any = client.register_script(CLAIM_SCRIPT)
+        self._store_script: Any = client.register_script(STORE_SCRIPT)
         self._flights = SingleFlight()
         self._refreshes: set[threading.Thread] = set()
 
@@ -274,7 +238,7 @@ class CacheAside(BaseCacheAside):
         if cached.in_cache:
             self._refresh_if_due(user_id, cached)
             return self._counted(LookupResult.from_cache(user_id, key, cached, time.perf_counter() - started))
-        filled, shared = self._flights.run(user_id, lambda: self._fill(user_id, key, cached.unavailable))
+        filled, shared = self._flights.run(user_id, lambda: self._fill(user_id, key, cached))
         elapsed = time.perf_counter() - started
         return self._counted(LookupResult.from_fill(user_id, key, filled, elapsed, cached.warning, shared))
 
@@ -313,7 +277,7 @@ class CacheAside(BaseCacheAside):
         return bool(self.client.delete(self.policy.key(user_id)))
 
     def update(self, user_id: int) -> UpdateReport:
-        """The write path: change the user in the database, then delete the cached copy."""
+        """The write path: commit the change in the database, then delete the cached copy (and any lease)."""
         started, key = time.perf_counter(), self.policy.key(user_id)
         record = self.database.update(user_id)
         try:
@@ -369,41 +333,22 @@ class CacheAside(BaseCacheAside):
         raw, remaining_ms = pipeline.execute(raise_on_error=raise_on_error)
         return raw, remaining_ms
 
-    def _fill(self, user_id: int, key: str, cache_unavailable: bool = False, *, refresh: bool = False) -> Filled:
-        """Read the database once across processes: the lock holder reads, the others wait for its value."""
-        if cache_unavailable:
+    def _fill(self, user_id: int, key: str, seen: CachedEntry) -> Filled:
+        """Claim the key's lease and fill it; while another process holds the lease, wait for its record."""
+        if seen.unavailable:
             return self._fetch(user_id, degraded=True)
-        lock_key = self.policy.lock_key(user_id)
-        lock_shard = shard_of(self.client, lock_key)  # on a cluster, often another node than the key's
-        if not self.breakers[lock_shard].allow():
-            return self._fetch_and_store(user_id, key)  # no lock to be had: read and store ourselves
-        lock = self.client.lock(lock_key, timeout=self.policy.lock_seconds, blocking=False)
-        try:
-            acquired = lock.acquire()
-        except (redis.exceptions.OutOfMemoryError, *CACHE_DOWN) as error:
-            if isinstance(error, CACHE_DOWN):
-                self._cache_failed(lock_shard, error)
-            return self._fetch_and_store(user_id, key)
-        if not acquired:
-            return self._wait_for_other_process(user_id, key) or self._fetch_and_store(user_id, key)
-        try:
-            cached = None if refresh else self._read(key, user_id)  # filled while we took the lock?
-            if cached is not None and cached.in_cache:
-                return Filled.from_cache(user_id, cached)
-            return self._fetch_and_store(user_id, key)
-        finally:
-            with contextlib.suppress(*REDIS_ERRORS):  # expired (someone else owns it now) or Redis down
-                lock.release()
-
-    def _wait_for_other_process(self, user_id: int, key: str) -> Filled | None:
-        for pause in self.policy.wait_schedule():
+        for pause in self.policy.claim_schedule():
             time.sleep(pause)
-            cached = self._read(key, user_id)
-            if cached.in_cache:
-                return Filled.from_cache(user_id, cached)
-            if cached.unavailable:
-                return self._fetch(user_id, degraded=True)
-        return None  # the other process is slow or gone: read the database ourselves
+            claim = self._claim(key, user_id, seen)
+            if claim.problem is not None:  # Redis down, resting or full: answer from the database alone
+                return self._fetch(user_id).stored(claim.problem)
+            if claim.lease is not None:
+                filled = self._fetch(user_id)
+                return filled.stored(self._store(key, claim.lease, filled))
+            if claim.found.in_cache:
+                return Filled.from_cache(user_id, claim.found)
+            seen = claim.found  # another's lease: wait for its record (or a new corrupt value to replace)
+        return self._fetch(user_id).stored(LEASE_HELD)
 
     def _fetch(self, user_id: int, *, degraded: bool = False) -> Filled:
         started = time.perf_counter()
@@ -412,17 +357,25 @@ class CacheAside(BaseCacheAside):
         self.stats.database_read()
         return Filled.from_database(user_id, record, degraded=degraded)
 
-    def _fetch_and_store(self, user_id: int, key: str) -> Filled:
-        filled = self._fetch(user_id)
-        ttl = self.policy.ttl_for(user_id) if filled.record else self.policy.negative_ttl_seconds
-        return filled.stored(self._store(key, filled.value, ttl))
+    def _claim(self, key: str, user_id: int, seen: CachedEntry) -> Claim:
+        """One round trip: the key's value if it has one, else a lease on it for us."""
+        lease = new_lease()
+        reply = self._run_script(self._claim_script, key, claim_arguments(lease, self.policy, seen))
+        return Claim(None, problem=reply) if isinstance(reply, StoreProblem) else Claim.of(reply, user_id, lease)
 
-    def _store(self, key: str, value: str, ttl: int) -> StoreProblem | None:
+    def _store(self, key: str, expected: bytes | str, filled: Filled) -> StoreProblem | None:
+        """One round trip: store the value with its TTL if the key still holds `expected` (our lease)."""
+        ttl = self.policy.ttl_of(filled)
+        reply = self._run_script(self._store_script, key, [expected, filled.value, ttl])
+        return reply if isinstance(reply, StoreProblem) else stored_or_lost(reply)
+
+    def _run_script(self, script: Any, key: str, arguments: list[object]) -> Any:
+        """Run a one-key script; a StoreProblem instead when Redis is down, resting or full."""
         shard = shard_of(self.client, key)
         if not self.breakers[shard].allow():
-            return StoreProblem("the cache is unavailable", cache_down=True)
+            return CACHE_RESTING
         try:
-            self.client.set(key, value, ex=ttl)
+            reply = script(keys=[key], args=arguments)
         except redis.exceptions.OutOfMemoryError as error:
             self._cache_worked(shard)  # full, not down
             return StoreProblem(failure_reason(error), cache_down=False)
@@ -430,21 +383,26 @@ class CacheAside(BaseCacheAside):
             self._cache_failed(shard, error)
             return StoreProblem(failure_reason(error), cache_down=True)
         self._cache_worked(shard)
-        return None
+        return reply
 
     def _refresh_if_due(self, user_id: int, cached: CachedEntry) -> None:
         if self._refresh_due(cached, self._flights.in_flight(user_id)):
-            thread = threading.Thread(target=self._refresh, args=(user_id,), name="early-refresh", daemon=True)
+            thread = threading.Thread(target=self._refresh, args=(user_id, cached), name="early-refresh", daemon=True)
             self._refreshes.add(thread)
             thread.start()
 
-    def _refresh(self, user_id: int) -> None:
+    def _refresh(self, user_id: int, cached: CachedEntry) -> None:
         key = self.policy.key(user_id)
         try:
-            with contextlib.suppress(*REDIS_ERRORS):  # a failed refresh leaves the old value to expire
-                self._flights.run(user_id, lambda: self._fill(user_id, key, refresh=True))
+            with contextlib.suppress(*BACKGROUND_ERRORS):  # a failed refresh leaves the old value to expire
+                self._flights.run(user_id, lambda: self._refill(user_id, key, cached))
         finally:
             self._refreshes.discard(threading.current_thread())
+
+    def _refill(self, user_id: int, key: str, cached: CachedEntry) -> Filled:
+        """Early refresh: read the database, store if the key still holds the record we saw."""
+        filled = self._fetch(user_id)
+        return filled.stored(self._store(key, cached.raw, filled))
 
     def _unlink(self, keys: list[bytes]) -> int:
         pipeline = self.client.pipeline(transaction=False)
@@ -454,7 +412,7 @@ class CacheAside(BaseCacheAside):
 
 
 class AsyncCacheAside(BaseCacheAside):
-    """Cache-aside on a `redis.asyncio.Redis`: GET; on a miss read the database once, SET with a TTL.
+    """Cache-aside on a `redis.asyncio.Redis`: GET; on a miss claim the key, read the database, store with a TTL.
 
     If Redis fails, lookups are answered from the database (marked degraded) and a circuit
     breaker keeps them off Redis for a cool-down; `notify` hears each change of state once.
@@ -463,7 +421,7 @@ class AsyncCacheAside(BaseCacheAside):
     def __init__(
         self,
         client: AsyncClient,
-        database: AsyncSimulatedDatabase,
+        database: AsyncDatabase,
         policy: CachePolicy,
         stats: Stats | None = None,
         notify: Callable[[CacheEvent], object] = lambda event: None,
@@ -471,6 +429,8 @@ class AsyncCacheAside(BaseCacheAside):
         super().__init__(policy, stats, notify, database.latency_seconds)
         self.client = client
         self.database = database
+        self._claim_script: Any = client.register_script(CLAIM_SCRIPT)
+        self._store_script: Any = client.register_script(STORE_SCRIPT)
         self._flights = AsyncSingleFlight()
         self._refreshes: set[asyncio.Task[None]] = set()
 
@@ -482,7 +442,7 @@ class AsyncCacheAside(BaseCacheAside):
         if cached.in_cache:
             self._refresh_if_due(user_id, cached)
             return self._counted(LookupResult.from_cache(user_id, key, cached, time.perf_counter() - started))
-        filled, shared = await self._flights.run(user_id, lambda: self._fill(user_id, key, cached.unavailable))
+        filled, shared = await self._flights.run(user_id, lambda: self._fill(user_id, key, cached))
         elapsed = time.perf_counter() - started
         return self._counted(LookupResult.from_fill(user_id, key, filled, elapsed, cached.warning, shared))
 
@@ -508,7 +468,7 @@ class AsyncCacheAside(BaseCacheAside):
         return bool(await self.client.delete(self.policy.key(user_id)))
 
     async def update(self, user_id: int) -> UpdateReport:
-        """The write path: change the user in the database, then delete the cached copy."""
+        """The write path: commit the change in the database, then delete the cached copy (and any lease)."""
         started, key = time.perf_counter(), self.policy.key(user_id)
         record = await self.database.update(user_id)
         try:
@@ -565,41 +525,22 @@ class AsyncCacheAside(BaseCacheAside):
         raw, remaining_ms = await pipeline.execute(raise_on_error=raise_on_error)
         return raw, remaining_ms
 
-    async def _fill(self, user_id: int, key: str, cache_unavailable: bool = False, *, refresh: bool = False) -> Filled:
-        """Read the database once across processes: the lock holder reads, the others wait for its value."""
-        if cache_unavailable:
+    async def _fill(self, user_id: int, key: str, seen: CachedEntry) -> Filled:
+        """Claim the key's lease and fill it; while another process holds the lease, wait for its record."""
+        if seen.unavailable:
             return await self._fetch(user_id, degraded=True)
-        lock_key = self.policy.lock_key(user_id)
-        lock_shard = shard_of(self.client, lock_key)  # on a cluster, often another node than the key's
-        if not self.breakers[lock_shard].allow():
-            return await self._fetch_and_store(user_id, key)  # no lock to be had: read and store ourselves
-        lock = self.client.lock(lock_key, timeout=self.policy.lock_seconds, blocking=False)
-        try:
-            acquired = await lock.acquire()
-        except (redis.exceptions.OutOfMemoryError, *CACHE_DOWN) as error:
-            if isinstance(error, CACHE_DOWN):
-                self._cache_failed(lock_shard, error)
-            return await self._fetch_and_store(user_id, key)
-        if not acquired:
-            return await self._wait_for_other_process(user_id, key) or await self._fetch_and_store(user_id, key)
-        try:
-            cached = None if refresh else await self._read(key, user_id)  # filled while we took the lock?
-            if cached is not None and cached.in_cache:
-                return Filled.from_cache(user_id, cached)
-            return await self._fetch_and_store(user_id, key)
-        finally:
-            with contextlib.suppress(*REDIS_ERRORS):  # expired (someone else owns it now) or Redis down
-                await lock.release()
-
-    async def _wait_for_other_process(self, user_id: int, key: str) -> Filled | None:
-        for pause in self.policy.wait_schedule():
+        for pause in self.policy.claim_schedule():
             await asyncio.sleep(pause)
-            cached = await self._read(key, user_id)
-            if cached.in_cache:
-                return Filled.from_cache(user_id, cached)
-            if cached.unavailable:
-                return await self._fetch(user_id, degraded=True)
-        return None  # the other process is slow or gone: read the database ourselves
+            claim = await self._claim(key, user_id, seen)
+            if claim.problem is not None:  # Redis down, resting or full: answer from the database alone
+                return (await self._fetch(user_id)).stored(claim.problem)
+            if claim.lease is not None:
+                filled = await self._fetch(user_id)
+                return filled.stored(await self._store(key, claim.lease, filled))
+            if claim.found.in_cache:
+                return Filled.from_cache(user_id, claim.found)
+            seen = claim.found  # another's lease: wait for its record (or a new corrupt value to replace)
+        return (await self._fetch(user_id)).stored(LEASE_HELD)
 
     async def _fetch(self, user_id: int, *, degraded: bool = False) -> Filled:
         started = time.perf_counter()
@@ -608,17 +549,25 @@ class AsyncCacheAside(BaseCacheAside):
         self.stats.database_read()
         return Filled.from_database(user_id, record, degraded=degraded)
 
-    async def _fetch_and_store(self, user_id: int, key: str) -> Filled:
-        filled = await self._fetch(user_id)
-        ttl = self.policy.ttl_for(user_id) if filled.record else self.policy.negative_ttl_seconds
-        return filled.stored(await self._store(key, filled.value, ttl))
+    async def _claim(self, key: str, user_id: int, seen: CachedEntry) -> Claim:
+        """One round trip: the key's value if it has one, else a lease on it for us."""
+        lease = new_lease()
+        reply = await self._run_script(self._claim_script, key, claim_arguments(lease, self.policy, seen))
+        return Claim(None, problem=reply) if isinstance(reply, StoreProblem) else Claim.of(reply, user_id, lease)
 
-    async def _store(self, key: str, value: str, ttl: int) -> StoreProblem | None:
+    async def _store(self, key: str, expected: bytes | str, filled: Filled) -> StoreProblem | None:
+        """One round trip: store the value with its TTL if the key still holds `expected` (our lease)."""
+        ttl = self.policy.ttl_of(filled)
+        reply = await self._run_script(self._store_script, key, [expected, filled.value, ttl])
+        return reply if isinstance(reply, StoreProblem) else stored_or_lost(reply)
+
+    async def _run_script(self, script: Any, key: str, arguments: list[object]) -> Any:
+        """Run a one-key script; a StoreProblem instead when Redis is down, resting or full."""
         shard = shard_of(self.client, key)
         if not self.breakers[shard].allow():
-            return StoreProblem("the cache is unavailable", cache_down=True)
+            return CACHE_RESTING
         try:
-            await self.client.set(key, value, ex=ttl)
+            reply = await script(keys=[key], args=arguments)
         except redis.exceptions.OutOfMemoryError as error:
             self._cache_worked(shard)  # full, not down
             return StoreProblem(failure_reason(error), cache_down=False)
@@ -626,18 +575,23 @@ class AsyncCacheAside(BaseCacheAside):
             self._cache_failed(shard, error)
             return StoreProblem(failure_reason(error), cache_down=True)
         self._cache_worked(shard)
-        return None
+        return reply
 
     def _refresh_if_due(self, user_id: int, cached: CachedEntry) -> None:
         if self._refresh_due(cached, self._flights.in_flight(user_id)):
-            task = asyncio.create_task(self._refresh(user_id), name="early-refresh")
+            task = asyncio.create_task(self._refresh(user_id, cached), name="early-refresh")
             self._refreshes.add(task)
             task.add_done_callback(self._refreshes.discard)
 
-    async def _refresh(self, user_id: int) -> None:
+    async def _refresh(self, user_id: int, cached: CachedEntry) -> None:
         key = self.policy.key(user_id)
-        with contextlib.suppress(*REDIS_ERRORS):  # a failed refresh leaves the old value to expire
-            await self._flights.run(user_id, lambda: self._fill(user_id, key, refresh=True))
+        with contextlib.suppress(*BACKGROUND_ERRORS):  # a failed refresh leaves the old value to expire
+            await self._flights.run(user_id, lambda: self._refill(user_id, key, cached))
+
+    async def _refill(self, user_id: int, key: str, cached: CachedEntry) -> Filled:
+        """Early refresh: read the database, store if the key still holds the record we saw."""
+        filled = await self._fetch(user_id)
+        return filled.stored(await self._store(key, cached.raw, filled))
 
     async def _unlink(self, keys: list[bytes]) -> int:
         pipeline = self.client.pipeline(transaction=False)
@@ -661,50 +615,77 @@ async def batch_deadline(seconds: float | None = None) -> AsyncIterator[None]:
 
 
 class Seeder:
-    """Writes the records of ids 1..N into a sync Redis, batch by batch."""
+    """Warms a sync Redis from the database, batch by batch, without ever storing a stale record.
 
-    def __init__(
-        self, client: SyncClient, database: SimulatedDatabase, policy: CachePolicy, batch_size: int = 1000
-    ) -> None:
+    Each batch: claim the batch's empty keys with one lease (SET NX PX), read the batch's
+    rows in one range read, then store each record only while its key still holds that
+    lease (the store script). An `update` that commits meanwhile deletes the key, and so
+    the lease: the record read before it is never stored. Keys already cached are left as
+    they are. A range read per batch, after its leases, is what makes this safe: one
+    cursor over the whole table would read every row as of the moment it opened.
+    """
+
+    def __init__(self, client: SyncClient, database: Database, policy: CachePolicy, batch_size: int = 1000) -> None:
         self.client = client
         self.database = database
         self.policy = policy
         self.batch_size = batch_size
 
     def seed_sequential(self, progress: SeedProgress) -> SeedReport:
-        """One SET per round trip: the slow way, to compare against."""
-        for batch in id_batches(progress.requested, self.batch_size):
-            if progress.stop_requested:
-                return progress.report(time.perf_counter(), stopped=True)
-            for user_id, value in self.database.export(batch):
-                self.client.set(self.policy.key(user_id), value, ex=self.policy.ttl_for(user_id))
-                progress.advance(1)
-        return progress.report(time.perf_counter())
+        """One command per round trip: the slow way, to compare against."""
+        return self._seed(progress, pipelined=False)
 
     def seed_pipelined(self, progress: SeedProgress) -> SeedReport:
-        """One round trip per batch: a non-transactional pipeline of SETs."""
+        """One round trip per batch for the leases, one for the records: non-transactional pipelines."""
+        return self._seed(progress, pipelined=True)
+
+    def _seed(self, progress: SeedProgress, *, pipelined: bool) -> SeedReport:
+        scripts = SeedScripts(*(self.client.script_load(script) for script in SEED_SCRIPTS))
+        per_key = not pipelined or is_cluster(self.client)  # a cluster's keys live in many slots
         for batch in id_batches(progress.requested, self.batch_size):
             if progress.stop_requested:
                 return progress.report(time.perf_counter(), stopped=True)
-            pipeline = self.client.pipeline(transaction=False)
-            for user_id, value in self.database.export(batch):
-                # Exactly `SET key value EX ttl`; pipeline.set(..., ex=) checks its options
-                # first, which at a million records costs seconds.
-                pipeline.execute_command("SET", self.policy.key(user_id), value, "EX", self.policy.ttl_for(user_id))
-            pipeline.execute()
-            progress.advance(len(batch))
+            progress.advance(*self._seed_batch(batch, scripts, per_key, pipelined))
         return progress.report(time.perf_counter())
+
+    def _seed_batch(self, batch: range, scripts: SeedScripts, per_key: bool, pipelined: bool) -> tuple[int, int]:
+        """Claim, read, store one batch; returns (records stored, keys left as they were)."""
+        lease, keys = new_lease(), [self.policy.key(user_id) for user_id in batch]
+        claims = claim_commands(keys, lease, self.policy.lease_ms, scripts, per_key)
+        claimed = claimed_flags(self._send(claims, pipelined), per_key)
+        found = {record.id: record for record in self.database.read_range(batch)}
+        entries = [
+            (key, *seed_value(user_id, found.get(user_id), self.policy))
+            for user_id, key, ours in zip(batch, keys, claimed, strict=True)
+            if ours
+        ]
+        stored = sum(self._send(store_commands(entries, lease, scripts, per_key), pipelined))
+        return stored, len(batch) - stored
+
+    def _send(self, commands: Sequence[tuple[Any, ...]], pipelined: bool) -> list[Any]:
+        if not pipelined:
+            client: Any = self.client
+            return [client.execute_command(*command) for command in commands]
+        pipeline: Any = self.client.pipeline(transaction=False)
+        for command in commands:
+            pipeline.execute_command(*command)
+        results: list[Any] = pipeline.execute()
+        return results
 
 
 class AsyncSeeder:
-    """Writes the records of ids 1..N into an asyncio Redis, batch by batch."""
+    """Warms an asyncio Redis from the database, batch by batch, without ever storing a stale record.
+
+    Each batch: claim the batch's empty keys with one lease (SET NX PX), read the batch's
+    rows in one range read, then store each record only while its key still holds that
+    lease (the store script). An `update` that commits meanwhile deletes the key, and so
+    the lease: the record read before it is never stored. Keys already cached are left as
+    they are. A range read per batch, after its leases, is what makes this safe: one
+    cursor over the whole table would read every row as of the moment it opened.
+    """
 
     def __init__(
-        self,
-        client: AsyncClient,
-        database: AsyncSimulatedDatabase,
-        policy: CachePolicy,
-        batch_size: int = 1000,
+        self, client: AsyncClient, database: AsyncDatabase, policy: CachePolicy, batch_size: int = 1000
     ) -> None:
         self.client = client
         self.database = database
@@ -712,30 +693,46 @@ class AsyncSeeder:
         self.batch_size = batch_size
 
     async def seed_sequential(self, progress: SeedProgress) -> SeedReport:
-        """One SET per round trip: the slow way, to compare against."""
-        for batch in id_batches(progress.requested, self.batch_size):
-            if progress.stop_requested:
-                return progress.report(time.perf_counter(), stopped=True)
-            for user_id, value in self.database.export(batch):
-                async with batch_deadline():  # the bulk client has no timeout of its own
-                    await self.client.set(self.policy.key(user_id), value, ex=self.policy.ttl_for(user_id))
-                progress.advance(1)
-        return progress.report(time.perf_counter())
+        """One command per round trip: the slow way, to compare against."""
+        return await self._seed(progress, pipelined=False)
 
     async def seed_pipelined(self, progress: SeedProgress) -> SeedReport:
-        """One round trip per batch: a non-transactional pipeline of SETs."""
+        """One round trip per batch for the leases, one for the records: non-transactional pipelines."""
+        return await self._seed(progress, pipelined=True)
+
+    async def _seed(self, progress: SeedProgress, *, pipelined: bool) -> SeedReport:
+        scripts = SeedScripts(*[await self.client.script_load(script) for script in SEED_SCRIPTS])
+        per_key = not pipelined or is_cluster(self.client)  # a cluster's keys live in many slots
         for batch in id_batches(progress.requested, self.batch_size):
             if progress.stop_requested:
                 return progress.report(time.perf_counter(), stopped=True)
-            pipeline = self.client.pipeline(transaction=False)
-            for user_id, value in self.database.export(batch):
-                # Exactly `SET key value EX ttl`; pipeline.set(..., ex=) checks its options
-                # first, which at a million records costs seconds.
-                pipeline.execute_command("SET", self.policy.key(user_id), value, "EX", self.policy.ttl_for(user_id))
-            async with batch_deadline():
-                await pipeline.execute()
-            progress.advance(len(batch))
+            progress.advance(*await self._seed_batch(batch, scripts, per_key, pipelined))
         return progress.report(time.perf_counter())
+
+    async def _seed_batch(self, batch: range, scripts: SeedScripts, per_key: bool, pipelined: bool) -> tuple[int, int]:
+        """Claim, read, store one batch; returns (records stored, keys left as they were)."""
+        lease, keys = new_lease(), [self.policy.key(user_id) for user_id in batch]
+        claims = claim_commands(keys, lease, self.policy.lease_ms, scripts, per_key)
+        claimed = claimed_flags(await self._send(claims, pipelined), per_key)
+        found = {record.id: record for record in await self.database.read_range(batch)}
+        entries = [
+            (key, *seed_value(user_id, found.get(user_id), self.policy))
+            for user_id, key, ours in zip(batch, keys, claimed, strict=True)
+            if ours
+        ]
+        stored = sum(await self._send(store_commands(entries, lease, scripts, per_key), pipelined))
+        return stored, len(batch) - stored
+
+    async def _send(self, commands: Sequence[tuple[Any, ...]], pipelined: bool) -> list[Any]:
+        async with batch_deadline():  # the bulk client has no timeout of its own
+            if not pipelined:
+                client: Any = self.client
+                return [await client.execute_command(*command) for command in commands]
+            pipeline: Any = self.client.pipeline(transaction=False)
+            for command in commands:
+                pipeline.execute_command(*command)
+            results: list[Any] = await pipeline.execute()
+            return results
 
 
 # --- seeding in the background ---
@@ -783,7 +780,7 @@ class BackgroundSeed:
     def _run(self) -> None:
         try:
             self._report = self._seed(self.progress)
-        except REDIS_ERRORS as error:
+        except BACKGROUND_ERRORS as error:
             self.error = error
             self._report = self.progress.report(time.perf_counter(), stopped=True)
         if self._claim_report():
@@ -839,7 +836,7 @@ class AsyncBackgroundSeed:
     async def _run(self) -> None:
         try:
             self._report = await self._seed(self.progress)
-        except REDIS_ERRORS as error:
+        except BACKGROUND_ERRORS as error:
             self.error = error
             self._report = self.progress.report(time.perf_counter(), stopped=True)
         if self._claim_report():
@@ -856,28 +853,29 @@ class AsyncBackgroundSeed:
 
 
 def set_redis_with_mock_data(
-    client: SyncClient, count: int, policy: CachePolicy | None = None, batch_size: int = 1000
+    client: SyncClient, database: Database, count: int, policy: CachePolicy | None = None, batch_size: int = 1000
 ) -> SeedReport:
-    """Seed ids 1..count sequentially, one SET per round trip, blocking (the diagram's sync path)."""
-    seeder = Seeder(client, SimulatedDatabase(0), policy or CachePolicy(), batch_size)
+    """Seed ids 1..count sequentially, one command per round trip, blocking (the diagram's sync path)."""
+    seeder = Seeder(client, database, policy or CachePolicy(), batch_size)
     return seeder.seed_sequential(SeedProgress("sequential", count, time.perf_counter()))
 
 
 def set_redis_with_mock_data_async(
     client: SyncClient,
+    database: Database,
     count: int,
     policy: CachePolicy | None = None,
     batch_size: int = 1000,
     on_done: Callable[[SeedReport, Exception | None], object] = lambda report, error: None,
 ) -> BackgroundSeed:
     """Seed ids 1..count in a background thread, pipelined; returns at once (the diagram's threaded path)."""
-    seeder = Seeder(client, SimulatedDatabase(0), policy or CachePolicy(), batch_size)
+    seeder = Seeder(client, database, policy or CachePolicy(), batch_size)
     return BackgroundSeed(seeder.seed_pipelined, SeedProgress("threaded", count, time.perf_counter()), on_done).start()
 
 
 async def set_redis_with_mock_data_async_aioredis(
-    client: AsyncClient, count: int, policy: CachePolicy | None = None, batch_size: int = 1000
+    client: AsyncClient, database: AsyncDatabase, count: int, policy: CachePolicy | None = None, batch_size: int = 1000
 ) -> SeedReport:
     """Seed ids 1..count with asyncio pipelines (the diagram's async path; aioredis lives on as redis.asyncio)."""
-    seeder = AsyncSeeder(client, AsyncSimulatedDatabase(0), policy or CachePolicy(), batch_size)
+    seeder = AsyncSeeder(client, database, policy or CachePolicy(), batch_size)
     return await seeder.seed_pipelined(SeedProgress("pipelined", count, time.perf_counter()))

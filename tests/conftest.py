@@ -1,12 +1,15 @@
-"""Shared fixtures: a clean environment, a fresh fakeredis server per test, and a private redis-server.
+"""Shared fixtures: a clean environment, a fresh database and fakeredis server per test, a private redis-server.
 
 No test ever talks to a shared Redis (such as one on localhost:6379): integration tests
 use a redis-server that pytest-redis starts on a free port in a temp dir and stops at the
 end. When CI=true and no redis-server can be found, those tests fail instead of skipping.
+Every test runs in a temp directory holding its own SQLite `users.db` (the default
+DATABASE_URL) with TEST_DB_SIZE users, copied from one filled once per session.
 """
 
 from __future__ import annotations
 
+import shutil
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -17,23 +20,40 @@ import pytest
 import redis
 from pytest_redis import factories
 
+from config.database import SqliteConnector
 from config.redis import get_redis
 from config.settings import setting_names
+from simulator.database import Database
 from tests.servers import RedisServer, redis_server_binary
+from tests.twins import TEST_DB_SIZE, close_databases
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 private_redis_proc = factories.redis_proc(port=None)
 
 
+@pytest.fixture(scope="session")
+def users_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database with users 1..TEST_DB_SIZE, filled once per session and copied into each test."""
+    path = tmp_path_factory.mktemp("template") / "users.db"
+    database = Database(SqliteConnector(str(path), 5.0), 0)
+    database.fill(database.filled_to(), TEST_DB_SIZE)
+    database.close()
+    return path
+
+
 @pytest.fixture(autouse=True)
-def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No demo variable leaks in from the developer's shell or ./.env, and no singleton between tests."""
+async def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, users_template: Path) -> AsyncIterator[None]:
+    """No demo variable leaks in from the developer's shell or ./.env, no singleton between tests, and a
+    fresh ./users.db (the default DATABASE_URL) with DB_SIZE users in the test's own directory."""
     for name in setting_names():
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
+    shutil.copy(users_template, tmp_path / "users.db")
+    monkeypatch.setenv("DB_SIZE", str(TEST_DB_SIZE))  # the copy is complete: no test run fills it further
     get_redis.cache_clear()  # type: ignore[attr-defined]
     yield
+    await close_databases()
     get_redis.cache_clear()  # type: ignore[attr-defined]
 
 
@@ -111,3 +131,20 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+# --- the private PostgreSQL server (see tests/postgres.py) ---
+
+from tests.postgres import LocalPostgres, fresh_database, private_postgres  # noqa: E402 - appended section
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[LocalPostgres]:
+    """The session's private PostgreSQL server (started once, stopped and removed at the end)."""
+    yield from private_postgres()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: LocalPostgres) -> Iterator[str]:
+    """The URL of a fresh, uniquely named database on the private server, dropped after the test."""
+    yield from fresh_database(postgres_server)

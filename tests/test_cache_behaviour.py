@@ -16,15 +16,10 @@ import redis
 
 from config.redis import get_redis
 from config.settings import Settings
-from simulator.core import CachePolicy, DatabaseState, Source, Stats, percentile
-from simulator.records import encode_record, user_record
-from simulator.simulate_cache_db_flow import (
-    AsyncCacheAside,
-    AsyncSimulatedDatabase,
-    CacheAside,
-    SimulatedDatabase,
-)
-from tests.twins import Twin, make_twin
+from simulator.core import CachePolicy, Source, Stats, percentile
+from simulator.records import user_record
+from simulator.simulate_cache_db_flow import AsyncCacheAside, CacheAside
+from tests.twins import Twin, async_sqlite_database, make_twin, sqlite_database
 
 
 @pytest.fixture(params=["sync", "async"])
@@ -79,29 +74,28 @@ def test_xfetch_refreshes_more_likely_as_expiry_nears(
     assert CachePolicy(early_refresh=False, random=lambda: unit).should_refresh_early(remaining_ms, last_fetch) is False
 
 
-def test_waiters_poll_for_at_most_the_life_of_the_lock() -> None:
-    pauses = list(CachePolicy(lock_seconds=1.0, wait_poll_seconds=0.1).wait_schedule())
+def test_a_claim_is_tried_at_once_then_polled_for_at_most_the_life_of_a_lease() -> None:
+    pauses = list(CachePolicy(lease_seconds=1.0, wait_poll_seconds=0.1).claim_schedule())
+    assert pauses[0] == 0
     assert math.isclose(sum(pauses), 1.0)
-    assert all(pause == 0.1 for pause in pauses)
+    assert all(pause == 0.1 for pause in pauses[1:])
 
 
-def test_the_lock_outlives_the_database_latency() -> None:
-    from config.settings import Settings
-
+def test_a_lease_outlives_the_database_latency() -> None:
     for latency in (0.0, 0.5, 2.0, 30.0):
-        assert CachePolicy.from_settings(Settings(db_latency_seconds=latency)).lock_seconds > latency
+        assert CachePolicy.from_settings(Settings(db_latency_seconds=latency)).lease_seconds > latency
 
 
-def test_the_database_holds_users_1_to_size_and_updates_change_the_email() -> None:
-    state = DatabaseState(size=10)
-    assert state.record(10) == user_record(10)
-    assert state.record(11) is None
-    assert state.update(11) is None
-    updated = state.update(3)
+def test_the_database_holds_its_users_and_an_update_is_a_new_version_every_connection_sees() -> None:
+    database = sqlite_database(0)
+    assert database.fetch(10) == user_record(10)
+    assert database.fetch(10_001) is None  # the test database holds users 1..10,000
+    assert database.update(10_001) is None
+    updated = database.update(3)
     assert updated is not None
+    assert (updated.version, updated.email) == (1, user_record(3, 1).email)
     assert updated.email != user_record(3).email
-    assert state.record(3) == updated
-    assert state.encoded(3) == encode_record(updated)
+    assert sqlite_database(0).fetch(3) == updated  # another connection, as another process would have
 
 
 def test_stats_count_answers_and_their_latencies() -> None:
@@ -133,7 +127,7 @@ def test_stats_count_answers_and_their_latencies() -> None:
 async def test_a_user_the_database_lacks_is_not_found_and_remembered_briefly(
     twin: Twin, sync_client: redis.Redis
 ) -> None:
-    missing = 1_000_001  # the database holds 1..1,000,000
+    missing = 1_000_001  # the test database holds 1..10,000
     first = await twin.lookup(missing)
     second = await twin.lookup(missing)
     assert (first.source, second.source) == (Source.NOT_FOUND, Source.NEGATIVE_CACHE)
@@ -169,12 +163,19 @@ async def test_update_writes_the_database_then_the_next_read_fetches_the_new_rec
 
 async def test_clear_removes_only_the_demos_keys(sync_client: redis.Redis, async_client: redis.asyncio.Redis) -> None:
     for name in ("sync", "async"):
-        keep = {"user-settings": "x", "user-12abc": "x", "other:user-1": "x", "demo:user-": "x", "demo:users-1": "x"}
+        keep = {
+            "user-settings": "x",
+            "user-12abc": "x",
+            "other:user-1": "x",
+            "demo:user-": "x",
+            "demo:users-1": "x",
+            "demo:user-7:lock": "x",
+        }
         for key, value in keep.items():
             sync_client.set(key, value)
         namespaced = make_twin(name, sync_client, async_client, CachePolicy(key_prefix="demo:"))
         await namespaced.seed("pipelined", 1200)
-        sync_client.set("demo:user-7:lock", "token")
+        sync_client.set("demo:user-1201", '{"lease":"0123456789abcdef"}', px=60_000)  # a lookup's lease is ours too
         sync_client.delete("demo:user-9")
         sync_client.hset("demo:user-9", "field", "wrong type, still ours")
         removed = await call(namespaced, "clear")
@@ -210,7 +211,7 @@ async def test_concurrent_lookups_in_one_process_share_one_database_read(
 ) -> None:
     for name in ("sync", "async"):
         stampeding = make_twin(name, sync_client, async_client, latency_seconds=0.1)
-        report = await call(stampeding, "stampede", 4242 + len(name), 50)
+        report = await call(stampeding, "stampede", 4242 + len(name), 50)  # 4246, 4247: in the database
         assert report.database_reads == 1  # type: ignore[attr-defined]
         assert report.lookups == 50  # type: ignore[attr-defined]
         assert stampeding.database_reads == 1
@@ -227,9 +228,9 @@ def real(redis_url: str) -> Iterator[redis.Redis]:
 @pytest.mark.integration
 async def test_200_concurrent_async_lookups_of_one_missing_id_make_1_database_read(redis_url: str) -> None:
     clients = get_redis(Settings(redis_url=redis_url, redis_configured=True))  # the demo's own bounded pool
-    database = AsyncSimulatedDatabase(0.2)
-    cache = AsyncCacheAside(clients.async_client(), database, CachePolicy(lock_seconds=2, wait_poll_seconds=0.02))
-    results = await asyncio.gather(*(cache.lookup(31337) for _ in range(200)))
+    database = async_sqlite_database(0.2)
+    cache = AsyncCacheAside(clients.async_client(), database, CachePolicy(lease_seconds=2, wait_poll_seconds=0.02))
+    results = await asyncio.gather(*(cache.lookup(3137) for _ in range(200)))
     await clients.aclose()
     assert database.reads.value == 1
     assert {result.source for result in results} == {Source.DATABASE}
@@ -240,20 +241,20 @@ async def test_200_concurrent_async_lookups_of_one_missing_id_make_1_database_re
 @pytest.mark.integration
 def test_50_threads_on_one_missing_id_make_1_database_read(redis_url: str) -> None:
     clients = get_redis(Settings(redis_url=redis_url, redis_configured=True))
-    database = SimulatedDatabase(0.2)
-    report = CacheAside(clients.sync_client(), database, CachePolicy()).stampede(27182, 50)
+    database = sqlite_database(0.2)
+    report = CacheAside(clients.sync_client(), database, CachePolicy()).stampede(2718, 50)
     clients.close()
     assert database.reads.value == 1
     assert report.database_reads == 1
 
 
 @pytest.mark.integration
-async def test_two_caches_sharing_redis_make_1_database_read_through_the_lock(redis_url: str) -> None:
-    """Two caches with their own single-flight, as two processes would have: only the Redis lock joins them."""
-    policy = CachePolicy(lock_seconds=3, wait_poll_seconds=0.02)
+async def test_two_caches_sharing_redis_make_1_database_read_through_the_lease(redis_url: str) -> None:
+    """Two caches with their own single-flight, as two processes would have: only the Redis lease joins them."""
+    policy = CachePolicy(lease_seconds=3, wait_poll_seconds=0.02)
     sync_client = redis.Redis.from_url(redis_url)
     async_client = redis.asyncio.Redis.from_url(redis_url)
-    sync_database, async_database = SimulatedDatabase(0.3), AsyncSimulatedDatabase(0.3)
+    sync_database, async_database = sqlite_database(0.3), async_sqlite_database(0.3)
     sync_cache = CacheAside(sync_client, sync_database, policy)
     async_cache = AsyncCacheAside(async_client, async_database, policy)
     sync_result, async_result = await asyncio.gather(asyncio.to_thread(sync_cache.lookup, 777), async_cache.lookup(777))
@@ -264,34 +265,21 @@ async def test_two_caches_sharing_redis_make_1_database_read_through_the_lock(re
 
 
 @pytest.mark.integration
-async def test_a_lock_left_by_a_dead_process_delays_a_lookup_by_at_most_its_ttl(
+async def test_a_lease_left_by_a_dead_process_delays_a_lookup_by_at_most_its_life(
     redis_url: str, real: redis.Redis
 ) -> None:
-    real.set("user-99:lock", "a token nobody holds", px=400)
+    real.set("user-99", '{"lease":"0000000000000000"}', px=400)  # its owner died before storing
     cache = AsyncCacheAside(
         redis.asyncio.Redis.from_url(redis_url),
-        AsyncSimulatedDatabase(0.01),
-        CachePolicy(lock_seconds=0.4, wait_poll_seconds=0.02),
+        async_sqlite_database(0.01),
+        CachePolicy(lease_seconds=0.4, wait_poll_seconds=0.02),
     )
     started = time.perf_counter()
     result = await cache.lookup(99)
     await cache.client.aclose()
     assert result.source is Source.DATABASE
-    assert 0.4 <= time.perf_counter() - started < 2
-
-
-@pytest.mark.integration
-def test_a_lock_is_released_only_by_its_owner(redis_url: str, real: redis.Redis) -> None:
-    cache = CacheAside(redis.Redis.from_url(redis_url), SimulatedDatabase(0.3), CachePolicy(lock_seconds=0.1))
-    import threading
-
-    thread = threading.Thread(target=cache.lookup, args=(4040,))
-    thread.start()
-    time.sleep(0.2)  # the lookup's lock (0.1 s) has expired while its 0.3 s read runs: the moment under test
-    real.set("user-4040:lock", "another owner", px=5000)
-    thread.join()
-    cache.client.close()
-    assert real.get("user-4040:lock") == b"another owner"  # compare-and-delete left it alone
+    assert result.stored  # it claimed the key once the dead lease expired, and filled it
+    assert 0.3 <= time.perf_counter() - started < 5
 
 
 # --- negative entries expire; corrupt tombstones are repaired ---
@@ -300,7 +288,7 @@ def test_a_lock_is_released_only_by_its_owner(redis_url: str, real: redis.Redis)
 @pytest.mark.integration
 async def test_negative_entries_expire_after_their_ttl(redis_url: str, real: redis.Redis) -> None:
     client = redis.asyncio.Redis.from_url(redis_url)
-    database = AsyncSimulatedDatabase(0)
+    database = async_sqlite_database(0)
     cache = AsyncCacheAside(
         client,
         database,

@@ -148,12 +148,13 @@ def test_quitting_stops_a_background_seed_and_says_how_far_it_got(
     twin: str, redis_url: str, server: redis.Redis
 ) -> None:
     mode = "threaded" if twin == "sync" else "pipelined"
-    argv = ["--redis-url", redis_url, "--seed-mode", mode, "--count", "1000000", "--batch-size", "500"]
+    # 10,000 batches of one record (the whole test database): still running when q arrives
+    argv = ["--redis-url", redis_url, "--seed-mode", mode, "--count", "10000", "--batch-size", "1"]
     code, _, err = run_main(twin, argv, b"q\n")
     [report] = [line for line in err if line.startswith("Seeding stopped")]
     written = int(report.split()[2].replace(",", ""))
     assert code == 0
-    assert written < 1_000_000
+    assert written < 10_000
     assert server.dbsize() == written  # stopped between batches: nothing half-written, nothing lost
     assert report.endswith("they stay in the cache.")
 
@@ -213,7 +214,9 @@ def test_the_embedded_redis_runs_the_whole_demo(twin: str) -> None:
     argv = ["--redis-url", "memory://", "--seed-mode", "none", "--db-latency", "0"]
     code, out, err = run_main(twin, argv, b"3\n3\n")
     assert code == 0
-    assert sorted(line.split(":")[0] for line in out) == ["Found in cache", "Stored"]
+    assert out[0].startswith("Stored: user-3")
+    # the async twin may run the second lookup while the first is still in flight: it shares that read
+    assert out[1].startswith("Found in cache: user-3") or out[1].endswith("shared another lookup's database read)")
     assert "embedded in-memory Redis" in err[0]
 
 
@@ -236,7 +239,9 @@ def test_a_flood_of_concurrent_lookups_never_exhausts_the_connection_pool(redis_
     code, out, err = run_main("async", argv, typed)
     assert code == 0
     assert len(out) == 1500
-    assert all(line.startswith("Stored: user-") for line in out)
+    assert all(line.startswith("Stored: user-") for line in out), [
+        line for line in out if not line.startswith("Stored")
+    ][:3]
     assert not [line for line in err if "error" in line.lower()]
 
 
@@ -260,7 +265,7 @@ def test_the_cache_commands_in_order_in_the_sync_twin(redis_url: str, server: re
     assert "+v1@" in out[6]
     assert out[7].startswith("Not found: user-2000000 is not in the database; cached as not found (")
     assert out[8].startswith("Not found (cached): user-2000000 is not in the database (")
-    assert out[9] == "Cleared 2 demo keys (user-<id> and their locks); no other key was touched."
+    assert out[9] == "Cleared 2 demo keys (user-<id>: records, tombstones, leases); no other key was touched."
     assert out[10] == (
         "Stats: 23 lookups: 1 hits, 22 misses (hit ratio 4.3%), 2 not found; 3 database reads; "
         "19 lookups saved by stampede protection; 0 answered without the cache"

@@ -17,15 +17,16 @@ import redis
 from config.settings import setting_names
 from simulator.records import encode_record, user_record
 from tests.conftest import PROJECT_ROOT
+from tests.twins import TEST_DB_SIZE
 
 pytestmark = pytest.mark.e2e
 SCRIPTS = ["main.py", "main_async.py"]
 
 
 def script_env(**extra: str) -> dict[str, str]:
-    """The caller's environment without any demo setting, plus `extra`."""
+    """The caller's environment without any demo setting, plus `extra`; DB_SIZE is the test database's."""
     env = {name: value for name, value in os.environ.items() if name not in setting_names()}
-    env.update(PROMPT_TOOLKIT_NO_CPR="1", TERM="xterm", PYTHONDEVMODE="1")
+    env.update(PROMPT_TOOLKIT_NO_CPR="1", TERM="xterm", PYTHONDEVMODE="1", DB_SIZE=str(TEST_DB_SIZE))
     env.update(extra)
     return env
 
@@ -134,7 +135,7 @@ def test_a_closed_output_pipe_ends_quietly(script: str, tmp_path: Path) -> None:
     done = subprocess.run(
         ["bash", "-c", pipeline], capture_output=True, cwd=tmp_path, env=script_env(), timeout=30, check=False
     )
-    assert done.stdout.decode().startswith("Stored: user-1")
+    assert done.stdout.decode().startswith("Stored: user-")  # the async twin prints answers as they complete
     assert_clean(done.stderr)
 
 
@@ -292,13 +293,13 @@ def test_two_processes_started_together_on_one_missing_id_make_1_database_read(
 ) -> None:
     arguments = ["--redis-url", redis_url, "--seed-mode", "none", "--db-latency", "0.5", "--json"]
     processes = [start_script(script, *arguments, cwd=tmp_path) for script in (first, second)]
-    outputs = [process.communicate(b"424242\n", timeout=30) for process in processes]
+    outputs = [process.communicate(b"4242\n", timeout=30) for process in processes]
     answers = [json.loads(out) for out, _ in outputs]
     reads = [_database_reads(err.decode()) for _, err in outputs]
     assert [process.returncode for process in processes] == [0, 0]
     assert sum(reads) == 1, (answers, reads)
     assert sorted(answer["source"] for answer in answers) == ["cache", "database"]
-    assert all(answer["value"]["id"] == 424242 for answer in answers)
+    assert all(answer["value"]["id"] == 4242 for answer in answers)
 
 
 @pytest.mark.integration

@@ -17,14 +17,12 @@ from simulator.core import CachePolicy, SeedProgress, Source
 from simulator.records import encode_record, user_record
 from simulator.simulate_cache_db_flow import (
     AsyncSeeder,
-    AsyncSimulatedDatabase,
     Seeder,
-    SimulatedDatabase,
     set_redis_with_mock_data,
     set_redis_with_mock_data_async,
     set_redis_with_mock_data_async_aioredis,
 )
-from tests.twins import make_twin
+from tests.twins import async_sqlite_database, make_twin, sqlite_database
 
 pytestmark = pytest.mark.integration
 
@@ -45,13 +43,13 @@ def assert_seeded(client: redis.Redis, count: int, ttl: int = 3600) -> None:
 
 
 def test_seeding_sequentially_one_set_per_round_trip(client: redis.Redis) -> None:
-    report = set_redis_with_mock_data(client, 300, CachePolicy(ttl_seconds=120), batch_size=64)
+    report = set_redis_with_mock_data(client, sqlite_database(0), 300, CachePolicy(ttl_seconds=120), batch_size=64)
     assert (report.mode, report.written, report.stopped) == ("sequential", 300, False)
     assert_seeded(client, 300, ttl=120)
 
 
 def test_seeding_in_a_background_thread(client: redis.Redis) -> None:
-    background = set_redis_with_mock_data_async(client, 1500, batch_size=200)
+    background = set_redis_with_mock_data_async(client, sqlite_database(0), 1500, batch_size=200)
     report = background.wait()
     assert (report.mode, report.written, report.stopped) == ("threaded", 1500, False)
     assert_seeded(client, 1500)
@@ -59,7 +57,7 @@ def test_seeding_in_a_background_thread(client: redis.Redis) -> None:
 
 async def test_seeding_with_asyncio_pipelines(redis_url: str, client: redis.Redis) -> None:
     async_client = redis.asyncio.Redis.from_url(redis_url)
-    report = await set_redis_with_mock_data_async_aioredis(async_client, 1500, batch_size=250)
+    report = await set_redis_with_mock_data_async_aioredis(async_client, async_sqlite_database(0), 1500, batch_size=250)
     await async_client.aclose()
     assert (report.mode, report.written) == ("pipelined", 1500)
     assert_seeded(client, 1500)
@@ -68,11 +66,11 @@ async def test_seeding_with_asyncio_pipelines(redis_url: str, client: redis.Redi
 async def test_the_other_two_seed_paths_sync_pipelined_and_async_sequential(
     redis_url: str, client: redis.Redis
 ) -> None:
-    Seeder(client, SimulatedDatabase(0), CachePolicy(), 100).seed_pipelined(SeedProgress("p", 400, time.perf_counter()))
+    Seeder(client, sqlite_database(0), CachePolicy(), 100).seed_pipelined(SeedProgress("p", 400, time.perf_counter()))
     assert_seeded(client, 400)
     client.flushdb()
     async_client = redis.asyncio.Redis.from_url(redis_url)
-    seeder = AsyncSeeder(async_client, AsyncSimulatedDatabase(0), CachePolicy(), 100)
+    seeder = AsyncSeeder(async_client, async_sqlite_database(0), CachePolicy(), 100)
     await seeder.seed_sequential(SeedProgress("s", 400, time.perf_counter()))
     await async_client.aclose()
     assert_seeded(client, 400)

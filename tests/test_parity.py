@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import inspect
+import shutil
 
 import fakeredis
 import redis
 
+from simulator import database
 from simulator import simulate_cache_db_flow as shells
 from tests.twins import Twin, make_twin
 
@@ -62,7 +64,8 @@ async def test_both_twins_give_identical_results_for_the_same_scenario() -> None
     for name in ("sync", "async"):
         server = fakeredis.FakeServer()
         sync_client, async_client = fakeredis.FakeRedis(server=server), fakeredis.FakeAsyncRedis(server=server)
-        outcomes.append(await _run(make_twin(name, sync_client, async_client), sync_client))
+        shutil.copy("users.db", f"{name}.db")  # a fresh database each, as `update` changes it
+        outcomes.append(await _run(make_twin(name, sync_client, async_client, database_path=f"{name}.db"), sync_client))
         await async_client.aclose()
     (sync_answers, sync_state), (async_answers, async_state) = outcomes
     assert sync_answers == async_answers
@@ -84,7 +87,7 @@ async def test_both_twins_give_identical_results_for_the_same_scenario() -> None
 
 def test_the_shell_classes_mirror_each_other_method_for_method() -> None:
     pairs = [
-        (shells.SimulatedDatabase, shells.AsyncSimulatedDatabase),
+        (database.Database, database.AsyncDatabase),
         (shells.CacheAside, shells.AsyncCacheAside),
         (shells.Seeder, shells.AsyncSeeder),
         (shells.BackgroundSeed, shells.AsyncBackgroundSeed),

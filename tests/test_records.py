@@ -107,7 +107,19 @@ def test_encoding_is_compact_json_with_the_fields_in_order() -> None:
         (b'{"id": "5", "name": "a", "email": "b", "city": "c", "job": "d", "created_at": "e"}', Problem.WRONG_FIELDS),
         (b'{"id": true, "name": "a", "email": "b", "city": "c", "job": "d", "created_at": "e"}', Problem.WRONG_FIELDS),
         (b'{"id": 5, "name": 1, "email": "b", "city": "c", "job": "d", "created_at": "e"}', Problem.WRONG_FIELDS),
-        (b'{"id": 6, "name": "a", "email": "b", "city": "c", "job": "d", "created_at": "e"}', Problem.WRONG_USER),
+        (b'{"id": 5, "name": "a", "email": "b", "city": "c", "job": "d", "created_at": "e"}', Problem.WRONG_FIELDS),
+        (
+            b'{"id": 5, "name": "a", "email": "b", "city": "c", "job": "d", "created_at": "e", "version": -1}',
+            Problem.WRONG_FIELDS,
+        ),
+        (
+            b'{"id": 5, "name": "a", "email": "b", "city": "c", "job": "d", "created_at": "e", "version": "1"}',
+            Problem.WRONG_FIELDS,
+        ),
+        (
+            b'{"id": 6, "name": "a", "email": "b", "city": "c", "job": "d", "created_at": "e", "version": 0}',
+            Problem.WRONG_USER,
+        ),
     ],
 )
 def test_a_corrupt_value_is_reported_with_its_problem(raw: bytes, problem: Problem) -> None:

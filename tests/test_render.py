@@ -76,4 +76,4 @@ def test_the_banner_names_keys_ttl_and_latency() -> None:
     banner = render_banner(Settings(key_prefix="demo:", cache_ttl_seconds=60, db_latency_seconds=0.5))
     assert "demo:user-<id>" in banner
     assert "TTL 60 s" in banner
-    assert "0.5 s a read" in banner
+    assert "plus 0.5 s of simulated delay" in banner

@@ -28,7 +28,7 @@ from tests.test_e2e import assert_clean, script_env
 pytestmark = pytest.mark.integration
 SCRIPTS = ["main.py", "main_async.py"]
 # Everything the demo sends, and nothing else (README, "Security", shows this line).
-ACL_RULES = "-@all +ping +get +set +del +unlink +pttl +scan +evalsha +script|load +client|setname +select"
+ACL_RULES = "-@all +ping +get +set +del +unlink +pttl +type +scan +evalsha +script|load +client|setname +select"
 SECRET = "s3cr:t@p/w?#%"  # every character that breaks a URL unless percent-encoded
 
 

@@ -15,8 +15,8 @@ import redis
 
 from simulator.core import CachePolicy, SeedProgress, SeedReport, Source
 from simulator.records import Problem, encode_record, user_record
-from simulator.simulate_cache_db_flow import BackgroundSeed, Seeder, SimulatedDatabase
-from tests.twins import Twin, make_twin
+from simulator.simulate_cache_db_flow import BackgroundSeed, Seeder
+from tests.twins import Twin, make_twin, sqlite_database
 
 
 @pytest.fixture(params=["sync", "async"])
@@ -95,15 +95,16 @@ async def test_seeding_writes_every_record_with_a_ttl(twin: Twin, sync_client: r
     for user_id in (1, 100, 101, 250):
         assert json.loads(sync_client.get(f"user-{user_id}") or b"") == json.loads(encode_record(user_record(user_id)))
         assert 0 < sync_client.ttl(f"user-{user_id}") <= 3600
-    assert twin.database_reads == 0  # seeding is a bulk export, not 250 slow reads
+    assert twin.database_reads == 0  # seeding reads ranges of rows, not 250 slow single reads
 
 
-async def test_seeding_again_is_harmless_and_touches_no_other_key(twin: Twin, sync_client: redis.Redis) -> None:
+async def test_seeding_again_leaves_cached_keys_and_touches_no_other_key(twin: Twin, sync_client: redis.Redis) -> None:
     sync_client.set("someone-elses-key", "keep me")
     sync_client.set("user-settings", "keep me too")
     await twin.seed("pipelined", 50)
-    await twin.seed("pipelined", 50)
-    assert sync_client.dbsize() == 52
+    again = await twin.seed("pipelined", 60)
+    assert (again.written, again.skipped) == (10, 50)  # already cached: left as they were
+    assert sync_client.dbsize() == 62
     assert sync_client.get("someone-elses-key") == b"keep me"
     assert sync_client.get("user-settings") == b"keep me too"
 
@@ -120,7 +121,7 @@ async def test_a_stopped_seed_keeps_what_it_wrote(twin: Twin, sync_client: redis
 
 
 def test_a_background_seed_reports_when_done(sync_client: redis.Redis) -> None:
-    seeder = Seeder(sync_client, SimulatedDatabase(0), CachePolicy(), 100)
+    seeder = Seeder(sync_client, sqlite_database(0), CachePolicy(), 100)
     outcomes: list[tuple[SeedReport, Exception | None]] = []
     background = BackgroundSeed(
         seeder.seed_pipelined, SeedProgress("threaded", 300, time.perf_counter()), lambda r, e: outcomes.append((r, e))
@@ -133,7 +134,7 @@ def test_a_background_seed_reports_when_done(sync_client: redis.Redis) -> None:
 
 
 def test_a_seed_that_ended_by_itself_is_reported_once_even_if_stopped_after(sync_client: redis.Redis) -> None:
-    seeder = Seeder(sync_client, SimulatedDatabase(0), CachePolicy(), 100)
+    seeder = Seeder(sync_client, sqlite_database(0), CachePolicy(), 100)
     outcomes: list[SeedReport] = []
     background = BackgroundSeed(
         seeder.seed_pipelined, SeedProgress("threaded", 50, time.perf_counter()), lambda r, e: outcomes.append(r)

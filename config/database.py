@@ -1,0 +1,376 @@
+"""Configuration layer, I/O side: connections to the database, the source of truth.
+
+DATABASE_URL picks the database: a SQLite file (the default; `sqlite3` for the sync twin,
+`aiosqlite` for the async one, so a read never blocks the event loop) or PostgreSQL
+through psycopg 3, whose `ConnectionPool` and `AsyncConnectionPool` mirror redis-py's
+twins. A `Session` runs statements on one connection; a connector hands out sessions and
+transactions. Importing this module connects to nothing (psycopg and aiosqlite are
+imported on first use), and no message it builds contains a password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import re
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+from config.settings import Settings
+from simulator.sql import Dialect, for_dialect
+
+MAX_POOL_CONNECTIONS = 16  # per PostgreSQL pool; more lookups wait for a free connection, up to the timeout
+STATEMENT_TIMEOUT_SECONDS = 30.0
+
+
+class DatabaseError(Exception):
+    """A database call failed; the message is a few words a newcomer can act on, never a password."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be used at start-up; the message is one printable line with the password masked."""
+
+
+@contextlib.contextmanager
+def reported(driver_errors: type[BaseException] | tuple[type[BaseException], ...]) -> Iterator[None]:
+    """Turn the driver's errors into one DatabaseError with a one-line reason."""
+    try:
+        yield
+    except driver_errors as error:
+        raise DatabaseError(database_failure_reason(error)) from error
+
+
+def _psycopg_error() -> type[BaseException]:
+    import psycopg
+
+    return psycopg.Error
+
+
+def database_failure_reason(error: BaseException) -> str:
+    """Why the database could not be used, in a few words a newcomer can act on."""
+    text = str(error)
+    lowered = text.lower()
+    if "password authentication failed" in lowered or "no password supplied" in lowered:
+        return "authentication failed (wrong password or unknown user)"
+    if "does not exist" in lowered and "database" in lowered:
+        return "no such database on the server"
+    if "connection refused" in lowered:
+        return "connection refused (nothing is listening there)"
+    if "timeout" in lowered or "timed out" in lowered:
+        return "timed out (is the server down, overloaded or behind a firewall?)"
+    if "could not translate host name" in lowered or "name or service not known" in lowered:
+        return "unknown host"
+    if "database is locked" in lowered:
+        return "the SQLite file is locked by another process (it waited DB_TIMEOUT_SECONDS)"
+    if "file is not a database" in lowered or "malformed" in lowered:
+        return "the file is not a SQLite database"
+    if "unable to open database file" in lowered or "readonly" in lowered:
+        return "the SQLite file cannot be opened for writing"
+    # Anything else: the driver's first line, without what it quotes ("..."): libpq quotes
+    # the part of a URL it could not read, which may be a password.
+    first = re.sub(r'"[^"]*"', '"..."', text.splitlines()[0][:200]) if text else ""
+    return first or type(error).__name__
+
+
+def describe_database(settings: Settings) -> str:
+    """Where the data lives, for the start-up line: the SQLite file, or the masked PostgreSQL URL."""
+    import os
+
+    path = settings.sqlite_path
+    if path is not None:
+        return f"SQLite file {os.path.abspath(path)}"
+    return f"PostgreSQL at {settings.database_url_for_display}"
+
+
+# --- sessions: one connection, statements in `?` style ---
+
+
+class Session:
+    """Statements on one connection (sqlite3's, or psycopg's), blocking."""
+
+    def __init__(self, connection: Any, dialect: Dialect) -> None:
+        self._connection = connection
+        self.dialect = dialect
+
+    def query(self, statement: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """The rows a SELECT (or a statement with RETURNING) gives."""
+        rows: list[tuple[Any, ...]] = self._connection.execute(
+            for_dialect(statement, self.dialect), parameters
+        ).fetchall()
+        return rows
+
+    def execute(self, statement: str, parameters: Sequence[object] = ()) -> None:
+        """Run a statement that returns no rows."""
+        self._connection.execute(for_dialect(statement, self.dialect), parameters)
+
+    def execute_many(self, statement: str, rows: Sequence[Sequence[object]]) -> None:
+        """Run a statement once per row, in one round trip where the driver can."""
+        self._connection.cursor().executemany(for_dialect(statement, self.dialect), rows)
+
+
+class AsyncSession:
+    """Statements on one connection (aiosqlite's, or psycopg's async one), non-blocking."""
+
+    def __init__(self, connection: Any, dialect: Dialect) -> None:
+        self._connection = connection
+        self.dialect = dialect
+
+    async def query(self, statement: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """The rows a SELECT (or a statement with RETURNING) gives."""
+        cursor = await self._connection.execute(for_dialect(statement, self.dialect), parameters)
+        rows: list[tuple[Any, ...]] = list(await cursor.fetchall())
+        return rows
+
+    async def execute(self, statement: str, parameters: Sequence[object] = ()) -> None:
+        """Run a statement that returns no rows."""
+        await self._connection.execute(for_dialect(statement, self.dialect), parameters)
+
+    async def execute_many(self, statement: str, rows: Sequence[Sequence[object]]) -> None:
+        """Run a statement once per row, in one round trip where the driver can."""
+        if self.dialect == "sqlite":  # aiosqlite's connection has executemany; psycopg's has it on a cursor
+            await self._connection.executemany(statement, rows)
+        else:
+            await self._connection.cursor().executemany(for_dialect(statement, self.dialect), rows)
+
+
+# --- connectors: where sessions come from ---
+
+
+class SqliteConnector:
+    """One sqlite3 connection shared by the threads, one at a time; WAL lets other processes read meanwhile."""
+
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, path: str, timeout_seconds: float) -> None:
+        connection = sqlite3.connect(path, timeout=timeout_seconds, isolation_level=None, check_same_thread=False)
+        self._session = Session(connection, "sqlite")
+        self._connection = connection
+        self._lock = threading.Lock()
+        with self.session() as session:
+            session.query("PRAGMA journal_mode=WAL")  # readers never wait for a writer, across processes
+            session.execute(
+                "PRAGMA synchronous=NORMAL"
+            )  # WAL-safe: a power cut may lose the last commit, never corrupt
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """The connection, for statements that each commit on their own."""
+        with self._lock, reported(sqlite3.Error):
+            yield self._session
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """The connection inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error)."""
+        with self.session() as session:
+            session.execute("BEGIN IMMEDIATE")  # take the write lock now, not halfway through
+            try:
+                yield session
+            except BaseException:
+                session.execute("ROLLBACK")
+                raise
+            session.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._connection.close()
+
+
+class AsyncSqliteConnector:
+    """One aiosqlite connection shared by the tasks, one at a time; WAL lets other processes read meanwhile.
+
+    It connects on first use, inside the running event loop (aiosqlite's thread belongs to it).
+    """
+
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, path: str, timeout_seconds: float) -> None:
+        self._path = path
+        self._timeout_seconds = timeout_seconds
+        self._connection: Any = None
+        self._lock = asyncio.Lock()
+
+    async def connect(self) -> None:
+        """Open the file (created if missing) in WAL mode, once."""
+        async with self.session():
+            pass
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """The connection, for statements that each commit on their own."""
+        async with self._lock:
+            with reported(sqlite3.Error):
+                if self._connection is None:
+                    self._connection = await self._open()
+                yield AsyncSession(self._connection, "sqlite")
+
+    async def _open(self) -> Any:
+        import aiosqlite  # imported here: the sync twin never needs it
+
+        connection = await aiosqlite.connect(self._path, timeout=self._timeout_seconds, isolation_level=None)
+        try:
+            await connection.execute("PRAGMA journal_mode=WAL")
+            await connection.execute("PRAGMA synchronous=NORMAL")
+        except BaseException:
+            await connection.close()
+            raise
+        return connection
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """The connection inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error)."""
+        async with self.session() as session:
+            await session.execute("BEGIN IMMEDIATE")
+            try:
+                yield session
+            except BaseException:
+                await session.execute("ROLLBACK")
+                raise
+            await session.execute("COMMIT")
+
+    async def aclose(self) -> None:
+        """Close the connection (and aiosqlite's thread)."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.close()
+
+
+def _postgres_options(settings: Settings) -> dict[str, Any]:
+    """Explicit timeouts: connecting (libpq counts whole seconds, at least 2) and every statement.
+
+    A statement may take longer than a connection may (filling a batch of rows, waiting
+    for another writer's row lock), so its bound is at least STATEMENT_TIMEOUT_SECONDS.
+    """
+    statement_seconds = max(STATEMENT_TIMEOUT_SECONDS, settings.db_timeout_seconds)
+    return {
+        "connect_timeout": max(2, math.ceil(settings.db_timeout_seconds)),
+        "options": f"-c statement_timeout={round(statement_seconds * 1000)}",
+        "application_name": "cache-aside-demo",
+    }
+
+
+class PostgresConnector:
+    """A bounded psycopg `ConnectionPool`: a session is a pooled connection in autocommit mode."""
+
+    dialect: Dialect = "postgresql"
+
+    def __init__(self, settings: Settings) -> None:
+        import psycopg
+        from psycopg_pool import ConnectionPool
+
+        options = _postgres_options(settings)
+        psycopg.connect(settings.database_url, **options).close()  # one clear error now, not a pool retrying
+        self._pool: Any = ConnectionPool(
+            settings.database_url,
+            min_size=1,
+            max_size=MAX_POOL_CONNECTIONS,
+            timeout=settings.db_timeout_seconds,
+            kwargs={**options, "autocommit": True},
+            open=False,
+        )
+        try:
+            self._pool.open(wait=True, timeout=settings.db_timeout_seconds + 2)
+        except BaseException:
+            self._pool.close()  # else its workers keep reconnecting in the background
+            raise
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """A pooled connection; each statement commits on its own."""
+        with reported(_psycopg_error()), self._pool.connection() as connection:
+            yield Session(connection, "postgresql")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A pooled connection inside one transaction (rolled back on any error)."""
+        with reported(_psycopg_error()), self._pool.connection() as connection, connection.transaction():
+            yield Session(connection, "postgresql")
+
+    def close(self) -> None:
+        """Close the pool's connections."""
+        self._pool.close()
+
+
+class AsyncPostgresConnector:
+    """A bounded psycopg `AsyncConnectionPool`: a session is a pooled connection in autocommit mode."""
+
+    dialect: Dialect = "postgresql"
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, settings: Settings) -> AsyncPostgresConnector:
+        """Connect once for a clear error, then open the pool."""
+        import psycopg
+        from psycopg_pool import AsyncConnectionPool
+
+        options = _postgres_options(settings)
+        await (await psycopg.AsyncConnection.connect(settings.database_url, **options)).close()
+        pool = AsyncConnectionPool(
+            settings.database_url,
+            min_size=1,
+            max_size=MAX_POOL_CONNECTIONS,
+            timeout=settings.db_timeout_seconds,
+            kwargs={**options, "autocommit": True},
+            open=False,
+        )
+        try:
+            await pool.open(wait=True, timeout=settings.db_timeout_seconds + 2)
+        except BaseException:
+            await pool.close()  # else its workers keep reconnecting in the background
+            raise
+        return cls(pool)
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A pooled connection; each statement commits on its own."""
+        with reported(_psycopg_error()):
+            async with self._pool.connection() as connection:
+                yield AsyncSession(connection, "postgresql")
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A pooled connection inside one transaction (rolled back on any error)."""
+        with reported(_psycopg_error()):
+            async with self._pool.connection() as connection, connection.transaction():
+                yield AsyncSession(connection, "postgresql")
+
+    async def aclose(self) -> None:
+        """Close the pool's connections."""
+        await self._pool.close()
+
+
+Connector = SqliteConnector | PostgresConnector
+AsyncConnector = AsyncSqliteConnector | AsyncPostgresConnector
+
+
+def open_connector(settings: Settings) -> Connector:
+    """Connect to DATABASE_URL; raises DatabaseError with one line."""
+    path = settings.sqlite_path
+    if path is not None:
+        with reported(sqlite3.Error):
+            return SqliteConnector(path, settings.db_timeout_seconds)
+    with reported(_psycopg_error()):
+        return PostgresConnector(settings)
+
+
+async def aopen_connector(settings: Settings) -> AsyncConnector:
+    """Connect to DATABASE_URL from the event loop; raises DatabaseError with one line."""
+    path = settings.sqlite_path
+    if path is not None:
+        connector = AsyncSqliteConnector(path, settings.db_timeout_seconds)
+        await connector.connect()
+        return connector
+    with reported(_psycopg_error()):
+        return await AsyncPostgresConnector.open(settings)
+
+
+def unavailable(settings: Settings, error: DatabaseError) -> DatabaseUnavailable:
+    """The one-line start-up error for a database that cannot be used."""
+    hint = ""
+    if settings.sqlite_path is None:
+        hint = " Hint: start one with `docker compose up -d postgres`, or unset DATABASE_URL for the SQLite file."
+    return DatabaseUnavailable(f"Cannot use the database, {describe_database(settings)}: {error}.{hint}")
