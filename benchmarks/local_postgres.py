@@ -1,0 +1,240 @@
+"""Dev tooling, I/O: a PostgreSQL cluster of our own on loopback, for the benchmark and the tests.
+
+`start_postgres` runs `initdb` in a fresh temp dir, then starts the server on a free port
+of 127.0.0.1 with password (SCRAM) authentication and fsync off, so it is up in about a
+second and keeps nothing worth keeping; `LocalPostgres.stop` kills it and removes the dir.
+`initdb` and `postgres` refuse to run as root, so when we are root they run as the
+unprivileged `postgres` OS user that the distribution's package creates. Never used by
+the demo, and never touches a shared server (such as one on localhost:5432).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from benchmarks.local_redis import free_port
+
+PASSWORD = "demo-secret"  # noqa: S105 - a throwaway server on loopback, gone when the run ends
+SUPERUSER = "postgres"
+OS_USER = "postgres"  # who runs initdb and postgres when we are root
+HOST = "127.0.0.1"
+READY_SECONDS = 30
+PORT_ATTEMPTS = 3
+_DATABASE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_SERVER_OPTIONS = (
+    "-c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    " -c max_connections=200 -c shared_buffers=32MB"
+)
+
+
+def postgres_binaries() -> Path | None:
+    """The directory holding initdb, pg_ctl and postgres (the highest version installed), or None."""
+    candidates = []
+    for initdb in glob.glob("/usr/lib/postgresql/*/bin/initdb"):
+        version = Path(initdb).parent.parent.name
+        key = tuple(int(part) for part in re.findall(r"\d+", version))
+        candidates.append((key, Path(initdb).parent))
+    if candidates:
+        return max(candidates)[1]
+    on_path = shutil.which("initdb")  # other distributions, Homebrew: the binaries are on PATH
+    if on_path is not None and (Path(on_path).parent / "pg_ctl").exists():
+        return Path(on_path).parent
+    return None
+
+
+def _as_unprivileged() -> dict[str, Any]:
+    """subprocess options that run a command as the `postgres` OS user when we are root (else as ourselves)."""
+    if os.geteuid() != 0:
+        return {}
+    try:
+        account = pwd.getpwnam(OS_USER)
+    except KeyError:
+        raise RuntimeError(
+            f"PostgreSQL refuses to run as root and there is no {OS_USER!r} OS user to run it as"
+            " (apt-get install -y postgresql creates one)"
+        ) from None
+    return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+
+
+class LocalPostgres:
+    """One private PostgreSQL server under our control: `with start_postgres() as server: ...`."""
+
+    def __init__(self, binaries: Path, directory: Path, port: int, password: str = PASSWORD) -> None:
+        self.binaries = binaries
+        self.directory = directory
+        self.host = HOST
+        self.port = port
+        self.password = password
+        self.data = directory / "data"
+        self.log = directory / "postgres.log"
+        self.running = False
+
+    @property
+    def url(self) -> str:
+        """The superuser's URL for the `postgres` database."""
+        return self.url_for("postgres")
+
+    def url_for(self, database: str) -> str:
+        """The superuser's URL for `database` on this server."""
+        return f"postgresql://{SUPERUSER}:{self.password}@{self.host}:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        """CREATE DATABASE `name` (lowercase letters, digits and _); returns its URL."""
+        self._admin(f"CREATE DATABASE {self._checked(name)}")
+        return self.url_for(name)
+
+    def drop_database(self, name: str) -> None:
+        """DROP DATABASE `name`, closing any connection still open to it."""
+        self._admin(f"DROP DATABASE IF EXISTS {self._checked(name)} WITH (FORCE)")
+
+    def start(self) -> LocalPostgres:
+        """initdb, then start the server and wait until it accepts connections."""
+        options = _as_unprivileged()
+        os.chmod(self.directory, 0o700)
+        if options:
+            os.chown(self.directory, options["user"], options["group"])
+        password_file = self.directory / "password"
+        password_file.write_text(self.password + "\n")
+        if options:
+            os.chown(password_file, options["user"], options["group"])
+        self._run(
+            "initdb",
+            "--pgdata",
+            str(self.data),
+            "--username",
+            SUPERUSER,
+            "--auth=scram-sha-256",
+            f"--pwfile={password_file}",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+            "--no-instructions",
+        )
+        password_file.unlink()
+        for attempt in range(PORT_ATTEMPTS):
+            if attempt:
+                self.port = free_port()  # another process took the free port we picked first
+            self.running = True  # from here on, stop() has something to stop
+            try:
+                self._run(
+                    "pg_ctl",
+                    "--pgdata",
+                    str(self.data),
+                    "--log",
+                    str(self.log),
+                    "--options",
+                    f"-p {self.port} -k {self.directory} {_SERVER_OPTIONS}",
+                    "--wait",
+                    "--timeout",
+                    str(READY_SECONDS),
+                    "start",
+                )
+            except RuntimeError:
+                if attempt + 1 == PORT_ATTEMPTS or "could not bind" not in self._log_text():
+                    raise
+                self.stop(remove=False)
+                continue
+            return self
+        raise AssertionError("unreachable")
+
+    def _log_text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def _log_problem(self) -> str:
+        """The server log's last FATAL or ERROR line, to quote (the log goes with the temp dir)."""
+        problems = [line for line in self._log_text().splitlines() if "FATAL" in line or "ERROR" in line]
+        return f"; the server log says: {' '.join(problems[-1].split())[:300]}" if problems else ""
+
+    def stop(self, *, remove: bool = True) -> None:
+        """Stop the server at once (no checkpoint: nothing here is worth keeping) and remove its files."""
+        if self.running:
+            self.running = False
+            with contextlib.suppress(RuntimeError):
+                self._run("pg_ctl", "--pgdata", str(self.data), "--mode", "immediate", "--wait", "stop")
+        if remove:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __enter__(self) -> LocalPostgres:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _run(self, program: str, *arguments: str) -> None:
+        """Run one of PostgreSQL's programs (as the postgres OS user when we are root); RuntimeError if it fails."""
+        try:
+            done = subprocess.run(
+                [str(self.binaries / program), *arguments],
+                cwd=self.directory,  # the postgres user may not be able to enter ours
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=READY_SECONDS + 10,
+                check=False,
+                env={**_clean_environment(), "LC_ALL": "C"},
+                **_as_unprivileged(),
+            )
+        except (OSError, subprocess.SubprocessError) as error:
+            raise RuntimeError(f"{program} could not run: {error}") from None
+        if done.returncode != 0:
+            said = " ".join((done.stderr or done.stdout).split())[:300]
+            raise RuntimeError(f"{program} failed (exit {done.returncode}): {said}{self._log_problem()}")
+
+    def _admin(self, statement: str) -> None:
+        import psycopg  # imported here: the benchmark without PostgreSQL never needs it
+
+        with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as connection:
+            connection.execute(statement.encode())
+
+    @staticmethod
+    def _checked(name: str) -> str:
+        if not _DATABASE_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a database name of lowercase letters, digits and _")
+        return name
+
+
+def _clean_environment() -> dict[str, str]:
+    """Our environment without libpq's PG* variables, which would point the programs elsewhere."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("PG")}
+
+
+def start_postgres() -> LocalPostgres:
+    """A private PostgreSQL server, started; RuntimeError with one clear line if it cannot start."""
+    binaries = postgres_binaries()
+    if binaries is None:
+        raise RuntimeError("PostgreSQL is not installed (apt-get install -y postgresql)")
+    directory = Path(tempfile.mkdtemp(prefix="pg-", dir=_traversable_temp_dir()))
+    server = LocalPostgres(binaries, directory, free_port())
+    try:
+        return server.start()
+    except BaseException:
+        server.stop()
+        raise
+
+
+def _traversable_temp_dir() -> str | None:
+    """The temp dir, if every user can enter it (the postgres user must), else /tmp."""
+    temp = tempfile.gettempdir()
+    if os.geteuid() != 0:
+        return None
+    path = Path(temp).resolve()
+    for folder in (path, *path.parents):
+        if not folder.stat().st_mode & 0o001:
+            return "/tmp"  # noqa: S108 - a world-enterable place; mkdtemp makes our own 0700 dir inside it
+    return None
