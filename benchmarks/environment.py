@@ -11,6 +11,9 @@ import contextlib
 import datetime
 import os
 import platform
+import re
+import sqlite3
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from importlib import metadata
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import redis
 
+from benchmarks.local_postgres import postgres_binaries
 from benchmarks.local_redis import LocalRedis, start_cluster
 
 
@@ -33,6 +37,8 @@ def describe_machine(client: redis.Redis) -> dict[str, str]:
         "redis-py": metadata.version("redis"),
         "hiredis": _version_or_none("hiredis"),
         "redis-server": str(server.get("redis_version", "?")),
+        "sqlite": sqlite3.sqlite_version,
+        "postgresql": _postgres_version(),
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
@@ -42,8 +48,24 @@ def machine_label(machine: dict[str, str]) -> str:
     return (
         f"{machine['cpu']}, {machine['cores']} cores, {machine['memory']} RAM, {machine['os']}; "
         f"Python {machine['python']}, redis-py {machine['redis-py']} (hiredis {machine['hiredis']}), "
-        f"redis-server {machine['redis-server']}; {machine['date']}"
+        f"redis-server {machine['redis-server']}, SQLite {machine.get('sqlite', '?')}, "
+        f"PostgreSQL {machine.get('postgresql', '?')}; {machine['date']}"
     )
+
+
+def _postgres_version() -> str:
+    """The version of the PostgreSQL server binaries the run starts, or "none" without them."""
+    binaries = postgres_binaries()
+    if binaries is None:
+        return "none"
+    try:
+        done = subprocess.run(
+            [str(binaries / "postgres"), "--version"], capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    found = re.search(r"\d+(?:\.\d+)+", done.stdout)  # "postgres (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)"
+    return found.group() if found else "?"
 
 
 def _cpu_model() -> str:

@@ -1,11 +1,16 @@
 """Benchmark I/O: every measurement, through the demo's own code and its real scripts.
 
-In-process measurements (seeding 1000 records, hit and miss latency) call the same
-shells the twins use; measurements of a whole program (a million-record seed, peak
-memory, a hit typed while a background seed runs, start-up) run `main.py` and
-`main_async.py` as a user does, over pipes. Repeated measurements are interleaved
-round by round so machine noise hits every contender alike; `summary.py` takes medians.
-All keys live under the `bench:` prefix and are removed (SCAN + UNLINK) between runs.
+The source of truth is a real database: a SQLite file in a temp dir that the run fills
+itself, once, with as many users as it needs (a million for the full run), before any
+seed is timed. In-process measurements (seeding 1000 records, hit and miss latency, a
+hit against a database read) call the same shells the twins use; measurements of a
+whole program (a million-record seed, peak memory, a hit typed while a background seed
+runs, start-up) run `main.py` and `main_async.py` on that file as a user does, over
+pipes. A private PostgreSQL server (when its binaries are installed) gives the second
+database read to compare a hit with. Repeated measurements are interleaved round by
+round so machine noise hits every contender alike; `summary.py` takes medians. All keys
+live under the `bench:` prefix and are removed (SCAN + UNLINK) between runs: seeding
+leaves a key that already holds a value as it is, so every seed starts from none.
 """
 
 from __future__ import annotations
@@ -16,29 +21,32 @@ import csv
 import io
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from benchmarks.environment import private_cluster
+from benchmarks.local_postgres import postgres_binaries, start_postgres
+from config.database import AsyncSqliteConnector, DatabaseError, SqliteConnector, aopen_connector, open_connector
 from config.redis import RedisClients, SyncClient, get_redis
 from config.settings import Settings
 from simulator.core import CachePolicy, SeedProgress
+from simulator.database import AsyncDatabase, Database
 from simulator.records import encode_record, user_record, vocabulary
 from simulator.simulate_cache_db_flow import (
     AsyncCacheAside,
     AsyncSeeder,
-    AsyncSimulatedDatabase,
     BackgroundSeed,
     CacheAside,
     Seeder,
-    SimulatedDatabase,
 )
 
 PREFIX = "bench:"
@@ -46,6 +54,10 @@ POLICY = CachePolicy(key_prefix=PREFIX, ttl_seconds=3600)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 HIT_ID = 42
 SETUP_MODES = ("sequential", "threaded", "pipelined-sync", "pipelined-async")
+DB_TIMEOUT_SECONDS = 5.0
+DATABASES = ("sqlite", "postgresql")
+NO_POSTGRES = "no PostgreSQL server binaries"
+WARM_UP_SAMPLES = 20
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,7 @@ class Plan:
     startup_rounds: int = 5
     hit_pace_seconds: float = 0.02
     cluster_records: int = 100_000
+    read_samples: int = 2000
     quick: bool = False
 
     @classmethod
@@ -75,12 +88,23 @@ class Plan:
             hit_samples=300,
             misses=20,
             miss_latency=0.02,
-            big=50_000,
+            big=25_000,
             scale_rounds=1,
             startup_rounds=2,
-            cluster_records=10_000,
+            cluster_records=5_000,
+            read_samples=200,
             quick=True,
         )
+
+    @property
+    def users(self) -> int:
+        """Users the run's database holds: every id any measurement reads (misses use the upper half)."""
+        return max(self.records, self.big, self.cluster_records, self.concurrent_lookups, 8 * self.misses, HIT_ID)
+
+    @property
+    def miss_ids_start(self) -> int:
+        """The first id the miss rounds read: above every seeded id, below the last user."""
+        return self.users // 2 + 1
 
 
 @dataclass
@@ -97,6 +121,65 @@ class Measurements:
     startup: dict[str, list[float]] = field(default_factory=dict)
     topologies: dict[str, list[float]] = field(default_factory=dict)
     record_bytes: int = 0
+    # the run's own database: {"users", "seconds", "bytes"} of filling the SQLite file (and of PostgreSQL's)
+    fill: dict[str, dict[str, float]] = field(default_factory=dict)
+    # "hit-sync", "sqlite-async", ...: a hit against a read of a random user, no simulated delay
+    reads: dict[str, list[float]] = field(default_factory=dict)
+    not_measured: dict[str, str] = field(default_factory=dict)  # a database's rows left out, and why
+
+
+@dataclass
+class BenchDatabase:
+    """The run's SQLite file, filled with users 1..`users`, and one blocking connection to it."""
+
+    path: Path
+    users: int
+    connector: SqliteConnector
+
+    @property
+    def url(self) -> str:
+        """The DATABASE_URL the scripts get (sqlite:////absolute/path)."""
+        return f"sqlite:///{self.path}"
+
+    def sync(self, latency_seconds: float = 0.0) -> Database:
+        """A blocking database on the shared connection, with `latency_seconds` of simulated delay."""
+        return Database(self.connector, latency_seconds)
+
+    @contextlib.asynccontextmanager
+    async def open_async(self, latency_seconds: float = 0.0) -> AsyncIterator[AsyncDatabase]:
+        """A non-blocking database on a connection of the running loop, connected before anything is timed."""
+        connector = AsyncSqliteConnector(str(self.path), DB_TIMEOUT_SECONDS)
+        await connector.connect()
+        database = AsyncDatabase(connector, latency_seconds)
+        try:
+            yield database
+        finally:
+            await database.aclose()
+
+
+@contextlib.contextmanager
+def bench_database(users: int, measurements: Measurements) -> Iterator[BenchDatabase]:
+    """A SQLite file of our own in a temp dir, filled with users 1..`users` once (timed); removed after."""
+    with tempfile.TemporaryDirectory(prefix="benchmark-db-") as directory:
+        path = Path(directory) / "users.db"
+        connector = SqliteConnector(str(path), DB_TIMEOUT_SECONDS)
+        try:
+            database = Database(connector, 0)
+            started = time.perf_counter()
+            database.fill(database.filled_to(), users)
+            seconds = time.perf_counter() - started
+            with connector.session() as session:  # fold the WAL into the file, so its size is the data's
+                session.query("PRAGMA wal_checkpoint(TRUNCATE)")
+            measurements.fill["sqlite"] = {"users": users, "seconds": seconds, "bytes": _file_bytes(path)}
+            yield BenchDatabase(path, users, connector)
+        finally:
+            connector.close()
+
+
+def _file_bytes(path: Path) -> int:
+    """The SQLite file's size, with its write-ahead log if one is left."""
+    sizes = [candidate.stat().st_size for candidate in (path, Path(f"{path}-wal")) if candidate.exists()]
+    return sum(sizes)
 
 
 # --- helpers ---
@@ -150,7 +233,7 @@ def redis_benchmark(url: str, *arguments: str) -> dict[str, float] | None:
 # --- seeding 1000 records, in-process ---
 
 
-def measure_setup(clients: RedisClients, plan: Plan, measurements: Measurements) -> None:
+def measure_setup(clients: RedisClients, plan: Plan, measurements: Measurements, data: BenchDatabase) -> None:
     """Each seeding mode, interleaved round by round, and the redis-benchmark ceiling."""
     client = clients.sync_client()
     value = encode_record(user_record(plan.records // 2 or 1))
@@ -158,7 +241,8 @@ def measure_setup(clients: RedisClients, plan: Plan, measurements: Measurements)
     for _ in range(plan.rounds):
         for mode in SETUP_MODES:
             cleanup(client)
-            measurements.setup.setdefault(mode, []).append(seed_once(clients, mode, plan.records, plan.seed_batch_size))
+            seconds = seed_once(clients, data, mode, plan.records, plan.seed_batch_size)
+            measurements.setup.setdefault(mode, []).append(seconds)
         cleanup(client)
         ceiling = ceiling_seconds(clients.settings.redis_url, plan.records, len(value))
         if ceiling is not None:
@@ -166,22 +250,37 @@ def measure_setup(clients: RedisClients, plan: Plan, measurements: Measurements)
     cleanup(client)
 
 
-def seed_once(clients: RedisClients, mode: str, count: int, batch_size: int) -> float:
-    """One seed of `count` records in `mode`, timed by the seeder itself (as the demo prints it)."""
-    seeder = Seeder(clients.sync_client(), SimulatedDatabase(0), POLICY, batch_size)
+def seed_once(clients: RedisClients, data: BenchDatabase, mode: str, count: int, batch_size: int) -> float:
+    """One seed of users 1..`count` from the database in `mode`, timed by the seeder itself (as the demo prints it).
+
+    The keys must be gone: seeding leaves a key that already holds a value as it is.
+    """
+    seeder = Seeder(clients.sync_client(), data.sync(), POLICY, batch_size)
     if mode == "sequential":
-        return seeder.seed_sequential(SeedProgress(mode, count, time.perf_counter())).seconds
-    if mode == "pipelined-sync":
-        return seeder.seed_pipelined(SeedProgress(mode, count, time.perf_counter())).seconds
-    if mode == "threaded":
+        report = seeder.seed_sequential(SeedProgress(mode, count, time.perf_counter()))
+    elif mode == "pipelined-sync":
+        report = seeder.seed_pipelined(SeedProgress(mode, count, time.perf_counter()))
+    elif mode == "threaded":
         progress = SeedProgress(mode, count, time.perf_counter())
-        return BackgroundSeed(seeder.seed_pipelined, progress, lambda report, error: None).start().wait().seconds
+        report = BackgroundSeed(seeder.seed_pipelined, progress, lambda report, error: None).start().wait()
+    else:
 
-    async def seed_async() -> float:
-        async_seeder = AsyncSeeder(clients.async_bulk_client(), AsyncSimulatedDatabase(0), POLICY, batch_size)
-        return (await async_seeder.seed_pipelined(SeedProgress(mode, count, time.perf_counter()))).seconds
+        async def seed_async() -> float:
+            async with data.open_async() as database:  # connected before the clock starts
+                async_seeder = AsyncSeeder(clients.async_bulk_client(), database, POLICY, batch_size)
+                async_report = await async_seeder.seed_pipelined(SeedProgress(mode, count, time.perf_counter()))
+            _check_seeded(mode, count, async_report.written)
+            return async_report.seconds
 
-    return run_async(clients, seed_async)
+        return run_async(clients, seed_async)
+    _check_seeded(mode, count, report.written)
+    return report.seconds
+
+
+def _check_seeded(mode: str, count: int, written: int) -> None:
+    """A seed that skipped keys (left from an earlier round) would time less work than it claims."""
+    if written != count:
+        raise RuntimeError(f"the {mode} seed wrote {written:,} of {count:,} records: keys were left from before")
 
 
 def ceiling_seconds(url: str, count: int, value_bytes: int) -> float | None:
@@ -206,12 +305,12 @@ def ceiling_seconds(url: str, count: int, value_bytes: int) -> float | None:
 # --- hit and miss latency, in-process ---
 
 
-def measure_hits(clients: RedisClients, plan: Plan, measurements: Measurements) -> None:
+def measure_hits(clients: RedisClients, plan: Plan, measurements: Measurements, data: BenchDatabase) -> None:
     """A hit through the lookup next to a raw GET of the same key on the same client, alternating."""
     client = clients.sync_client()
     key = POLICY.key(HIT_ID)
     client.set(key, encode_record(user_record(HIT_ID)), ex=POLICY.ttl_seconds)
-    cache = CacheAside(client, SimulatedDatabase(0), POLICY)
+    cache = CacheAside(client, data.sync(), POLICY)
     for _ in range(plan.rounds):
         lookup, raw = [], []
         for _ in range(plan.hit_samples):
@@ -226,14 +325,15 @@ def measure_hits(clients: RedisClients, plan: Plan, measurements: Measurements) 
 
         async def async_round() -> float:
             async_client = clients.async_client()
-            async_cache = AsyncCacheAside(async_client, AsyncSimulatedDatabase(0), POLICY)
-            for _ in range(plan.hit_samples):
-                started = time.perf_counter()
-                await async_cache.lookup(HIT_ID)
-                measurements.hits.setdefault("lookup-async", []).append(time.perf_counter() - started)
-                started = time.perf_counter()
-                await async_client.get(key)
-                measurements.hits.setdefault("raw-get-async", []).append(time.perf_counter() - started)
+            async with data.open_async() as database:
+                async_cache = AsyncCacheAside(async_client, database, POLICY)
+                for _ in range(plan.hit_samples):
+                    started = time.perf_counter()
+                    await async_cache.lookup(HIT_ID)
+                    measurements.hits.setdefault("lookup-async", []).append(time.perf_counter() - started)
+                    started = time.perf_counter()
+                    await async_client.get(key)
+                    measurements.hits.setdefault("raw-get-async", []).append(time.perf_counter() - started)
             return 0.0
 
         run_async(clients, async_round)
@@ -245,13 +345,124 @@ def measure_hits(clients: RedisClients, plan: Plan, measurements: Measurements) 
         }
 
 
-def measure_misses(clients: RedisClients, plan: Plan, measurements: Measurements) -> None:
+def measure_reads(clients: RedisClients, plan: Plan, measurements: Measurements, data: BenchDatabase) -> None:
+    """What a cache buys: a hit through the lookup against a read of a random user with no simulated delay.
+
+    The hit and one read from each database (the SQLite file; a private PostgreSQL server
+    on loopback, filled with the same users) alternate sample by sample, the same random
+    id for both databases, sync and then async, round by round.
+    """
+    client = clients.sync_client()
+    client.set(POLICY.key(HIT_ID), encode_record(user_record(HIT_ID)), ex=POLICY.ttl_seconds)
+    with contextlib.ExitStack() as stack:
+        postgres_url = _postgres_database(stack, measurements, data.users)
+        databases: dict[str, Database] = {"sqlite": data.sync()}
+        if postgres_url is not None:
+            databases["postgresql"] = stack.enter_context(contextlib.closing(_postgres(postgres_url)))
+        for name, database in databases.items():  # the ids must be there: a miss would time an empty read
+            if database.fetch(data.users) is None or database.fetch(1) is None:
+                raise RuntimeError(f"the {name} database does not hold users 1..{data.users:,}")
+        cache = CacheAside(client, data.sync(), POLICY)
+        ids = random.Random(HIT_ID)
+        for _ in range(min(plan.rounds, 3)):
+            for sample in range(-WARM_UP_SAMPLES, plan.read_samples):  # the first few warm the connections
+                user_id = ids.randint(1, data.users)
+                started = time.perf_counter()
+                cache.lookup(HIT_ID)
+                hit = time.perf_counter() - started
+                times = {}
+                for name, database in databases.items():
+                    started = time.perf_counter()
+                    database.fetch(user_id)
+                    times[name] = time.perf_counter() - started
+                if sample >= 0:
+                    measurements.reads.setdefault("hit-sync", []).append(hit)
+                    for name, seconds in times.items():
+                        measurements.reads.setdefault(f"{name}-sync", []).append(seconds)
+            run_async(clients, lambda: _async_reads(clients, plan, measurements, data, postgres_url, ids))
+    cleanup(client)
+
+
+async def _async_reads(
+    clients: RedisClients,
+    plan: Plan,
+    measurements: Measurements,
+    data: BenchDatabase,
+    postgres_url: str | None,
+    ids: random.Random,
+) -> float:
+    """One async round of `measure_reads`, on connections of this event loop."""
+    async with contextlib.AsyncExitStack() as stack:
+        sqlite = await stack.enter_async_context(data.open_async())
+        databases = {"sqlite": sqlite}
+        if postgres_url is not None:
+            databases["postgresql"] = AsyncDatabase(await aopen_connector(_postgres_settings(postgres_url)), 0)
+            stack.push_async_callback(databases["postgresql"].aclose)
+        cache = AsyncCacheAside(clients.async_client(), sqlite, POLICY)
+        for sample in range(-WARM_UP_SAMPLES, plan.read_samples):
+            user_id = ids.randint(1, data.users)
+            started = time.perf_counter()
+            await cache.lookup(HIT_ID)
+            hit = time.perf_counter() - started
+            times = {}
+            for name, database in databases.items():
+                started = time.perf_counter()
+                await database.fetch(user_id)
+                times[name] = time.perf_counter() - started
+            if sample >= 0:
+                measurements.reads.setdefault("hit-async", []).append(hit)
+                for name, seconds in times.items():
+                    measurements.reads.setdefault(f"{name}-async", []).append(seconds)
+    return 0.0
+
+
+def _postgres_settings(url: str) -> Settings:
+    return Settings(database_url=url, db_timeout_seconds=DB_TIMEOUT_SECONDS)
+
+
+def _postgres(url: str) -> Database:
+    return Database(open_connector(_postgres_settings(url)), 0)
+
+
+def _postgres_database(stack: contextlib.ExitStack, measurements: Measurements, users: int) -> str | None:
+    """A private PostgreSQL server (stopped when `stack` closes) with users 1..`users`, its fill timed.
+
+    None, with the reason in `measurements.not_measured`, when it cannot be had: no binaries,
+    or a server that would not start or be filled.
+    """
+    if postgres_binaries() is None:
+        measurements.not_measured["postgresql"] = NO_POSTGRES
+        return None
+    try:
+        server = start_postgres()
+    except RuntimeError as error:
+        measurements.not_measured["postgresql"] = f"the private PostgreSQL server did not start: {error}"
+        return None
+    stack.callback(server.stop)
+    try:
+        url = server.create_database("benchmark")
+        with contextlib.closing(_postgres(url)) as database:
+            started = time.perf_counter()
+            database.fill(database.filled_to(), users)
+            seconds = time.perf_counter() - started
+            with database.connector.session() as session:
+                session.execute("VACUUM ANALYZE users")  # as a table at rest would be: visibility map, statistics
+                size = session.query("SELECT pg_total_relation_size('users')")[0][0]
+    except DatabaseError as error:
+        measurements.not_measured["postgresql"] = f"the private PostgreSQL server failed: {error}"
+        return None
+    measurements.fill["postgresql"] = {"users": users, "seconds": seconds, "bytes": int(size)}
+    return url
+
+
+def measure_misses(clients: RedisClients, plan: Plan, measurements: Measurements, data: BenchDatabase) -> None:
     """N misses one after another (sync) against N at once (async); then 1000 concurrent lookups."""
     client = clients.sync_client()
+    first = plan.miss_ids_start
     for round_number in range(min(plan.rounds, 3)):
-        ids = range(500_000 + round_number * plan.misses, 500_000 + (round_number + 1) * plan.misses)
+        ids = range(first + round_number * plan.misses, first + (round_number + 1) * plan.misses)
         cleanup(client)
-        cache = CacheAside(client, SimulatedDatabase(plan.miss_latency), POLICY)
+        cache = CacheAside(client, data.sync(plan.miss_latency), POLICY)
         started = time.perf_counter()
         for user_id in ids:
             cache.lookup(user_id)
@@ -259,32 +470,37 @@ def measure_misses(clients: RedisClients, plan: Plan, measurements: Measurements
         cleanup(client)
 
         async def concurrent_misses(ids: range = ids) -> float:
-            async_cache = AsyncCacheAside(clients.async_client(), AsyncSimulatedDatabase(plan.miss_latency), POLICY)
-            started = time.perf_counter()
-            await asyncio.gather(*(async_cache.lookup(user_id) for user_id in ids))
-            return time.perf_counter() - started
+            async with data.open_async(plan.miss_latency) as database:
+                async_cache = AsyncCacheAside(clients.async_client(), database, POLICY)
+                started = time.perf_counter()
+                await asyncio.gather(*(async_cache.lookup(user_id) for user_id in ids))
+                return time.perf_counter() - started
 
         measurements.misses.setdefault("async-concurrent", []).append(run_async(clients, concurrent_misses))
     cleanup(client)
 
     async def at_the_demos_latency(latency: float = Settings().db_latency_seconds) -> float:
-        async_cache = AsyncCacheAside(clients.async_client(), AsyncSimulatedDatabase(latency), POLICY)
-        started = time.perf_counter()
-        await asyncio.gather(*(async_cache.lookup(user_id) for user_id in range(600_000, 600_000 + plan.misses)))
-        return time.perf_counter() - started
+        ids = range(first + 3 * plan.misses, first + 4 * plan.misses)
+        async with data.open_async(latency) as database:
+            async_cache = AsyncCacheAside(clients.async_client(), database, POLICY)
+            started = time.perf_counter()
+            await asyncio.gather(*(async_cache.lookup(user_id) for user_id in ids))
+            return time.perf_counter() - started
 
     measurements.misses["async-concurrent-default-latency"] = [run_async(clients, at_the_demos_latency)]
     cleanup(client)
-    Seeder(client, SimulatedDatabase(0), POLICY).seed_pipelined(SeedProgress("p", plan.concurrent_lookups // 2, 0))
+    Seeder(client, data.sync(), POLICY).seed_pipelined(SeedProgress("p", plan.concurrent_lookups // 2, 0))
 
     async def flood() -> float:
-        async_cache = AsyncCacheAside(clients.async_client(), AsyncSimulatedDatabase(plan.miss_latency), POLICY)
-        started = time.perf_counter()
-        outcomes = await asyncio.gather(
-            *(async_cache.lookup(user_id) for user_id in range(1, plan.concurrent_lookups + 1)), return_exceptions=True
-        )
-        measurements.lookup_errors = sum(isinstance(outcome, BaseException) for outcome in outcomes)
-        return time.perf_counter() - started
+        async with data.open_async(plan.miss_latency) as database:
+            async_cache = AsyncCacheAside(clients.async_client(), database, POLICY)
+            started = time.perf_counter()
+            outcomes = await asyncio.gather(
+                *(async_cache.lookup(user_id) for user_id in range(1, plan.concurrent_lookups + 1)),
+                return_exceptions=True,
+            )
+            measurements.lookup_errors = sum(isinstance(outcome, BaseException) for outcome in outcomes)
+            return time.perf_counter() - started
 
     measurements.misses["async-1000-lookups"] = [run_async(clients, flood)]
     cleanup(client)
@@ -305,16 +521,31 @@ def _script(twin: str) -> str:
     return str(PROJECT_ROOT / ("main.py" if twin == "sync" else "main_async.py"))
 
 
-def _spawn(twin: str, url: str, *arguments: str, stdout: int = subprocess.DEVNULL) -> subprocess.Popen[str]:
+def _spawn(
+    twin: str, url: str, data: BenchDatabase, *arguments: str, stdout: int = subprocess.DEVNULL
+) -> subprocess.Popen[str]:
+    """The script on the run's Redis and its filled SQLite file (so it creates no users of its own)."""
+    environment = {name: value for name, value in os.environ.items() if name != "DB_RESET"}
     return subprocess.Popen(
-        [sys.executable, _script(twin), "--key-prefix", PREFIX, "--db-latency", "0", *arguments],
+        [
+            sys.executable,
+            _script(twin),
+            "--key-prefix",
+            PREFIX,
+            "--db-latency",
+            "0",
+            "--db-size",
+            str(data.users),
+            *arguments,
+        ],
         stdin=subprocess.PIPE,
         stdout=stdout,
         stderr=subprocess.PIPE,
         text=True,
         bufsize=1,
         cwd=PROJECT_ROOT,
-        env={**os.environ, "REDIS_URL": url},  # the environment, not argv: `ps` shows argv to everyone
+        # the environment, not argv: `ps` shows argv to everyone
+        env={**environment, "REDIS_URL": url, "DATABASE_URL": data.url},
     )
 
 
@@ -333,14 +564,16 @@ def _seconds_in(line: str) -> float:
     return float(line.split(" in ", 1)[1].split(" s", 1)[0])
 
 
-def run_script_seed(twin: str, url: str, count: int, batch_size: int) -> ScriptSeed:
+def run_script_seed(twin: str, url: str, data: BenchDatabase, count: int, batch_size: int) -> ScriptSeed:
     """`python main.py --count N --seed-mode pipelined` (or the async twin), as a user runs it."""
-    process = _spawn(twin, url, "--count", str(count), "--seed-mode", "pipelined", "--batch-size", str(batch_size))
+    process = _spawn(
+        twin, url, data, "--count", str(count), "--seed-mode", "pipelined", "--batch-size", str(batch_size)
+    )
     assert process.stderr is not None
     assert process.stdin is not None
     seeded = ""
     for line in process.stderr:
-        if line.startswith(("Seeded", "Seeding failed", "Cannot use", "Configuration error")):
+        if line.startswith(("Seeded", "Seeding failed", "Seeding stopped", "Cannot use", "Configuration error")):
             seeded = line
             break
     process.stdin.write("q\n")
@@ -348,30 +581,35 @@ def run_script_seed(twin: str, url: str, count: int, batch_size: int) -> ScriptS
     peak = _reap(process)
     if not seeded.startswith("Seeded"):
         raise RuntimeError(f"{twin} seed did not finish: {seeded.strip() or 'no report'}")
+    if "already cached" in seeded:
+        raise RuntimeError(f"{twin} seed left keys as they were, so it timed less work: {seeded.strip()}")
     return ScriptSeed(_seconds_in(seeded), peak)
 
 
-def measure_scale(clients: RedisClients, plan: Plan, measurements: Measurements) -> None:
+def measure_scale(clients: RedisClients, plan: Plan, measurements: Measurements, data: BenchDatabase) -> None:
     """A big seed through each real script against the ceiling, and peak memory at N/10 and N."""
     client = clients.sync_client()
+    url = clients.settings.redis_url
     for _ in range(plan.scale_rounds):
         for twin in ("sync", "async"):
             cleanup(client)
-            seed = run_script_seed(twin, clients.settings.redis_url, plan.big, plan.seed_batch_size)
+            seed = run_script_seed(twin, url, data, plan.big, plan.seed_batch_size)
             measurements.scale.setdefault(f"{twin}-seconds", []).append(seed.seconds)
             measurements.scale.setdefault(f"{twin}-peak-mb", []).append(seed.peak_rss_mb)
         cleanup(client)
-        ceiling = ceiling_seconds(clients.settings.redis_url, plan.big, measurements.record_bytes or 150)
+        ceiling = ceiling_seconds(url, plan.big, measurements.record_bytes or 150)
         if ceiling is not None:
             measurements.scale.setdefault("ceiling-seconds", []).append(ceiling)
     for twin in ("sync", "async"):
         cleanup(client)
-        small = run_script_seed(twin, clients.settings.redis_url, plan.big // 10, plan.seed_batch_size)
+        small = run_script_seed(twin, url, data, plan.big // 10, plan.seed_batch_size)
         measurements.scale.setdefault(f"{twin}-peak-mb-tenth", []).append(small.peak_rss_mb)
     cleanup(client)
 
 
-def measure_hits_during_seed(clients: RedisClients, plan: Plan, measurements: Measurements) -> None:
+def measure_hits_during_seed(
+    clients: RedisClients, plan: Plan, measurements: Measurements, data: BenchDatabase
+) -> None:
     """Hits typed at the prompt (paced like a person) while the script seeds `big` records behind it."""
     client = clients.sync_client()
     for twin, mode in (("sync", "threaded"), ("async", "pipelined")):
@@ -380,6 +618,7 @@ def measure_hits_during_seed(clients: RedisClients, plan: Plan, measurements: Me
         process = _spawn(
             twin,
             clients.settings.redis_url,
+            data,
             "--count",
             str(plan.big),
             "--seed-mode",
@@ -420,14 +659,14 @@ def _watch_seed(stderr: io.TextIOBase, started: threading.Event, finished: threa
     finished.set()
 
 
-def measure_startup(clients: RedisClients, plan: Plan, measurements: Measurements) -> None:
+def measure_startup(clients: RedisClients, plan: Plan, measurements: Measurements, data: BenchDatabase) -> None:
     """From starting the script to its first answer (a hit), with --seed-mode none."""
     client = clients.sync_client()
     client.set(POLICY.key(HIT_ID), encode_record(user_record(HIT_ID)), ex=POLICY.ttl_seconds)
     for _ in range(plan.startup_rounds):
         for twin in ("sync", "async"):
             started = time.perf_counter()
-            process = _spawn(twin, clients.settings.redis_url, "--seed-mode", "none", stdout=subprocess.PIPE)
+            process = _spawn(twin, clients.settings.redis_url, data, "--seed-mode", "none", stdout=subprocess.PIPE)
             assert process.stdin is not None
             assert process.stdout is not None
             process.stdin.write(f"{HIT_ID}\n")
@@ -442,7 +681,7 @@ def measure_startup(clients: RedisClients, plan: Plan, measurements: Measurement
     cleanup(client)
 
 
-def measure_topologies(clients: RedisClients, plan: Plan, measurements: Measurements) -> None:
+def measure_topologies(clients: RedisClients, plan: Plan, measurements: Measurements, data: BenchDatabase) -> None:
     """Pipelined seeding on the single server against a private 3-master Redis Cluster, both twins."""
     with contextlib.ExitStack() as stack:
         try:
@@ -455,19 +694,23 @@ def measure_topologies(clients: RedisClients, plan: Plan, measurements: Measurem
             for topology, target in (("single", clients), ("cluster", cluster)):
                 for twin in ("sync", "async"):
                     cleanup(target.sync_client())
-                    seconds = seed_once(target, f"pipelined-{twin}", plan.cluster_records, plan.seed_batch_size)
+                    seconds = seed_once(target, data, f"pipelined-{twin}", plan.cluster_records, plan.seed_batch_size)
                     measurements.topologies.setdefault(f"{topology}-{twin}", []).append(seconds)
         cleanup(clients.sync_client())
 
 
+Step = Callable[[RedisClients, Plan, Measurements, BenchDatabase], None]
+
+
 def measure_everything(url: str, plan: Plan, progress: Callable[[str], object]) -> Measurements:
-    """Every measurement of one run, against the Redis at `url`."""
+    """Every measurement of one run, against the Redis at `url` and a SQLite file the run fills first."""
     vocabulary()  # a one-off 0.2 s that no figure should include, as in the demo itself
     clients = get_redis(Settings(redis_url=url, redis_configured=True))
     measurements = Measurements()
-    steps = [
+    steps: list[tuple[str, Step]] = [
         ("initial setup", measure_setup),
         ("hit latency", measure_hits),
+        ("a cache hit against a database read (SQLite, PostgreSQL)", measure_reads),
         ("misses", measure_misses),
         ("scale and memory", measure_scale),
         ("hits during a background seed", measure_hits_during_seed),
@@ -475,9 +718,11 @@ def measure_everything(url: str, plan: Plan, progress: Callable[[str], object]) 
         ("Redis Cluster seeding", measure_topologies),
     ]
     try:
-        for name, step in steps:
-            progress(f"measuring {name}...")
-            step(clients, plan, measurements)
+        progress(f"creating {plan.users:,} users in a SQLite file...")
+        with bench_database(plan.users, measurements) as data:
+            for name, step in steps:
+                progress(f"measuring {name}...")
+                step(clients, plan, measurements, data)
     finally:
         clients.close()
     return measurements

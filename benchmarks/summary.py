@@ -10,7 +10,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from benchmarks.measure import SETUP_MODES, Measurements, Plan
+from benchmarks.measure import DATABASES, SETUP_MODES, Measurements, Plan
 from config.settings import Settings
 from simulator.core import percentile as core_percentile
 
@@ -106,6 +106,8 @@ def figures(measurements: Measurements, plan: Plan, machine: dict[str, str]) -> 
         "machine": machine,
         "plan": {name: getattr(plan, name) for name in plan.__dataclass_fields__},
         "record_bytes": measurements.record_bytes,
+        "database": database_figures(measurements),
+        "reads": read_figures(measurements),
         "setup": setup,
         "hits": hits,
         "misses": misses,
@@ -116,6 +118,40 @@ def figures(measurements: Measurements, plan: Plan, machine: dict[str, str]) -> 
     }
     result["targets"] = targets(result)
     return result
+
+
+def database_figures(measurements: Measurements) -> dict[str, Any]:
+    """The run's own databases: how many users, and how long filling them took (and their size)."""
+    return {
+        name: {"users": int(fill["users"]), "fill_seconds": fill["seconds"], "megabytes": fill["bytes"] / 1e6}
+        for name, fill in measurements.fill.items()
+    }
+
+
+def read_figures(measurements: Measurements) -> dict[str, Any]:
+    """A hit against a database read with no simulated delay: p50/p99 per twin, and read / hit at p50."""
+    reads: dict[str, Any] = {}
+    for source in ("hit", *DATABASES):
+        if source in measurements.not_measured:
+            reads[source] = {"not_measured": measurements.not_measured[source]}
+            continue
+        twins: dict[str, Any] = {}
+        for twin in ("sync", "async"):
+            samples = measurements.reads.get(f"{source}-{twin}")
+            if not samples:
+                continue
+            row = {
+                "samples": len(samples),
+                "p50_us": percentile(samples, 0.5) * 1e6,
+                "p99_us": percentile(samples, 0.99) * 1e6,
+            }
+            hit = measurements.reads.get(f"hit-{twin}")
+            if source != "hit" and hit:
+                row["x_hit_p50"] = row["p50_us"] / (percentile(hit, 0.5) * 1e6)
+            twins[twin] = row
+        if twins:
+            reads[source] = twins
+    return reads
 
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -129,7 +165,8 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     records = result["plan"]["records"]
     pipelined = [setup[mode]["seconds"] for mode in ("pipelined-sync", "pipelined-async") if mode in setup]
     add(
-        f"1. seeding {records:,} records pipelined, generation included: at most 0.1 s in either twin",
+        f"1. seeding {records:,} records pipelined, reading them from the database included: at most 0.1 s in "
+        "either twin",
         " / ".join(f"{seconds:.3f} s" for seconds in pipelined),
         all(seconds <= 0.1 for seconds in pipelined),
     )
@@ -194,6 +231,7 @@ def markdown(result: dict[str, Any], label: str) -> str:
     setup, hits, misses, scale = result["setup"], result["hits"], result["misses"], result["scale"]
     during, startup = result["hits_during_seed"], result["startup"]
     records, big = result["plan"]["records"], scale["records"]
+    sqlite = result["database"].get("sqlite")
     lines = [f"Measured on: {label}", ""]
     lines += [
         "| Operation | Sync (main.py) | Async (main_async.py) | The design's guess (sync / async) |",
@@ -201,10 +239,18 @@ def markdown(result: dict[str, Any], label: str) -> str:
         f"| Initial setup, {records:,} records (pipelined) "
         f"| {_cell(setup.get('pipelined-sync', {}).get('seconds'), '.3f')} s"
         f" | {_cell(setup.get('pipelined-async', {}).get('seconds'), '.3f')} s | 5-10 s / 2-3 s |",
+        *(
+            [
+                f"| Creating {sqlite['users']:,} users (SQLite), once per run, before any seed "
+                f"| {sqlite['fill_seconds']:.2f} s, {sqlite['megabytes']:.0f} MB | (one file for both) | |"
+            ]
+            if sqlite
+            else []
+        ),
         f"| Initial setup, {big:,} records (pipelined) | {_cell(scale['sync']['seconds'], '.2f')} s"
         f" | {_cell(scale['async']['seconds'], '.2f')} s | |",
         f"| Cache hit, p50 / p99 | {_us(hits.get('lookup-sync'))} | {_us(hits.get('lookup-async'))} | ~1 ms / ~1 ms |",
-        f"| Cache miss ({misses['count']} misses, database {misses['db_latency_seconds']:g} s each) "
+        f"| Cache miss ({misses['count']} misses, SQLite + {misses['db_latency_seconds']:g} s simulated delay each) "
         f"| {_cell(misses['sync_sequential_seconds'], '.2f')} s, one after another"
         f" | {_cell(misses['async_concurrent_seconds'], '.2f')} s, all at once | ~2 s / ~2 s |",
         f"| Hit while {big:,} records seed in the background, p50 / p99 | {_ms(during.get('sync'))}"
@@ -236,7 +282,8 @@ def markdown(result: dict[str, Any], label: str) -> str:
             )
     lines += [
         "",
-        f"Seeding {big:,} records through the real scripts (`--seed-mode pipelined`), median of "
+        f"Seeding {big:,} records through the real scripts (`--seed-mode pipelined`, reading the SQLite file "
+        "a batch at a time; its users were created beforehand, not timed here), median of "
         f"{result['plan']['scale_rounds']}: sync {_cell(scale['sync']['seconds'], '.2f')} s "
         f"({_x(scale['sync']['x_ceiling'])} the ceiling), async {_cell(scale['async']['seconds'], '.2f')} s "
         f"({_x(scale['async']['x_ceiling'])}); redis-benchmark {_cell(scale['ceiling_seconds'], '.2f')} s.",
@@ -259,6 +306,7 @@ def markdown(result: dict[str, Any], label: str) -> str:
                 f"| {label_text} | {row['p50_us']:.1f} us | {row['p99_us']:.1f} us | "
                 f"{_x(row.get('x_raw_get_p50')) if 'x_raw_get_p50' in row else ''} |"
             )
+    lines += reads_markdown(result)
     topologies = result["topologies"]
     if "cluster-sync" in topologies:
         lines += [
@@ -287,6 +335,80 @@ def markdown(result: dict[str, Any], label: str) -> str:
         met = "n/a" if row["met"] is None else ("yes" if row["met"] else "**no**")
         lines.append(f"| {row['target']} | {row['measured']} | {met} |")
     return "\n".join(lines) + "\n"
+
+
+READ_LABELS = {
+    "hit": "Cache hit (GET through `CacheAside.lookup`, Redis on loopback)",
+    "sqlite": "SQLite read (a local file)",
+    "postgresql": "PostgreSQL read (a private server on loopback)",
+}
+READ_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+
+
+def reads_markdown(result: dict[str, Any]) -> list[str]:
+    """What a cache buys, measured: the hit against each database's read, and what that means."""
+    reads, databases = result["reads"], result["database"]
+    if "hit" not in reads:
+        return []
+    samples = reads["hit"].get("sync", reads["hit"].get("async", {})).get("samples", 0)
+    users = databases.get("sqlite", {}).get("users")
+    of_users = f"a random one of {users:,} users" if users else "a random user"
+    lines = [
+        "",
+        "What a cache buys, measured: a hit (a cached id through `CacheAside.lookup`) against one read of "
+        f"{of_users} straight from the database (`Database(connector, 0).fetch`: a real `SELECT ... WHERE id = ?`, "
+        f"no simulated delay), alternating sample by sample, {samples:,} samples each:",
+        "",
+        "| Read | Sync, p50 / p99 | Async, p50 / p99 | Read / hit, p50 (sync / async) |",
+        "|---|---|---|---|",
+    ]
+    verdicts = []
+    for source, label_text in READ_LABELS.items():
+        row = reads.get(source)
+        if row is None:
+            continue
+        if "not_measured" in row:
+            lines.append(f"| {label_text} | not measured ({row['not_measured']}) | | |")
+            continue
+        ratios = (
+            "1.00x / 1.00x"
+            if source == "hit"
+            else " / ".join(_x(row.get(t, {}).get("x_hit_p50")) for t in ("sync", "async"))
+        )
+        lines.append(f"| {label_text} | {_us_pair(row.get('sync'))} | {_us_pair(row.get('async'))} | {ratios} |")
+        if source != "hit":
+            verdicts.append(_verdict(READ_NAMES[source], row))
+    postgres = databases.get("postgresql")
+    if postgres:
+        verdicts.append(
+            f"(PostgreSQL was filled with the same {postgres['users']:,} users in {postgres['fill_seconds']:.1f} s; "
+            f"the table and its index take {postgres['megabytes']:.0f} MB.)"
+        )
+    return [*lines, "", *(f"- {verdict}" for verdict in verdicts)] if verdicts else lines
+
+
+def _verdict(name: str, row: dict[str, dict[str, float]]) -> str:
+    """Whether a hit beats this database's read, in words a reader can act on."""
+    ratios = {twin: figures["x_hit_p50"] for twin, figures in row.items() if "x_hit_p50" in figures}
+    shown = ", ".join(f"{twin} {_x(ratio)}" for twin, ratio in ratios.items())
+    if not ratios:
+        return f"{name}: no hit to compare with."
+    if all(ratio > 1 for ratio in ratios.values()):
+        return (
+            f"{name}: a read takes longer than a hit ({shown} a hit, p50): the cache pays even with no "
+            "added delay, and more the slower the database."
+        )
+    if all(ratio <= 1 for ratio in ratios.values()):
+        return (
+            f"{name}: a read is as fast as a hit or faster ({shown} a hit, p50): here the cache does not pay; it "
+            "pays when reads are slow (a remote or loaded database, what DB_LATENCY_SECONDS simulates)."
+        )
+    paying = [twin for twin, ratio in ratios.items() if ratio > 1]
+    return f"{name}: {shown} a hit (p50): the cache pays in the {' and '.join(paying)} twin only."
+
+
+def _us_pair(row: dict[str, float] | None) -> str:
+    return "n/a" if not row else f"{row['p50_us']:.1f} / {row['p99_us']:.1f} us"
 
 
 def _us(row: dict[str, float] | None) -> str:
