@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import re
 import subprocess
 import time
@@ -63,6 +64,25 @@ def test_docker_compose_runs_redis_with_a_health_check_on_loopback() -> None:
 
 
 COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
+
+
+def test_docker_compose_runs_postgres_on_loopback_with_a_health_check_and_a_kept_volume() -> None:
+    postgres = COMPOSE["services"]["postgres"]
+    assert postgres["image"].startswith("postgres:16")
+    assert postgres["ports"] == ["127.0.0.1:5432:5432"]  # loopback only
+    assert "pg_isready" in postgres["healthcheck"]["test"]
+    volume, _, mount = postgres["volumes"][0].partition(":")
+    assert volume in COMPOSE["volumes"]  # a named volume: the users survive `down` and `up`
+    assert mount == "/var/lib/postgresql/data"
+    user, password, database = (postgres["environment"][f"POSTGRES_{name}"] for name in ("USER", "PASSWORD", "DB"))
+    assert f"DATABASE_URL=postgresql://{user}:{password}@localhost:5432/{database} python main.py" in README
+    assert "DATABASE_URL" not in COMPOSE["services"]["app"]["environment"]  # the app stays on SQLite by default
+
+
+def test_git_ignores_the_sqlite_database_the_demo_creates() -> None:
+    patterns = (PROJECT_ROOT / ".gitignore").read_text().splitlines()
+    for name in ("users.db", "users.db-wal", "users.db-shm"):
+        assert any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns if not pattern.startswith("#")), name
 
 
 def test_the_cluster_and_sentinel_profiles_are_opt_in_and_loopback_only() -> None:
