@@ -29,7 +29,24 @@ def load_settings(argv: Sequence[str] | None, twin: Twin, environ: Mapping[str, 
         raise ConfigError(
             f"{label}={settings.tls_ca_file!r} is not valid: expected a readable PEM file of CA certificates"
         )
+    if settings.sqlite_path is not None and (problem := sqlite_file_problem(settings.sqlite_path)):
+        label = command_line.labels.get("DATABASE_URL", "DATABASE_URL")
+        raise ConfigError(f"{label}={settings.database_url!r} is not valid: {problem}")
     return settings
+
+
+def sqlite_file_problem(path: str) -> str | None:
+    """Why the demo could not create or open this SQLite file, or None."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        return f"the directory {directory!r} does not exist"
+    if not os.path.exists(path):
+        return None if os.access(directory, os.W_OK) else f"the directory {directory!r} is not writable"
+    if not os.path.isfile(path):
+        return "it names a directory or a special file, not a database file"
+    if not os.access(path, os.R_OK | os.W_OK):
+        return "the file is not readable and writable"
+    return None
 
 
 def read_env_file(path: str | None) -> dict[str, str | None]:

@@ -49,26 +49,25 @@ def _psycopg_error() -> type[BaseException]:
     return psycopg.Error
 
 
+# What a driver's message says (a pattern, lower-cased) -> what to tell a newcomer.
+_REASONS = (
+    (r"password authentication failed|no password supplied", "authentication failed (wrong password or unknown user)"),
+    (r"database .* does not exist", "no such database on the server"),
+    (r"connection refused", "connection refused (nothing is listening there)"),
+    (r"timeout|timed out", "timed out (is the server down, overloaded or behind a firewall?)"),
+    (r"could not translate host name|name or service not known", "unknown host"),
+    (r"database is locked", "the SQLite file is locked by another process (it waited DB_TIMEOUT_SECONDS)"),
+    (r"file is not a database|malformed", "the file is not a SQLite database"),
+    (r"unable to open database file|readonly", "the SQLite file cannot be opened for writing"),
+)
+
+
 def database_failure_reason(error: BaseException) -> str:
     """Why the database could not be used, in a few words a newcomer can act on."""
     text = str(error)
-    lowered = text.lower()
-    if "password authentication failed" in lowered or "no password supplied" in lowered:
-        return "authentication failed (wrong password or unknown user)"
-    if "does not exist" in lowered and "database" in lowered:
-        return "no such database on the server"
-    if "connection refused" in lowered:
-        return "connection refused (nothing is listening there)"
-    if "timeout" in lowered or "timed out" in lowered:
-        return "timed out (is the server down, overloaded or behind a firewall?)"
-    if "could not translate host name" in lowered or "name or service not known" in lowered:
-        return "unknown host"
-    if "database is locked" in lowered:
-        return "the SQLite file is locked by another process (it waited DB_TIMEOUT_SECONDS)"
-    if "file is not a database" in lowered or "malformed" in lowered:
-        return "the file is not a SQLite database"
-    if "unable to open database file" in lowered or "readonly" in lowered:
-        return "the SQLite file cannot be opened for writing"
+    for pattern, reason in _REASONS:
+        if re.search(pattern, text.lower()):
+            return reason
     # Anything else: the driver's first line, without what it quotes ("..."): libpq quotes
     # the part of a URL it could not read, which may be a password.
     first = re.sub(r'"[^"]*"', '"..."', text.splitlines()[0][:200]) if text else ""
@@ -251,6 +250,17 @@ def _postgres_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+def _pool_options(settings: Settings) -> dict[str, Any]:
+    """Both twins' pools: bounded, waiting at most DB_TIMEOUT_SECONDS for a free connection, autocommit."""
+    return {
+        "min_size": 1,
+        "max_size": MAX_POOL_CONNECTIONS,
+        "timeout": settings.db_timeout_seconds,
+        "kwargs": {**_postgres_options(settings), "autocommit": True},
+        "open": False,
+    }
+
+
 class PostgresConnector:
     """A bounded psycopg `ConnectionPool`: a session is a pooled connection in autocommit mode."""
 
@@ -260,16 +270,8 @@ class PostgresConnector:
         import psycopg
         from psycopg_pool import ConnectionPool
 
-        options = _postgres_options(settings)
-        psycopg.connect(settings.database_url, **options).close()  # one clear error now, not a pool retrying
-        self._pool: Any = ConnectionPool(
-            settings.database_url,
-            min_size=1,
-            max_size=MAX_POOL_CONNECTIONS,
-            timeout=settings.db_timeout_seconds,
-            kwargs={**options, "autocommit": True},
-            open=False,
-        )
+        psycopg.connect(settings.database_url, **_postgres_options(settings)).close()  # one clear error, now
+        self._pool: Any = ConnectionPool(settings.database_url, **_pool_options(settings))
         try:
             self._pool.open(wait=True, timeout=settings.db_timeout_seconds + 2)
         except BaseException:
@@ -307,16 +309,8 @@ class AsyncPostgresConnector:
         import psycopg
         from psycopg_pool import AsyncConnectionPool
 
-        options = _postgres_options(settings)
-        await (await psycopg.AsyncConnection.connect(settings.database_url, **options)).close()
-        pool = AsyncConnectionPool(
-            settings.database_url,
-            min_size=1,
-            max_size=MAX_POOL_CONNECTIONS,
-            timeout=settings.db_timeout_seconds,
-            kwargs={**options, "autocommit": True},
-            open=False,
-        )
+        await (await psycopg.AsyncConnection.connect(settings.database_url, **_postgres_options(settings))).close()
+        pool = AsyncConnectionPool(settings.database_url, **_pool_options(settings))
         try:
             await pool.open(wait=True, timeout=settings.db_timeout_seconds + 2)
         except BaseException:

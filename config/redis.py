@@ -66,6 +66,18 @@ def is_cluster(client: SyncClient | AsyncClient) -> bool:
     return _is_cluster(type(client))
 
 
+def routed(client: SyncClient | AsyncClient, key: str) -> dict[str, Any]:
+    """Options that send a pipelined command straight to the node holding `key` (a sync cluster only).
+
+    redis-py 8.1's sync ClusterPipeline asks the server (COMMAND GETKEYS, a round trip) where
+    the keys of every EVALSHA are: seeding a cluster ran at 2,100 records/s. Naming the node
+    (redis-py computes it locally from the key's hash slot) skips that: {} anywhere else.
+    """
+    if isinstance(client, RedisCluster):
+        return {"target_nodes": client.get_node_from_key(key)}  # type: ignore[no-untyped-call]
+    return {}
+
+
 def shard_of(client: SyncClient | AsyncClient, key: str) -> str:
     """The cluster node holding `key` ("" outside a cluster): each node gets its own circuit breaker."""
     if not _is_cluster(type(client)):

@@ -227,12 +227,12 @@ def parse_database_url(text: str) -> str:
     scheme, separator, rest = url.partition("://")
     scheme = scheme.lower()
     if not separator or scheme not in ("sqlite", "postgresql", "postgres"):
-        raise ValueError(f"sqlite:// or postgresql:// ({_DATABASE_URL_FORM})")
+        raise ValueError(_DATABASE_URL_FORM)
     if any(ord(char) < 32 or ord(char) == 127 for char in url):
         raise ValueError("a URL without control characters")
     if scheme == "sqlite":
         if not rest.startswith("/") or rest in ("/", "//") or "?" in rest or "#" in rest:
-            raise ValueError(f"a file, such as sqlite:///users.db ({_DATABASE_URL_FORM})")
+            raise ValueError("a file: sqlite:///users.db (relative to the current directory) or sqlite:////abs/path.db")
         return f"sqlite://{rest}"
     problem = _postgres_url_problem(url)
     if problem:

@@ -30,6 +30,7 @@ from config.redis import (
     SyncClient,
     failure_reason,
     is_cluster,
+    routed,
     shard_of,
 )
 from simulator.core import (
@@ -652,25 +653,30 @@ class Seeder:
         """Claim, read, store one batch; returns (records stored, keys left as they were)."""
         lease, keys = new_lease(), [self.policy.key(user_id) for user_id in batch]
         claims = claim_commands(keys, lease, self.policy.lease_ms, scripts, per_key)
-        claimed = claimed_flags(self._send(claims, pipelined), per_key)
+        claimed = claimed_flags(self._send(claims, keys, pipelined), per_key)
         found = {record.id: record for record in self.database.read_range(batch)}
         entries = [
             (key, *seed_value(user_id, found.get(user_id), self.policy))
             for user_id, key, ours in zip(batch, keys, claimed, strict=True)
             if ours
         ]
-        stored = sum(self._send(store_commands(entries, lease, scripts, per_key), pipelined))
+        stores = store_commands(entries, lease, scripts, per_key)
+        stored = sum(self._send(stores, [key for key, _, _ in entries], pipelined))
         return stored, len(batch) - stored
 
-    def _send(self, commands: Sequence[tuple[Any, ...]], pipelined: bool) -> list[Any]:
+    def _send(self, commands: Sequence[tuple[Any, ...]], keys: Sequence[str], pipelined: bool) -> list[Any]:
+        """Each command in its own round trip, or all in one pipeline (`keys[i]`: command i's key)."""
         if not pipelined:
-            client: Any = self.client
-            return [client.execute_command(*command) for command in commands]
+            return [self._send_one(command) for command in commands]
         pipeline: Any = self.client.pipeline(transaction=False)
-        for command in commands:
-            pipeline.execute_command(*command)
+        for command, key in zip(commands, keys, strict=False):  # one batch script has no single key
+            pipeline.execute_command(*command, **routed(self.client, key))
         results: list[Any] = pipeline.execute()
         return results
+
+    def _send_one(self, command: tuple[Any, ...]) -> Any:
+        client: Any = self.client
+        return client.execute_command(*command)
 
 
 class AsyncSeeder:
@@ -713,26 +719,32 @@ class AsyncSeeder:
         """Claim, read, store one batch; returns (records stored, keys left as they were)."""
         lease, keys = new_lease(), [self.policy.key(user_id) for user_id in batch]
         claims = claim_commands(keys, lease, self.policy.lease_ms, scripts, per_key)
-        claimed = claimed_flags(await self._send(claims, pipelined), per_key)
+        claimed = claimed_flags(await self._send(claims, keys, pipelined), per_key)
         found = {record.id: record for record in await self.database.read_range(batch)}
         entries = [
             (key, *seed_value(user_id, found.get(user_id), self.policy))
             for user_id, key, ours in zip(batch, keys, claimed, strict=True)
             if ours
         ]
-        stored = sum(await self._send(store_commands(entries, lease, scripts, per_key), pipelined))
+        stores = store_commands(entries, lease, scripts, per_key)
+        stored = sum(await self._send(stores, [key for key, _, _ in entries], pipelined))
         return stored, len(batch) - stored
 
-    async def _send(self, commands: Sequence[tuple[Any, ...]], pipelined: bool) -> list[Any]:
-        async with batch_deadline():  # the bulk client has no timeout of its own
-            if not pipelined:
-                client: Any = self.client
-                return [await client.execute_command(*command) for command in commands]
-            pipeline: Any = self.client.pipeline(transaction=False)
-            for command in commands:
-                pipeline.execute_command(*command)
+    async def _send(self, commands: Sequence[tuple[Any, ...]], keys: Sequence[str], pipelined: bool) -> list[Any]:
+        """Each command in its own round trip, or all in one pipeline (`keys[i]`: command i's key)."""
+        if not pipelined:
+            return [await self._send_one(command) for command in commands]
+        pipeline: Any = self.client.pipeline(transaction=False)
+        for command, key in zip(commands, keys, strict=False):  # one batch script has no single key
+            pipeline.execute_command(*command, **routed(self.client, key))
+        async with batch_deadline():  # the bulk client has no timeout of its own: bound each round trip
             results: list[Any] = await pipeline.execute()
-            return results
+        return results
+
+    async def _send_one(self, command: tuple[Any, ...]) -> Any:
+        client: Any = self.client
+        async with batch_deadline():
+            return await client.execute_command(*command)
 
 
 # --- seeding in the background ---

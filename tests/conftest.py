@@ -24,7 +24,7 @@ from config.database import SqliteConnector
 from config.redis import get_redis
 from config.settings import setting_names
 from simulator.database import Database
-from tests.servers import RedisServer, redis_server_binary
+from tests.servers import RedisServer, redis_server_binary, start_cluster
 from tests.twins import TEST_DB_SIZE, close_databases
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -123,6 +123,16 @@ def start_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[list[RedisServer]]:
+    """A private 3-master Redis Cluster on free ports, stopped after the test."""
+    redis_server_binary()
+    nodes = start_cluster(tmp_path)
+    yield nodes
+    for node in nodes:
+        node.stop()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import io
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -353,3 +354,57 @@ def test_the_sync_seed_mode_in_the_async_twin_says_what_to_use_instead() -> None
         "Configuration error: --seed-mode='threaded' is not valid: expected one of pipelined, sequential, none "
         "(threaded is main.py's; main_async.py seeds in the background with pipelined)"
     ]
+
+
+# --- the database ---
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("sqlite:///no/such/dir/users.db", "does not exist"),
+        ("sqlite:///.", "names a directory"),
+        ("mysql://localhost/db", "expected sqlite:///file.db"),
+        ("sqlite://", "expected a file: sqlite:///users.db"),
+    ],
+)
+def test_a_database_url_the_demo_cannot_use_is_one_line_and_exit_2(twin: str, url: str, problem: str) -> None:
+    code, out, err = run_main(twin, ["--redis-url", "memory://", "--database-url", url], b"42\n")
+    assert code == 2
+    assert out == []
+    assert len(err) == 1
+    assert err[0].startswith("Configuration error: --database-url")
+    assert problem in err[0]
+
+
+def test_a_file_that_is_not_a_database_is_one_line_and_exit_1(twin: str, tmp_path: Path) -> None:
+    (tmp_path / "notes.db").write_bytes(b"these are not the rows you are looking for" * 100)
+    code, out, err = run_main(twin, ["--redis-url", "memory://", "--database-url", "sqlite:///notes.db"], b"42\n")
+    assert code == 1
+    assert out == []
+    assert err[-1].startswith("Cannot use the database, SQLite file ")
+    assert err[-1].endswith("the file is not a SQLite database.")
+    assert (tmp_path / "notes.db").read_bytes().startswith(b"these are not")  # nothing clobbered
+
+
+def test_the_start_up_says_where_the_database_is_and_a_reset_restores_it(twin: str, tmp_path: Path) -> None:
+    argv = ["--redis-url", "memory://", "--seed-mode", "none", "--db-latency", "0", "--json"]
+    code, out, err = run_main(twin, argv, b"update 42\n")
+    assert code == 0
+    assert f"Database: SQLite file {tmp_path / 'users.db'}, users 1..10,000." in err
+    assert json.loads(out[0])["value"]["version"] == 1
+    code, out, err = run_main(twin, [*argv, "--reset-db"], b"42\n")
+    assert code == 0
+    assert any(line.startswith("Database: SQLite file ") and "reset to its first-run content" in line for line in err)
+    assert "Removed 0 cached keys, so the cache cannot contradict the reset database." in err
+    assert json.loads(out[0])["value"] == json.loads(encode_record(user_record(42)))  # version 0 again
+
+
+def test_a_new_database_is_created_with_db_size_users_and_a_second_run_reuses_it(twin: str, tmp_path: Path) -> None:
+    argv = ["--redis-url", "memory://", "--seed-mode", "none", "--database-url", "sqlite:///fresh.db"]
+    code, _, err = run_main(twin, [*argv, "--db-size", "1200"], b"")
+    assert code == 0
+    [created] = [line for line in err if line.startswith("Database: ")]
+    assert created.startswith(f"Database: SQLite file {tmp_path / 'fresh.db'}, users 1..1,200 (created in ")
+    code, _, err = run_main(twin, [*argv, "--db-size", "1200"], b"")
+    assert f"Database: SQLite file {tmp_path / 'fresh.db'}, users 1..1,200." in err  # nothing to create again

@@ -317,28 +317,24 @@ BAD_URLS = [
 ]
 
 
-@pytest.mark.parametrize("url", BAD_URLS)
-def test_a_bad_database_url_flag_is_a_configuration_error(twin: str, url: str) -> None:
-    code, out, err = run_main(twin, demo_argv(url), b"42\n")
+@pytest.mark.parametrize(
+    ("url", "source"), [(url, "--database-url") for url in BAD_URLS] + [(url, "DATABASE_URL") for url in BAD_URLS[:2]]
+)
+def test_a_bad_database_url_is_a_configuration_error(
+    twin: str, url: str, source: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if source == "DATABASE_URL":
+        monkeypatch.setenv("DATABASE_URL", url)
+        argv = ["--redis-url", "memory://", "--seed-mode", "none"]
+    else:
+        argv = demo_argv(url)
+    code, out, err = run_main(twin, argv, b"42\n")
     assert code == 2
     assert out == []
     assert len(err) == 1
-    assert err[0].startswith("Configuration error: --database-url")
+    assert err[0].startswith(f"Configuration error: {source}")
     assert "secretpw" not in err[0]
     assert "secret@pw" not in err[0]
-
-
-@pytest.mark.parametrize("url", BAD_URLS[:2])
-def test_a_bad_database_url_variable_is_a_configuration_error(
-    twin: str, url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("DATABASE_URL", url)
-    code, out, err = run_main(twin, ["--redis-url", "memory://", "--seed-mode", "none"], b"42\n")
-    assert code == 2
-    assert out == []
-    assert len(err) == 1
-    assert err[0].startswith("Configuration error: DATABASE_URL")
-    assert "secretpw" not in err[0]
 
 
 @pytest.mark.parametrize(

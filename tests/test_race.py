@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +28,6 @@ from simulator.core import CachePolicy, SeedProgress, Source
 from simulator.database import AsyncDatabase, Database
 from simulator.records import UserRecord
 from simulator.simulate_cache_db_flow import AsyncCacheAside, AsyncSeeder, CacheAside, Seeder
-from tests.servers import RedisServer, redis_server_binary, start_cluster
 from tests.twins import async_sqlite_database, sqlite_database
 
 pytestmark = pytest.mark.integration
@@ -93,15 +91,6 @@ class Topology:
     def get(self, key: str) -> bytes | None:
         value: bytes | None = self.sync_client.get(key)
         return value
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[list[RedisServer]]:
-    redis_server_binary()
-    nodes = start_cluster(tmp_path)
-    yield nodes
-    for node in nodes:
-        node.stop()
 
 
 @pytest.fixture(params=["server", "cluster"])

@@ -177,8 +177,9 @@ async def test_a_seed_cut_short_by_an_outage_reports_what_it_wrote_and_lookups_g
         return await asyncio.to_thread(method, progress) if twin.name == "sync" else await method(progress)  # type: ignore[arg-type]
 
     seeding = asyncio.ensure_future(seed())
-    while progress.written < 5000:  # noqa: ASYNC110 (the seed's own counter, not an event)
+    while progress.written < 5000 and not seeding.done():  # noqa: ASYNC110 (the seed's own counter, not an event)
         await asyncio.sleep(0.01)  # let the seed get going before the outage: the scenario
+    assert not seeding.done(), seeding.exception()
     server.kill()
     with pytest.raises(redis.RedisError):
         await asyncio.wait_for(seeding, timeout=15)
@@ -245,8 +246,9 @@ async def test_a_sequential_seed_in_the_async_twin_cannot_hang_on_a_frozen_serve
     twin = app_twin("async", settings, [])
     progress = SeedProgress("sequential", 1_000_000, time.perf_counter())
     seeding = asyncio.ensure_future(twin.seeder.seed_sequential(progress))  # type: ignore[arg-type]
-    while progress.written < 100:  # noqa: ASYNC110 (the seed's own counter, not an event)
+    while progress.written < 100 and not seeding.done():  # noqa: ASYNC110 (the seed's own counter, not an event)
         await asyncio.sleep(0.01)
+    assert not seeding.done(), seeding.exception()
     server.freeze()
     started = time.perf_counter()
     with pytest.raises(redis.TimeoutError):

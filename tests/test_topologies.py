@@ -21,21 +21,12 @@ from config.settings import Settings
 from simulator.core import CacheEvent, SeedProgress, Source
 from simulator.records import encode_record, user_record
 from tests.conftest import PROJECT_ROOT
-from tests.servers import RedisServer, redis_server_binary, start_cluster, start_sentinel_group
+from tests.servers import RedisServer, redis_server_binary, start_sentinel_group
 from tests.test_e2e import assert_clean, script_env
 from tests.twins import Twin, app_twin
 
 pytestmark = pytest.mark.integration
 COOLDOWN = 1.0
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[list[RedisServer]]:
-    redis_server_binary()
-    nodes = start_cluster(tmp_path)
-    yield nodes
-    for node in nodes:
-        node.stop()
 
 
 @pytest.fixture
@@ -284,8 +275,9 @@ async def test_a_seed_cut_short_on_a_cluster_reports_it(on_cluster: Twin, cluste
         return await asyncio.to_thread(method, progress) if on_cluster.name == "sync" else await method(progress)  # type: ignore[arg-type]
 
     seeding = asyncio.ensure_future(seed())
-    while progress.written < 3000:  # noqa: ASYNC110 (the seed's own counter, not an event)
+    while progress.written < 3000 and not seeding.done():  # noqa: ASYNC110 (the seed's own counter, not an event)
         await asyncio.sleep(0.01)
+    assert not seeding.done(), seeding.exception()
     cluster[1].kill()
     from config.redis import REDIS_ERRORS
 
