@@ -215,7 +215,9 @@ async def test_concurrent_lookups_in_one_process_share_one_database_read(
         assert report.database_reads == 1  # type: ignore[attr-defined]
         assert report.lookups == 50  # type: ignore[attr-defined]
         assert stampeding.database_reads == 1
-        assert report.saved >= 40  # type: ignore[attr-defined]
+        # every other lookup shared that read, or came after it and hit the cache: how many of
+        # each depends on thread scheduling, the sum does not
+        assert report.saved + report.sources.get("cache", 0) == 49  # type: ignore[attr-defined]
 
 
 @pytest.fixture

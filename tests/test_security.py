@@ -23,7 +23,7 @@ from cryptography.x509.oid import NameOID
 
 from tests.conftest import PROJECT_ROOT
 from tests.servers import RedisServer
-from tests.test_e2e import assert_clean, script_env
+from tests.test_e2e import assert_clean, script_env, stderr_lines
 
 pytestmark = pytest.mark.integration
 SCRIPTS = ["main.py", "main_async.py"]
@@ -66,7 +66,7 @@ def test_a_wrong_password_is_an_authentication_failure_reported_fast_without_the
     done = run(script, url, b"42\n", tmp_path)
     assert time.perf_counter() - started < 2 * 1 + 1  # 1 s promised, plus a Python start-up
     assert done.returncode == 1
-    [line] = done.stderr.decode().splitlines()
+    [line] = stderr_lines(done.stderr)
     assert line == (
         f"Cannot use Redis at redis://:****@127.0.0.1:{server.port}/0: authentication failed (wrong password or "
         "unknown user). Hint: start one with `docker compose up -d redis`, or set REDIS_URL=memory:// for the "
@@ -282,7 +282,7 @@ def test_tls_that_cannot_be_verified_is_refused_never_downgraded(
     )
     done = run(script, f"rediss://{host}:{server.port}/0", b"42\n", tmp_path, **env)
     assert done.returncode == 1
-    [line] = done.stderr.decode().splitlines()
+    [line] = stderr_lines(done.stderr)
     assert ": TLS verification failed (check the CA file and the host name)." in line
     assert done.stdout == b""
 
@@ -294,7 +294,7 @@ def test_plain_redis_to_a_tls_port_is_a_clear_error(
     server, _, _ = tls
     done = run(script, f"redis://localhost:{server.port}/0", b"42\n", tmp_path)
     assert done.returncode == 1
-    [line] = done.stderr.decode().splitlines()
+    [line] = stderr_lines(done.stderr)
     assert line.startswith(f"Cannot use Redis at redis://localhost:{server.port}/0: ")
     assert "rediss://" in line
 

@@ -22,7 +22,7 @@ from simulator.core import CacheEvent, SeedProgress, Source
 from simulator.records import encode_record, user_record
 from tests.conftest import PROJECT_ROOT
 from tests.servers import RedisServer, redis_server_binary, start_sentinel_group
-from tests.test_e2e import assert_clean, script_env
+from tests.test_e2e import assert_clean, script_env, stderr_lines
 from tests.twins import Twin, app_twin
 
 pytestmark = pytest.mark.integration
@@ -246,7 +246,7 @@ def test_the_scripts_say_which_topology_they_are_on(
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stderr.decode().splitlines()[0].startswith(expected)
+    assert stderr_lines(done.stderr)[0].startswith(expected)
     assert b"Cleared " in done.stdout
     assert_clean(done.stderr)
 
