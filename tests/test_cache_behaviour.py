@@ -235,9 +235,11 @@ async def test_200_concurrent_async_lookups_of_one_missing_id_make_1_database_re
     results = await asyncio.gather(*(cache.lookup(3137) for _ in range(200)))
     await clients.aclose()
     assert database.reads.value == 1
-    assert {result.source for result in results} == {Source.DATABASE}
-    assert sum(result.shared for result in results) == 199
-    assert cache.stats.snapshot().saved_by_stampede_protection == 199
+    # every other lookup shared that read, or (its GET queued behind the pool's 32 connections
+    # on a loaded machine) came after it and hit the cache
+    shared = sum(result.shared for result in results)
+    assert shared + sum(result.source is Source.CACHE for result in results) == 199
+    assert cache.stats.snapshot().saved_by_stampede_protection == shared
 
 
 @pytest.mark.integration
