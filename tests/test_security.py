@@ -263,7 +263,7 @@ def test_tls_with_the_right_ca_file_works(script: str, tls: tuple[RedisServer, s
     first = run(script, url, b"42\n", tmp_path, "--seed-mode", "none", REDIS_TLS_CA_FILE=ca_file)
     second = run(script, url, b"42\n", tmp_path, "--seed-mode", "none", REDIS_TLS_CA_FILE=ca_file)
     assert (first.returncode, second.returncode) == (0, 0), first.stderr
-    assert first.stderr.decode().startswith(f"Connected to Redis at {url}")
+    assert stderr_lines(first.stderr)[0].startswith(f"Connected to Redis at {url}")
     assert first.stdout.startswith(b"Stored: user-42 = ")
     assert second.stdout.startswith(b"Found in cache: user-42 = ")
 
