@@ -52,10 +52,6 @@ class Vocabulary:
     first_in_emails: tuple[str, ...]  # first_names[i] as it appears in an email address
     last_in_emails: tuple[str, ...]
     days: tuple[str, ...]  # the ISO dates a record can be created on
-    first_names_json: tuple[str, ...]  # first_names[i] escaped for a JSON string, ready to paste
-    last_names_json: tuple[str, ...]
-    cities_json: tuple[str, ...]
-    jobs_json: tuple[str, ...]
 
 
 @functools.cache
@@ -77,15 +73,7 @@ def vocabulary() -> Vocabulary:
         first_in_emails=tuple(re.sub(r"[^a-z]", "", name.lower()) for name in first_names),
         last_in_emails=tuple(re.sub(r"[^a-z]", "", name.lower()) for name in last_names),
         days=tuple((_FIRST_DAY + timedelta(days=day)).isoformat() for day in range(_DAYS)),
-        first_names_json=_escaped(first_names),
-        last_names_json=_escaped(last_names),
-        cities_json=_escaped(cities),
-        jobs_json=_escaped(jobs),
     )
-
-
-def _escaped(words: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(_json_string(word)[1:-1] for word in words)
 
 
 def _mix(value: int) -> int:
@@ -135,17 +123,6 @@ def encode_record(record: UserRecord) -> str:
         f'{{"id":{record.id},"name":{_json_string(record.name)},"email":{_json_string(record.email)},'
         f'"city":{_json_string(record.city)},"job":{_json_string(record.job)},'
         f'"created_at":{_json_string(record.created_at)},"version":{record.version}}}'
-    )
-
-
-def encoded_user_record(user_id: int, version: int = 0) -> str:
-    """`encode_record(user_record(user_id, version))` straight from pre-escaped words: seeding's fast path."""
-    words = vocabulary()
-    first, last, city, job, email, created_at = _pick(user_id, version, words)
-    return (
-        f'{{"id":{user_id},"name":"{words.first_names_json[first]} {words.last_names_json[last]}",'
-        f'"email":"{email}","city":"{words.cities_json[city]}","job":"{words.jobs_json[job]}",'
-        f'"created_at":"{created_at}","version":{version}}}'
     )
 
 

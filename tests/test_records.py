@@ -15,7 +15,6 @@ from simulator.records import (
     UserRecord,
     decode_record,
     encode_record,
-    encoded_user_record,
     user_record,
 )
 from tests.conftest import PROJECT_ROOT
@@ -80,12 +79,6 @@ def test_encoding_is_exactly_what_json_dumps_gives(record: UserRecord) -> None:
     fields = {name: getattr(record, name) for name in RECORD_FIELDS}
     assert encode_record(record) == json.dumps(fields, separators=(",", ":"))
     assert decode_record(encode_record(record).encode(), record.id) == record
-
-
-def test_the_seeding_fast_path_encodes_exactly_the_same_bytes() -> None:
-    for user_id in [*range(1, 3000), 999_999, 1_000_000_000]:
-        for version in (0, 1, 12):
-            assert encoded_user_record(user_id, version) == encode_record(user_record(user_id, version))
 
 
 def test_encoding_is_compact_json_with_the_fields_in_order() -> None:
