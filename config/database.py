@@ -208,7 +208,11 @@ class AsyncSqliteConnector:
     async def _open(self) -> Any:
         import aiosqlite  # imported here: the sync twin never needs it
 
-        connection = await aiosqlite.connect(self._path, timeout=self._timeout_seconds, isolation_level=None)
+        connection = aiosqlite.connect(self._path, timeout=self._timeout_seconds, isolation_level=None)
+        # aiosqlite's worker thread is not a daemon: a Ctrl-C that cuts aclose() short would
+        # leave the process waiting for it at exit. Committed rows are on disk either way.
+        connection._thread.daemon = True
+        await connection
         try:
             await connection.execute("PRAGMA journal_mode=WAL")
             await connection.execute("PRAGMA synchronous=NORMAL")

@@ -181,7 +181,9 @@ def test_a_command_outside_the_acl_is_reported_not_swallowed(
 ) -> None:
     server = start_redis()
     url = _acl_user(server, ACL_RULES.replace(" +unlink", ""))
-    done = run(script, url, b"42\nclear\n", tmp_path, "--seed-mode", "none")
+    with server.admin() as admin:  # a key for `clear` to find, whatever order the async twin runs things in
+        admin.set("user-42", "x", ex=60)
+    done = run(script, url, b"clear\n", tmp_path, "--seed-mode", "none")
     out = done.stdout.decode().splitlines()
     assert done.returncode == 0
     assert any(
