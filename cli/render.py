@@ -39,6 +39,22 @@ HELP = "\n".join(
 )
 
 
+MAX_SHOWN_CHARACTERS = 300  # of a value on one human line (a record is about 150); --json prints it whole
+
+
+def printable(text: str, limit: int = MAX_SHOWN_CHARACTERS) -> str:
+    """`text` safe for a terminal and one line: control, bidi and other non-printable characters
+    escaped (a record can hold anything another writer put in the database), and cut at `limit`."""
+    if len(text) <= limit and text.isprintable():
+        return text
+    escaped = "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text[:limit]
+    )
+    return escaped + (
+        f"... ({len(text) - limit:,} more characters; --json shows it whole)" if len(text) > limit else ""
+    )
+
+
 def format_elapsed(seconds: float) -> str:
     """A measured duration for people: 0.2 ms, 12 ms, 2004 ms."""
     milliseconds = seconds * 1000
@@ -60,14 +76,15 @@ def render_answer(result: LookupResult, json_output: bool) -> str:
             }
         )
     took = format_elapsed(result.elapsed_seconds) + (", shared another lookup's database read" if result.shared else "")
+    value = printable(result.value or "")
     if result.source is Source.CACHE:
-        return f"Found in cache: {result.key} = {result.value} ({took})"
+        return f"Found in cache: {result.key} = {value} ({took})"
     if result.degraded:
-        found = f"{result.key} = {result.value}" if result.record else f"{result.key} is not in the database"
+        found = f"{result.key} = {value}" if result.record else f"{result.key} is not in the database"
         return f"From the database, cache unavailable: {found} ({took})"
     if result.source is Source.DATABASE:
         stored = "Stored" if result.stored else "Read from the database (not cached)"
-        return f"{stored}: {result.key} = {result.value} ({took})"
+        return f"{stored}: {result.key} = {value} ({took})"
     if result.source is Source.NEGATIVE_CACHE:
         return f"Not found (cached): {result.key} is not in the database ({took})"
     remembered = "cached as not found" if result.stored else "not cached"
@@ -131,19 +148,24 @@ def render_updated(report: UpdateReport, json_output: bool) -> str:
         )
     if record is None:
         return f"{key} is not in the database: nothing to update ({took})."
+    email = printable(record.email)
     if report.problem is not None:
         return (
-            f"Updated {key} in the database (email now {record.email}), but could not delete the cached copy "
+            f"Updated {key} in the database (email now {email}), but could not delete the cached copy "
             f"({report.problem}): it may be stale until it expires ({took})."
         )
     return (
-        f"Updated {key} in the database (email now {record.email}) and deleted it from the cache: "
+        f"Updated {key} in the database (email now {email}) and deleted it from the cache: "
         f"the next lookup reads the new record ({took})."
     )
 
 
-def render_cache_event(event: CacheEvent, url: str) -> str:
-    """One line when Redis stops or starts being usable: once per change, not per lookup."""
+def render_cache_event(event: CacheEvent, in_use: str) -> str:
+    """One line when Redis stops or starts being usable: once per change, not per lookup.
+
+    `in_use` names the server the client uses now (`Redis at redis://...`, or a Sentinel
+    master at the address Sentinel gave after a failover), never just the configured URL.
+    """
     if event.shard:  # a cluster node: only its keys are affected
         if event.available:
             return f"Cache node {event.shard} recovered: its keys use Redis again."
@@ -152,7 +174,7 @@ def render_cache_event(event: CacheEvent, url: str) -> str:
             f"database, and it is tried again in {event.retry_seconds:g} s."
         )
     if event.available:
-        return f"Cache recovered: using Redis at {url} again."
+        return f"Cache recovered: using {in_use} again."
     return (
         f"Warning: the cache is unavailable ({event.reason}); answering from the database, "
         f"and trying Redis again in {event.retry_seconds:g} s."
@@ -206,12 +228,12 @@ def _percentiles(latency_ms: dict[str, float | None]) -> str:
 
 def render_error(message: str, json_output: bool) -> str:
     """A reply to bad input: the message, or `{"error": message}`."""
-    return json.dumps({"error": message}) if json_output else message
+    return json.dumps({"error": message}) if json_output else printable(message, limit=1000)
 
 
 def render_warning(key: str, warning: str) -> str:
     """A one-line warning about one key."""
-    return f"Warning: {key}: {warning}"
+    return f"Warning: {key}: {printable(warning)}"
 
 
 def render_banner(settings: Settings) -> str:

@@ -74,8 +74,14 @@ def encode_not_found(user_id: int) -> str:
 LEASE_PREFIX = b'{"lease":"'
 LEASE_HEADROOM_SECONDS = 5.0
 
+# The longest lease any demo process writes (DB_LATENCY_SECONDS is at most 600): a "lease"
+# with no expiry, or a longer one, was written by another client and is taken over, so it
+# cannot hold every miss of that user back for good.
+MAX_LEASE_MS = round((2 * 600 + LEASE_HEADROOM_SECONDS) * 1000)
+
 # KEYS[1]: the user's key. ARGV[1]: our lease, ARGV[2]: its life in ms, ARGV[3]: a value
-# we read there and found unusable ("" if none), ARGV[4]: "1" if we found another type.
+# we read there and found unusable ("" if none), ARGV[4]: "1" if we found another type,
+# ARGV[5]: the lease prefix, ARGV[6]: MAX_LEASE_MS.
 # Returns {1} when the lease is ours, else {0, what the key holds} or {2} (another type).
 CLAIM_SCRIPT = """
 local kind = redis.call('TYPE', KEYS[1]).ok
@@ -85,7 +91,12 @@ if kind == 'none' or (kind ~= 'string' and ARGV[4] == '1') then
 end
 if kind ~= 'string' then return {2} end
 local value = redis.call('GET', KEYS[1])
-if ARGV[3] ~= '' and value == ARGV[3] then
+local replace = ARGV[3] ~= '' and value == ARGV[3]
+if not replace and string.sub(value, 1, #ARGV[5]) == ARGV[5] then
+  local left = redis.call('PTTL', KEYS[1])
+  replace = left < 0 or left > tonumber(ARGV[6])
+end
+if replace then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return {1}
 end
@@ -290,20 +301,51 @@ UNAVAILABLE = CachedEntry(unavailable=True)
 
 
 def read_cached(raw: bytes | str | None, user_id: int, remaining_ms: int | None = None) -> CachedEntry:
-    """Interpret what a GET returned for `user_id` (bytes: the demo's clients never decode)."""
+    """Interpret what a GET returned for `user_id` (bytes: the demo's clients never decode), and what
+    PTTL said of it when asked (-1: no expiry, which the demo never writes: another client's value)."""
     if raw is None:
         return MISS
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogateescape")
-    if raw == encode_not_found(user_id).encode():
-        return CachedEntry(not_found=True, remaining_ms=remaining_ms, raw=raw)
     if raw.startswith(LEASE_PREFIX):
         return CachedEntry(leased=True, raw=raw)
-    try:
-        record = decode_record(raw, user_id)
-    except CorruptEntry as corrupt:
-        return CachedEntry(problem=corrupt.problem, raw=raw)
-    return CachedEntry(record=record, value=raw.decode("utf-8"), remaining_ms=remaining_ms, raw=raw)
+    if raw == encode_not_found(user_id).encode():
+        found = CachedEntry(not_found=True, remaining_ms=remaining_ms, raw=raw)
+    else:
+        try:
+            record = decode_record(raw, user_id)
+        except CorruptEntry as corrupt:
+            return CachedEntry(problem=corrupt.problem, raw=raw)
+        found = CachedEntry(record=record, value=raw.decode("utf-8"), remaining_ms=remaining_ms, raw=raw)
+    return CachedEntry(problem=Problem.NO_EXPIRY, raw=raw) if remaining_ms == -1 else found
+
+
+class ExpiryAudit:
+    """Which keys this process should check for an expiry on their next hit.
+
+    A hit is one GET, which cannot see a TTL. So each key's first hit in this process, and
+    one at least every CACHE_TTL after, also asks PTTL (same round trip): a value another
+    client wrote with no expiry is then found, treated as corrupt and repaired, and no value
+    is trusted for longer than a TTL without a check. Keys this process stored itself are
+    known to have one. Thread-safe enough: a lost update only causes an extra check.
+    """
+
+    def __init__(self, interval_seconds: float, capacity: int = 100_000, clock: Callable[[], float] = time.monotonic):
+        self.interval_seconds = interval_seconds
+        self.capacity = capacity
+        self._clock = clock
+        self._checked: dict[str, float] = {}
+
+    def due(self, key: str) -> bool:
+        """True when the next read of `key` should ask for its expiry too."""
+        checked = self._checked.get(key)
+        return checked is None or self._clock() - checked >= self.interval_seconds
+
+    def checked(self, key: str) -> None:
+        """`key` was just seen (or written) with an expiry."""
+        if len(self._checked) >= self.capacity:
+            self._checked.clear()  # bounded memory; forgetting only costs each key one more check
+        self._checked[key] = self._clock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +374,8 @@ def claim_arguments(lease: str, policy: CachePolicy, seen: CachedEntry) -> list[
         policy.lease_ms,
         seen.raw if seen.problem else b"",
         "1" if seen.problem is Problem.WRONG_TYPE else "0",
+        LEASE_PREFIX,
+        MAX_LEASE_MS,
     ]
 
 

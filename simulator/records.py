@@ -23,6 +23,7 @@ EMAIL_DOMAINS = ("example.com", "example.org", "example.net")
 _FIRST_DAY = date(2015, 1, 1)
 _DAYS = 11 * 365  # created_at falls in 2015..2025
 _MASK64 = (1 << 64) - 1
+MAX_RECORD_BYTES = 65_536  # a record is about 200 bytes; anything this large is another client's
 RECORD_FIELDS = ("id", "name", "email", "city", "job", "created_at", "version")
 TEXT_FIELDS = RECORD_FIELDS[1:-1]
 _json_string = encode_basestring_ascii  # json.dumps' own escaper for one string
@@ -134,6 +135,9 @@ class Problem(Enum):
     WRONG_FIELDS = "it does not have the record's fields"
     WRONG_USER = "it holds another user's record"
     WRONG_TYPE = "the key holds another Redis type"
+    TOO_LARGE = "it is too large to be a record"
+    TOO_DEEP = "its JSON is nested too deeply to be a record"
+    NO_EXPIRY = "it has no expiry, and the demo always sets one"
 
 
 class CorruptEntry(ValueError):
@@ -146,6 +150,8 @@ class CorruptEntry(ValueError):
 
 def decode_record(raw: bytes, user_id: int) -> UserRecord:
     """The record in a cached value, or CorruptEntry if the value is not one."""
+    if len(raw) > MAX_RECORD_BYTES:  # parsing megabytes of another client's JSON would stall every hit
+        raise CorruptEntry(Problem.TOO_LARGE)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -154,6 +160,8 @@ def decode_record(raw: bytes, user_id: int) -> UserRecord:
         data = json.loads(text)
     except ValueError:
         raise CorruptEntry(Problem.NOT_JSON) from None
+    except RecursionError:  # "[[[[...]]]]" of about a thousand levels: valid JSON, never a record
+        raise CorruptEntry(Problem.TOO_DEEP) from None
     if not (
         isinstance(data, dict)
         and data.keys() == set(RECORD_FIELDS)

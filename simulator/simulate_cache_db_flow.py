@@ -47,6 +47,7 @@ from simulator.core import (
     CachePolicy,
     CircuitBreakers,
     Claim,
+    ExpiryAudit,
     Filled,
     LookupResult,
     SeedProgress,
@@ -185,6 +186,7 @@ class BaseCacheAside:
         self.policy = policy
         self.stats = stats or Stats()
         self.breakers = CircuitBreakers(policy.cooldown_seconds)
+        self.audit = ExpiryAudit(policy.ttl_seconds)
         self.last_fetch_seconds = latency_seconds  # XFetch's delta until a read is measured
         self._notify = notify
         self._closed = False
@@ -202,6 +204,18 @@ class BaseCacheAside:
         if self._closed or refreshing:
             return False
         return self.policy.should_refresh_early(cached.remaining_ms, self.last_fetch_seconds)
+
+    def _audited(self, key: str, cached: CachedEntry) -> CachedEntry:
+        if cached.in_cache:  # read with its expiry, and it has one
+            self.audit.checked(key)
+        return cached
+
+    def _stored(self, key: str, reply: object) -> StoreProblem | None:
+        """What the store script's reply means; a key we stored has an expiry, so needs no check."""
+        problem = reply if isinstance(reply, StoreProblem) else stored_or_lost(reply)
+        if problem is None:
+            self.audit.checked(key)
+        return problem
 
     def _counted(self, result: LookupResult) -> LookupResult:
         self.stats.record(result)
@@ -305,14 +319,14 @@ class CacheAside(BaseCacheAside):
             thread.join(timeout=REFRESH_JOIN_SECONDS)
 
     def _read(self, key: str, user_id: int) -> CachedEntry:
-        """GET (with PTTL for early refresh); UNAVAILABLE when Redis is down or resting."""
+        """GET (with PTTL for early refresh or an expiry check); UNAVAILABLE when Redis is down or resting."""
         shard = shard_of(self.client, key)
         if not self.breakers[shard].allow():
             return UNAVAILABLE
         try:
-            if self.policy.early_refresh:
+            if self.policy.early_refresh or self.audit.due(key):
                 raw, remaining_ms = self._get_with_ttl(key)
-                cached = read_cached(raw, user_id, remaining_ms)
+                cached = self._audited(key, read_cached(raw, user_id, remaining_ms))
             else:
                 cached = read_cached(self.client.get(key), user_id)
         except CACHE_DOWN as error:
@@ -368,7 +382,7 @@ class CacheAside(BaseCacheAside):
         """One round trip: store the value with its TTL if the key still holds `expected` (our lease)."""
         ttl = self.policy.ttl_of(filled)
         reply = self._run_script(self._store_script, key, [expected, filled.value, ttl])
-        return reply if isinstance(reply, StoreProblem) else stored_or_lost(reply)
+        return self._stored(key, reply)
 
     def _run_script(self, script: Any, key: str, arguments: list[object]) -> Any:
         """Run a one-key script; a StoreProblem instead when Redis is down, resting or full."""
@@ -497,14 +511,14 @@ class AsyncCacheAside(BaseCacheAside):
         await asyncio.gather(*self._refreshes, return_exceptions=True)
 
     async def _read(self, key: str, user_id: int) -> CachedEntry:
-        """GET (with PTTL for early refresh); UNAVAILABLE when Redis is down or resting."""
+        """GET (with PTTL for early refresh or an expiry check); UNAVAILABLE when Redis is down or resting."""
         shard = shard_of(self.client, key)
         if not self.breakers[shard].allow():
             return UNAVAILABLE
         try:
-            if self.policy.early_refresh:
+            if self.policy.early_refresh or self.audit.due(key):
                 raw, remaining_ms = await self._get_with_ttl(key)
-                cached = read_cached(raw, user_id, remaining_ms)
+                cached = self._audited(key, read_cached(raw, user_id, remaining_ms))
             else:
                 cached = read_cached(await self.client.get(key), user_id)
         except CACHE_DOWN as error:
@@ -560,7 +574,7 @@ class AsyncCacheAside(BaseCacheAside):
         """One round trip: store the value with its TTL if the key still holds `expected` (our lease)."""
         ttl = self.policy.ttl_of(filled)
         reply = await self._run_script(self._store_script, key, [expected, filled.value, ttl])
-        return reply if isinstance(reply, StoreProblem) else stored_or_lost(reply)
+        return self._stored(key, reply)
 
     async def _run_script(self, script: Any, key: str, arguments: list[object]) -> Any:
         """Run a one-key script; a StoreProblem instead when Redis is down, resting or full."""

@@ -13,7 +13,7 @@ import redis
 
 from config.redis import RedisClients, StartupError, aconnect, connect, get_redis
 from config.settings import Settings
-from simulator.core import CachePolicy, SeedProgress, Source
+from simulator.core import LEASE_PREFIX, MAX_LEASE_MS, CachePolicy, SeedProgress, Source
 from simulator.records import encode_record, user_record
 from simulator.simulate_cache_db_flow import (
     AsyncSeeder,
@@ -88,6 +88,33 @@ async def test_a_miss_then_a_hit_on_a_real_server(name: str, redis_url: str, cli
     assert hit.elapsed_seconds < 0.02
     assert json.loads(hit.value) == json.loads(encode_record(user_record(4321)))
     assert 80 < client.ttl("user-4321") <= 90
+
+
+HOSTILE_VALUES = {
+    "deeply nested JSON": (b"[" * 1100 + b"]" * 1100, 60_000),
+    "a large value": (b"x" * 200_000, 60_000),
+    "a record with no expiry": (encode_record(user_record(77, version=3)).encode(), None),
+    "a lease with no expiry": (LEASE_PREFIX + b'left-by-another-client"}', None),
+    "a lease longer than any the demo writes": (LEASE_PREFIX + b'left-by-another-client"}', MAX_LEASE_MS + 60_000),
+}
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES)
+@pytest.mark.parametrize("name", ["sync", "async"])
+async def test_a_hostile_value_under_a_demo_key_is_answered_from_the_database_and_repaired(
+    name: str, value: str, redis_url: str, client: redis.Redis
+) -> None:
+    """The scripts' Lua runs on a real server: every value another client can write is handled there too."""
+    raw, life_ms = HOSTILE_VALUES[value]
+    client.set("user-77", raw, px=life_ms)
+    async_client = redis.asyncio.Redis.from_url(redis_url)
+    twin = make_twin(name, client, async_client, CachePolicy(ttl_seconds=90), latency_seconds=0.001)
+    first, second = await twin.lookup(77), await twin.lookup(77)
+    await async_client.aclose()
+    assert (first.source, first.record, first.stored) == (Source.DATABASE, user_record(77), True)
+    assert second.source is Source.CACHE
+    assert client.get("user-77") == encode_record(user_record(77)).encode()
+    assert 0 < client.ttl("user-77") <= 90
 
 
 # --- the singleton ---

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, replace
 
 import pytest
 
 from cli.commands import Help, Invalid, Nothing
 from cli.render import (
+    MAX_SHOWN_CHARACTERS,
     format_elapsed,
+    printable,
     render_answer,
     render_banner,
     render_seed_outcome,
     render_seed_started,
+    render_updated,
     reply_to,
 )
 from config.settings import Settings
-from simulator.core import LookupResult, SeedReport, Source
+from simulator.core import LookupResult, SeedReport, Source, UpdateReport
 from simulator.records import encode_record, user_record
 
 
@@ -77,3 +81,33 @@ def test_the_banner_names_keys_ttl_and_latency() -> None:
     assert "demo:user-<id>" in banner
     assert "TTL 60 s" in banner
     assert "plus 0.5 s of simulated delay" in banner
+
+
+TERMINAL_CONTROLS = ["\x1b[2J", "\r", "\n", "\x00", "\x07", "\x7f", "\x85", "\x9b31m", "\u202e", "\u2066", "\u2028"]
+
+
+@pytest.mark.parametrize("control", TERMINAL_CONTROLS, ids=[repr(c) for c in TERMINAL_CONTROLS])
+def test_a_record_holding_terminal_controls_is_printed_escaped_on_one_line(control: str) -> None:
+    record = replace(user_record(42), name=f"Eve{control}Mallory")
+    value = json.dumps(asdict(record), ensure_ascii=False)  # as another client may write it: raw characters
+    for source in (Source.CACHE, Source.DATABASE):
+        line = render_answer(LookupResult(42, "user-42", source, record, value, 0.001, stored=True), False)
+        assert line.isprintable()  # no control, no bidi override, no line break reaches the terminal
+        assert control[0] not in line
+        assert "Mallory" in line
+    updated = render_updated(UpdateReport("user-42", replace(record, email=f"a{control}@example.com"), True), False)
+    assert updated.isprintable()
+
+
+def test_a_value_too_long_for_one_line_is_shortened_for_people_but_never_in_json() -> None:
+    record = replace(user_record(42), name="x" * 5000)
+    value = encode_record(record)
+    result = LookupResult(42, "user-42", Source.CACHE, record, value, 0.001)
+    line = render_answer(result, False)
+    assert len(line) < MAX_SHOWN_CHARACTERS + 200
+    assert f"({len(value) - MAX_SHOWN_CHARACTERS:,} more characters; --json shows it whole)" in line
+    assert json.loads(render_answer(result, True))["value"]["name"] == "x" * 5000
+
+
+def test_a_short_printable_value_is_printed_as_it_is() -> None:
+    assert printable('{"id":42,"name":"Zoë"}') == '{"id":42,"name":"Zoë"}'

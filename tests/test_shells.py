@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from simulator.core import CachePolicy, SeedProgress, SeedReport, Source
+from simulator.core import LEASE_PREFIX, MAX_LEASE_MS, CachePolicy, SeedProgress, SeedReport, Source, encode_not_found
 from simulator.records import Problem, encode_record, user_record
 from simulator.simulate_cache_db_flow import BackgroundSeed, Seeder
 from tests.twins import Twin, make_twin, sqlite_database
@@ -70,10 +70,25 @@ def _corrupt_values() -> list[tuple[Problem, Callable[[redis.Redis], object]]]:
         (Problem.WRONG_FIELDS, lambda client: client.set("user-9", b'{"id": 9}')),
         (Problem.WRONG_USER, lambda client: client.set("user-9", encode_record(user_record(8)))),
         (Problem.WRONG_TYPE, lambda client: client.hset("user-9", "id", "9")),
+        (
+            Problem.WRONG_FIELDS,
+            lambda client: client.set("user-9", encode_record(user_record(9)).replace('"version":0', '"version":true')),
+        ),
+        (Problem.WRONG_FIELDS, lambda client: client.set("user-9", b'{"id": 9, "not_found": true}')),
+        (Problem.TOO_DEEP, lambda client: client.set("user-9", b"[" * 1100 + b"]" * 1100, ex=60)),
+        (Problem.TOO_DEEP, lambda client: client.set("user-9", b'{"a":' * 1100 + b"1" + b"}" * 1100, ex=60)),
+        (
+            Problem.TOO_LARGE,
+            lambda client: client.set("user-9", b'{"id": 9, "name": "' + b"x" * 100_000 + b'"}', ex=60),
+        ),
+        (Problem.NO_EXPIRY, lambda client: client.set("user-9", encode_record(user_record(9, version=5)))),
+        (Problem.NO_EXPIRY, lambda client: client.set("user-9", encode_not_found(9))),
     ]
 
 
-@pytest.mark.parametrize(("problem", "corrupt"), _corrupt_values(), ids=[p.name for p, _ in _corrupt_values()])
+@pytest.mark.parametrize(
+    ("problem", "corrupt"), _corrupt_values(), ids=[f"{p.name}-{i}" for i, (p, _) in enumerate(_corrupt_values())]
+)
 async def test_each_kind_of_corrupt_entry_is_a_miss_with_a_warning_and_is_repaired(
     twin: Twin, sync_client: redis.Redis, problem: Problem, corrupt: Callable[[redis.Redis], object]
 ) -> None:
@@ -84,6 +99,36 @@ async def test_each_kind_of_corrupt_entry_is_a_miss_with_a_warning_and_is_repair
     assert problem.value in result.warning
     assert sync_client.get("user-9") == encode_record(user_record(9)).encode()
     assert (await twin.lookup(9)).source is Source.CACHE
+
+
+async def test_a_value_with_no_expiry_is_checked_on_its_first_hit_not_trusted_forever(
+    twin: Twin, sync_client: redis.Redis, async_client: redis.asyncio.Redis
+) -> None:
+    await twin.lookup(9)  # stored by this twin: it knows the key has an expiry
+    sync_client.persist("user-9")  # another client takes the expiry away
+    assert (await twin.lookup(9)).source is Source.CACHE  # checked already: trusted for one TTL, not forever
+    fresh = make_twin(twin.name, sync_client, async_client)  # another process: its first hit checks the key
+    result = await fresh.lookup(9)
+    assert result.source is Source.DATABASE
+    assert result.warning is not None
+    assert Problem.NO_EXPIRY.value in result.warning
+    assert 0 < sync_client.ttl("user-9") <= 3600
+
+
+@pytest.mark.parametrize("life", ["none", "longer than any demo lease"])
+async def test_a_lease_another_client_left_without_a_proper_expiry_does_not_hold_misses_back(
+    twin: Twin, sync_client: redis.Redis, life: str
+) -> None:
+    foreign_lease = LEASE_PREFIX + b'someone-else"}'
+    if life == "none":
+        sync_client.set("user-9", foreign_lease)
+    else:
+        sync_client.set("user-9", foreign_lease, px=MAX_LEASE_MS + 60_000)
+    result = await twin.lookup(9)
+    assert result.source is Source.DATABASE
+    assert result.stored  # it took the lease over, instead of waiting a lease's life and storing nothing
+    assert sync_client.get("user-9") == encode_record(user_record(9)).encode()
+    assert 0 < sync_client.ttl("user-9") <= 3600
 
 
 @pytest.mark.parametrize("mode", ["sequential", "pipelined"])
