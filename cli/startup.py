@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from dotenv import dotenv_values
 
-from config.settings import ConfigError, Settings, Twin, merge_sources, parse_command_line
+from config.settings import ConfigError, Settings, Twin, merge_sources, parse_command_line, value_for_error
 
 DEFAULT_ENV_FILE = ".env"
 
@@ -26,22 +26,25 @@ def load_settings(argv: Sequence[str] | None, twin: Twin, environ: Mapping[str, 
     settings = Settings.from_env(merged, twin, labels=command_line.labels)
     if settings.tls_ca_file and not os.access(settings.tls_ca_file, os.R_OK):
         label = command_line.labels.get("REDIS_TLS_CA_FILE", "REDIS_TLS_CA_FILE")
-        raise ConfigError(
-            f"{label}={settings.tls_ca_file!r} is not valid: expected a readable PEM file of CA certificates"
-        )
+        shown = value_for_error("REDIS_TLS_CA_FILE", settings.tls_ca_file)
+        raise ConfigError(f"{label}{shown} is not valid: expected a readable PEM file of CA certificates")
     if settings.sqlite_path is not None and (problem := sqlite_file_problem(settings.sqlite_path)):
         label = command_line.labels.get("DATABASE_URL", "DATABASE_URL")
-        raise ConfigError(f"{label}={settings.database_url!r} is not valid: {problem}")
+        shown = value_for_error("DATABASE_URL", settings.database_url)
+        if shown.startswith(" (value hidden"):  # then the directory, part of the same value, is not named either
+            problem = sqlite_file_problem(settings.sqlite_path, name_directory=False)
+        raise ConfigError(f"{label}{shown} is not valid: {problem}")
     return settings
 
 
-def sqlite_file_problem(path: str) -> str | None:
+def sqlite_file_problem(path: str, name_directory: bool = True) -> str | None:
     """Why the demo could not create or open this SQLite file, or None."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        return f"the directory {directory!r} does not exist"
+    absolute = os.path.dirname(os.path.abspath(path))
+    directory = f"the directory {absolute!r}" if name_directory else "its directory"
+    if not os.path.isdir(absolute):
+        return f"{directory} does not exist"
     if not os.path.exists(path):
-        return None if os.access(directory, os.W_OK) else f"the directory {directory!r} is not writable"
+        return None if os.access(absolute, os.W_OK) else f"{directory} is not writable"
     if not os.path.isfile(path):
         return "it names a directory or a special file, not a database file"
     if not os.access(path, os.R_OK | os.W_OK):
@@ -55,9 +58,12 @@ def read_env_file(path: str | None) -> dict[str, str | None]:
     path = path or DEFAULT_ENV_FILE
     if not os.path.isfile(path):
         if chosen:
-            raise ConfigError(f"--env-file={path!r} is not valid: expected a readable .env file")
+            raise ConfigError(
+                f"--env-file{value_for_error('--env-file', path)} is not valid: expected a readable .env file"
+            )
         return {}
     try:
         return dotenv_values(path, interpolate=False)
     except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"--env-file={path!r} cannot be read ({type(error).__name__})") from None
+        shown = value_for_error("--env-file", path)
+        raise ConfigError(f"--env-file{shown} cannot be read ({type(error).__name__})") from None

@@ -19,7 +19,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
-from config.settings import Settings
+from config.settings import Settings, redact_password
 from simulator.sql import Dialect, for_dialect
 
 MAX_POOL_CONNECTIONS = 16  # per PostgreSQL pool; more lookups wait for a free connection, up to the timeout
@@ -49,29 +49,58 @@ def _psycopg_error() -> type[BaseException]:
     return psycopg.Error
 
 
-# What a driver's message says (a pattern, lower-cased) -> what to tell a newcomer.
+# What a driver's message says (a pattern, lower-cased) -> what to tell a newcomer, and what to do about it.
+_DOCKER_HINT = "start one with `docker compose up -d postgres`, or unset DATABASE_URL for the SQLite file"
 _REASONS = (
-    (r"password authentication failed|no password supplied", "authentication failed (wrong password or unknown user)"),
-    (r"database .* does not exist", "no such database on the server"),
-    (r"connection refused", "connection refused (nothing is listening there)"),
-    (r"timeout|timed out", "timed out (is the server down, overloaded or behind a firewall?)"),
-    (r"could not translate host name|name or service not known", "unknown host"),
-    (r"database is locked", "the SQLite file is locked by another process (it waited DB_TIMEOUT_SECONDS)"),
-    (r"file is not a database|malformed", "the file is not a SQLite database"),
-    (r"unable to open database file|readonly", "the SQLite file cannot be opened for writing"),
+    (
+        r"password authentication failed|no password supplied|role .* does not exist",
+        "authentication failed (wrong password or unknown user)",
+        "check the user name and password in DATABASE_URL (percent-encoded)",
+    ),
+    (
+        r"database .* does not exist",
+        "no such database on the server",
+        "check the database name at the end of DATABASE_URL, or create it with createdb",
+    ),
+    (r"connection refused", "connection refused (nothing is listening there)", _DOCKER_HINT),
+    (
+        r"timeout|timed out",
+        "timed out (is the server down, overloaded or behind a firewall?)",
+        "check that the server is up and that no firewall drops the port, or raise DB_TIMEOUT_SECONDS",
+    ),
+    (
+        r"could not translate host name|name or service not known|failed to resolve host",
+        "unknown host",
+        "check the host name in DATABASE_URL",
+    ),
+    (
+        r"network is unreachable|no route to host|cannot assign requested address",
+        "no route to the server",
+        "check the host in DATABASE_URL and this machine's network connection",
+    ),
+    (
+        r"certificate|does not support ssl|sslmode|ssl error: (?!syscall)",
+        "TLS failed",
+        "check the sslmode and sslrootcert options in DATABASE_URL",
+    ),
+    # SQLite's reasons say what to do; no hint follows them.
+    (r"database is locked", "the SQLite file is locked by another process (it waited DB_TIMEOUT_SECONDS)", ""),
+    (r"file is not a database|malformed", "the file is not a SQLite database", ""),
+    (r"unable to open database file|readonly", "the SQLite file cannot be opened for writing", ""),
 )
+_HINTS = {reason: hint for _, reason, hint in _REASONS}
 
 
 def database_failure_reason(error: BaseException) -> str:
     """Why the database could not be used, in a few words a newcomer can act on."""
     text = str(error)
-    for pattern, reason in _REASONS:
+    for pattern, reason, _ in _REASONS:
         if re.search(pattern, text.lower()):
             return reason
-    # Anything else: the driver's first line, without what it quotes ("..."): libpq quotes
-    # the part of a URL it could not read, which may be a password.
-    first = re.sub(r'"[^"]*"', '"..."', text.splitlines()[0][:200]) if text else ""
-    return first or type(error).__name__
+    # Anything else: the driver's first line, without what it quotes ("..." or '...'): libpq
+    # quotes the part of a URL it could not read, which may be a password.
+    first = re.sub(r"\"[^\"]*\"|'[^']*'", '"..."', text.splitlines()[0][:200]) if text else ""
+    return first.rstrip(". ") or type(error).__name__
 
 
 def describe_database(settings: Settings) -> str:
@@ -367,8 +396,8 @@ async def aopen_connector(settings: Settings) -> AsyncConnector:
 
 
 def unavailable(settings: Settings, error: DatabaseError) -> DatabaseUnavailable:
-    """The one-line start-up error for a database that cannot be used."""
-    hint = ""
-    if settings.sqlite_path is None:
-        hint = " Hint: start one with `docker compose up -d postgres`, or unset DATABASE_URL for the SQLite file."
-    return DatabaseUnavailable(f"Cannot use the database, {describe_database(settings)}: {error}.{hint}")
+    """The one-line start-up error for a database that cannot be used, with the hint for its cause."""
+    reason = str(error)
+    hint = _HINTS.get(reason, "check DATABASE_URL") if settings.sqlite_path is None else ""
+    line = f"Cannot use the database, {describe_database(settings)}: {reason}." + (f" Hint: {hint}." if hint else "")
+    return DatabaseUnavailable(redact_password(line, settings.database_url))

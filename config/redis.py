@@ -12,11 +12,17 @@ builds contains a password.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import functools
+import os
+import re
+import socket
+import ssl
 import threading
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio
@@ -30,7 +36,7 @@ from redis.connection import HiredisRespSerializer, parse_url
 from redis.retry import Retry
 from redis.utils import HIREDIS_AVAILABLE
 
-from config.settings import EMBEDDED_REDIS_URL, Settings
+from config.settings import EMBEDDED_REDIS_URL, Settings, redact_password
 
 if TYPE_CHECKING:
     from fakeredis import FakeServer
@@ -142,6 +148,29 @@ class RedisClients:
                 self._async_bulk = client if self.embedded else self._build_async(None)
             return self._async_bulk
 
+    def sentinel_clients(self) -> list[redis.Redis]:
+        """The sync client's connections to the Sentinels themselves (none outside Sentinel mode)."""
+        with self._lock:
+            return list(self._sentinel_clients)
+
+    def async_sentinel_clients(self) -> list[redis.asyncio.Redis]:
+        """The asyncio client's connections to the Sentinels themselves."""
+        with self._lock:
+            return list(self._async_sentinel_clients)
+
+    def master_address(self) -> tuple[str, int] | None:
+        """Where the client in use sends commands, as Sentinel last told it (no I/O); None outside Sentinel mode.
+
+        The client of the running event loop if it has one, else the sync client.
+        """
+        with self._lock:
+            client: SyncClient | AsyncClient | None = self._sync
+            with contextlib.suppress(RuntimeError):
+                if self._async is not None and asyncio.get_running_loop() is self._async_loop:
+                    client = self._async
+        address = getattr(getattr(client, "connection_pool", None), "master_address", None)
+        return (str(address[0]), int(address[1])) if address else None
+
     def close(self) -> None:
         """Close the sync client's connections (and those to the Sentinels)."""
         with self._lock:
@@ -173,7 +202,11 @@ class RedisClients:
         if self.embedded:
             import fakeredis
 
-            return fakeredis.FakeRedis(server=self._fake())
+            embedded = fakeredis.FakeRedis(
+                server=self._fake(), connection_pool_class=redis.BlockingConnectionPool, max_connections=MAX_CONNECTIONS
+            )
+            embedded.connection_pool.timeout = POOL_WAIT_SECONDS  # type: ignore[attr-defined]  # waits: never "too many"
+            return embedded
         options = _connection_options(settings, settings.redis_timeout_seconds)
         retry = Retry(NoBackoff(), retries=1, supported_errors=(redis.ConnectionError,))
         if settings.redis_cluster:  # finds every node from the one named, and splits pipelines by slot
@@ -181,7 +214,7 @@ class RedisClients:
             return RedisCluster.from_url(settings.redis_url, retry=retry, require_full_coverage=False, **options)
         if settings.sentinels:  # asks the Sentinels where the master is, again after every failover
             sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
-                list(settings.sentinels), sentinel_kwargs=_sentinel_options(settings)
+                list(settings.sentinels), sentinel_kwargs={**_sentinel_options(settings), "retry": retry}
             )
             self._sentinel_clients.extend(sentinel.sentinels)
             options["max_connections"] = MAX_CLUSTER_CONNECTIONS
@@ -199,7 +232,13 @@ class RedisClients:
         if self.embedded:
             import fakeredis
 
-            return fakeredis.FakeAsyncRedis(server=self._fake())
+            async_embedded = fakeredis.FakeAsyncRedis(
+                server=self._fake(),
+                connection_pool_class=redis.asyncio.BlockingConnectionPool,
+                max_connections=MAX_CONNECTIONS,
+            )
+            async_embedded.connection_pool.timeout = POOL_WAIT_SECONDS  # type: ignore[attr-defined]
+            return async_embedded
         options = _connection_options(settings, socket_timeout)
         retry = AsyncRetry(NoBackoff(), retries=1, supported_errors=(redis.ConnectionError,))
         if settings.redis_cluster:
@@ -207,7 +246,7 @@ class RedisClients:
             return AsyncRedisCluster.from_url(settings.redis_url, retry=retry, require_full_coverage=False, **options)
         if settings.sentinels:
             async_sentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
-                list(settings.sentinels), sentinel_kwargs=_sentinel_options(settings)
+                list(settings.sentinels), sentinel_kwargs={**_sentinel_options(settings), "retry": retry}
             )
             self._async_sentinel_clients.extend(async_sentinel.sentinels)
             options["max_connections"] = MAX_CLUSTER_CONNECTIONS
@@ -257,6 +296,8 @@ def _connection_options(settings: Settings, socket_timeout: float | None) -> dic
 
 
 def _sentinel_options(settings: Settings) -> dict[str, Any]:
+    # With the same retry as the master (once, at once, on a dropped connection only): redis-py's
+    # default backs off exponentially, and an unreachable Sentinel took 9 s to report.
     timeout = settings.redis_timeout_seconds
     return {"socket_timeout": timeout, "socket_connect_timeout": timeout}
 
@@ -287,35 +328,181 @@ def get_redis(settings: Settings) -> RedisClients:
 get_redis.cache_clear = _clients_for.cache_clear  # type: ignore[attr-defined]
 
 
-# --- the start-up check ---
+# --- why Redis cannot be used: one decision, for the start-up line and every later message ---
+
+# errno values that say no packet can reach the address: no network at all (`unshare -n`
+# without loopback), no route, or an address family the machine does not have.
+NO_ROUTE_ERRNOS = frozenset(
+    {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT}
+)
+_NO_ROUTE_ORDER = (errno.ENETUNREACH, errno.ENETDOWN, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT)
+# getaddrinfo's errors (negative): the name cannot be resolved.
+UNKNOWN_HOST_ERRNOS = frozenset(
+    {socket.EAI_NONAME, socket.EAI_AGAIN, socket.EAI_FAIL, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+)
+_ERRNO_IN_TEXT = re.compile(r"\[Errno (-?\d+)\]|Error (-?\d+) connecting|\((-?\d+), '")
+Protocol = Literal["plain", "tls"]
+FailureKind = Literal[
+    "no-password",
+    "authentication",
+    "permission",
+    "out-of-memory",
+    "tls-verification",
+    "tls-handshake",
+    "speaks-plain",
+    "speaks-tls",
+    "timeout",
+    "refused",
+    "no-route",
+    "unknown-host",
+    "closed",
+    "not-a-cluster",
+    "not-redis",
+    "no-sentinel",
+    "no-master",
+    "other",
+]
+
+
+class NoSentinelAnswered(redis.ConnectionError):
+    """None of the Sentinels in REDIS_SENTINELS answered; `__cause__` is why the first did not."""
+
+
+def error_numbers(error: BaseException) -> set[int]:
+    """Every errno the error (or what caused it) carries or quotes: redis-py words them into its messages."""
+    numbers: set[int] = set()
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and isinstance(cause.errno, int):
+            numbers.add(cause.errno)
+        for match in _ERRNO_IN_TEXT.finditer(str(cause)):
+            numbers.add(int(next(group for group in match.groups() if group is not None)))
+        cause = cause.__cause__ or cause.__context__
+    return numbers
+
+
+def failure_kind(error: BaseException, found: Protocol | None = None) -> FailureKind:
+    """What went wrong, from the error (and `found`: the protocol a probe found at the port instead)."""
+    text = str(error)
+    numbers = error_numbers(error)
+    if isinstance(error, NoSentinelAnswered):
+        return "no-sentinel"
+    if isinstance(error, redis.sentinel.MasterNotFoundError | redis.asyncio.sentinel.MasterNotFoundError):
+        return "no-sentinel" if _unreachable_sentinels(text) else "no-master"
+    if isinstance(error, redis.AuthenticationError) or "NOAUTH" in text or "WRONGPASS" in text:
+        noauth = getattr(error, "status_code", None) == "NOAUTH" or "NOAUTH" in text
+        return "no-password" if noauth else "authentication"
+    if isinstance(error, redis.exceptions.NoPermissionError) or text.startswith("NOPERM"):
+        return "permission"
+    if isinstance(error, redis.exceptions.OutOfMemoryError):
+        return "out-of-memory"
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        return "tls-verification"
+    if found is not None:
+        return "speaks-plain" if found == "plain" else "speaks-tls"
+    if "SSL" in text or "TLS" in text or "wrong version number" in text or "handshake" in text:
+        return "tls-handshake"
+    if "Cluster mode is not enabled" in text:
+        return "not-a-cluster"
+    if "Protocol error" in text:
+        return "not-redis"
+    timed_out = "Timeout connecting to server" in text or "Timeout reading from" in text  # a cluster's words
+    if isinstance(error, redis.TimeoutError | TimeoutError) or errno.ETIMEDOUT in numbers or timed_out:
+        return "timeout"
+    if errno.ECONNREFUSED in numbers or is_refused(error):
+        return "refused"
+    if numbers & NO_ROUTE_ERRNOS:
+        return "no-route"
+    if numbers & UNKNOWN_HOST_ERRNOS or "Name or service not known" in text or "nodename nor servname" in text:
+        return "unknown-host"
+    if numbers & {errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED} or "Connection closed by server" in text:
+        return "closed"
+    return "other"
+
+
+_REASONS: dict[FailureKind, str] = {
+    "no-password": "the server requires a password, and none was given",
+    "authentication": "authentication failed (wrong password or unknown user)",
+    "out-of-memory": "Redis is out of memory (maxmemory reached with a noeviction policy)",
+    "tls-verification": "TLS verification failed (check the CA file and the host name)",
+    "tls-handshake": "the TLS handshake failed (is the server speaking TLS? use rediss:// only for TLS ports)",
+    "speaks-plain": "the server speaks plain Redis, not TLS",
+    "speaks-tls": "the server speaks TLS, not plain Redis",
+    "timeout": "timed out (is the server frozen, overloaded or behind a firewall?)",
+    "refused": "connection refused (nothing is listening there)",
+    "unknown-host": "unknown host (the name could not be resolved)",
+    "closed": "the server closed the connection",
+    "not-a-cluster": "that server is not a Redis Cluster node (cluster mode is not enabled on it)",
+    "not-redis": "what answers there does not speak the Redis protocol",
+    "no-master": "no Sentinel that answered knows a master by that name that is up",
+}
+_HINTS: dict[FailureKind, str] = {
+    "no-password": "put the password in REDIS_URL (redis://:password@host, percent-encoded) or in REDIS_PASSWORD",
+    "authentication": "check the user name and password in REDIS_URL (percent-encoded), "
+    "or REDIS_USERNAME and REDIS_PASSWORD",
+    "permission": 'allow the ACL user the commands the demo sends (README, "Security")',
+    "out-of-memory": "raise the server's maxmemory, or give it an eviction policy such as allkeys-lru",
+    "tls-verification": "set REDIS_TLS_CA_FILE to the CA that signed the server's certificate, "
+    "and use the host name the certificate names",
+    "tls-handshake": "use redis:// for a plain port, rediss:// for a TLS one",
+    "speaks-plain": "use redis:// for this port, or the server's TLS port with rediss://",
+    "speaks-tls": "use rediss:// for this port (with REDIS_TLS_CA_FILE for a private CA)",
+    "timeout": "check that the server is up and answering and that no firewall drops the port, "
+    "or raise REDIS_TIMEOUT_SECONDS",
+    "refused": DOCKER_HINT,
+    "no-route": "check the host in REDIS_URL and this machine's network connection",
+    "unknown-host": "check the host name in REDIS_URL (or REDIS_HOST)",
+    "closed": "check that the port is a Redis server's (a TLS port needs rediss://) and that it is not restarting",
+    "not-a-cluster": "unset REDIS_CLUSTER to use it as a single server",
+    "not-redis": "check the host and port in REDIS_URL",
+    "other": "check REDIS_URL",
+}
+_SENTINEL_HINTS: dict[FailureKind, str] = {
+    "no-sentinel": "check REDIS_SENTINELS (`docker compose --profile sentinel up -d` starts some)",
+    "no-master": "check REDIS_SENTINEL_MASTER: the name in the Sentinels' `sentinel monitor` line",
+    "refused": "the master the Sentinels name is down: wait for a failover, or check the Sentinels",
+    "no-route": "the master the Sentinels name cannot be reached from here: check the network",
+    "timeout": "the master the Sentinels name does not answer: check it, or raise REDIS_TIMEOUT_SECONDS",
+    "unknown-host": "the Sentinels name the master by a host name this machine cannot resolve",
+    "closed": "check that the master speaks what REDIS_URL's scheme says (rediss:// for TLS)",
+    "other": "check REDIS_SENTINELS, REDIS_SENTINEL_MASTER and REDIS_URL's credentials",
+}
 
 
 def failure_reason(error: BaseException) -> str:
-    """Why Redis could not be used, in a few words a newcomer can act on."""
-    text = str(error)
-    if isinstance(error, redis.AuthenticationError) or "NOAUTH" in text or "WRONGPASS" in text:
-        return "authentication failed (wrong password or unknown user)"
-    if isinstance(error, redis.exceptions.NoPermissionError) or text.startswith("NOPERM"):
-        return f"permission denied by the server's ACL ({_first_line(text)})"
-    if isinstance(error, redis.exceptions.OutOfMemoryError):
-        return "Redis is out of memory (maxmemory reached with a noeviction policy)"
-    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
-        return "TLS verification failed (check the CA file and the host name)"
-    if "SSL" in text or "TLS" in text or "wrong version number" in text:
-        return "TLS handshake failed (is the server speaking TLS? use rediss:// only for TLS ports)"
-    if isinstance(error, redis.TimeoutError):
-        return "timed out (is the server frozen, overloaded or behind a firewall?)"
-    if is_refused(error):
-        return "connection refused (nothing is listening there)"
-    if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:
-        return "unknown host"
-    if "Connection closed by server" in text or "Connection reset" in text:
-        return "the server closed the connection (restarting? a TLS port needs rediss://)"
-    return _first_line(text) or type(error).__name__
+    """Why Redis could not be used, in a few words a newcomer can act on (one line, no object dump)."""
+    kind = failure_kind(error)
+    if kind == "permission":
+        return f"permission denied by the server's ACL ({_first_line(str(error))})"
+    if kind == "no-route":
+        return f"no route to the server ({_errno_name(error_numbers(error) & NO_ROUTE_ERRNOS)})"
+    if kind == "no-sentinel":
+        if not isinstance(error, NoSentinelAnswered):  # a MasterNotFoundError during a run: only a count is known
+            return f"no Sentinel gave the master's address ({_unreachable_sentinels(str(error))} could not be reached)"
+        cause = error.__cause__
+        return "no Sentinel could be reached" + (f": {failure_reason(cause)}" if cause is not None else "")
+    if kind == "other":
+        return _first_line(str(error)) or type(error).__name__
+    return _REASONS[kind]
+
+
+def _unreachable_sentinels(text: str) -> int:
+    """How many Sentinels a MasterNotFoundError says failed (each as `<client repr> - network:TimeoutError`)."""
+    return len(re.findall(r" - (?:network|tls|auth|server):\w+", text))
+
+
+def _errno_name(numbers: set[int]) -> str:
+    """The most telling of the errors (asyncio reports one per address; redis-py's sync client only the last)."""
+    number = min(numbers, key=lambda each: (_NO_ROUTE_ORDER.index(each) if each in _NO_ROUTE_ORDER else 99, each))
+    return f"{os.strerror(number).lower()}, {errno.errorcode.get(number, str(number))}"
 
 
 def _first_line(text: str) -> str:
-    return text.splitlines()[0][:200] if text else ""
+    # redis-py's MasterNotFoundError quotes whole client objects: never print past one.
+    line = text.splitlines()[0][:200].rstrip(". ") if text else ""
+    return line.split(" : <", 1)[0]
 
 
 def is_refused(error: BaseException) -> bool:
@@ -325,28 +512,50 @@ def is_refused(error: BaseException) -> bool:
         if isinstance(cause, ConnectionRefusedError) or "refused" in str(cause).lower():
             return True
         cause = cause.__cause__ or cause.__context__
-    return f"Error {errno.ECONNREFUSED} " in str(error)
+    return errno.ECONNREFUSED in error_numbers(error)
 
 
-def startup_failure(settings: Settings, error: BaseException) -> StartupError:
-    """The one-line error for a server that cannot be used."""
+def is_unreachable(error: BaseException) -> bool:
+    """True when the address cannot be reached at all: refused, no route or network, or a name that does not resolve.
+
+    With no network at all (a network namespace without loopback) connecting to localhost
+    fails with ENETUNREACH or EADDRNOTAVAIL, not ECONNREFUSED, and asyncio words several
+    addresses' failures as one `Multiple exceptions: [Errno 111] ..., [Errno 99] ...`.
+    """
+    if is_refused(error):
+        return True
+    numbers = error_numbers(error)
+    return bool(numbers) and numbers <= {errno.ECONNREFUSED, *NO_ROUTE_ERRNOS, *UNKNOWN_HOST_ERRNOS}
+
+
+def _sentinel_names(settings: Settings) -> str:
+    return ",".join(_address(host, port) for host, port in settings.sentinels)
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def startup_failure(settings: Settings, error: BaseException, found: Protocol | None = None) -> StartupError:
+    """The one-line error for a server that cannot be used: what, why, and the hint for that cause."""
+    kind = failure_kind(error, found)
+    reason = failure_reason(error) if kind in ("permission", "no-route", "no-sentinel", "other") else _REASONS[kind]
     if settings.sentinels:
-        sentinels = ",".join(f"{host}:{port}" for host, port in settings.sentinels)
-        target = f"the Redis master '{settings.sentinel_master}' through Sentinel {sentinels}"
-        hint = "check REDIS_SENTINELS and REDIS_SENTINEL_MASTER (`docker compose --profile sentinel up -d` starts some)"
+        target = f"the Redis master '{settings.sentinel_master}' through Sentinel {_sentinel_names(settings)}"
+        hint = _SENTINEL_HINTS.get(kind) or _HINTS.get(kind, _SENTINEL_HINTS["other"])
     else:
         target = f"{'Redis Cluster' if settings.redis_cluster else 'Redis'} at {settings.redis_url_for_display}"
-        hint = DOCKER_HINT
-    return StartupError(f"Cannot use {target}: {failure_reason(error)}. Hint: {hint}.")
+        hint = _HINTS.get(kind, _HINTS["other"])
+    return StartupError(redact_password(f"Cannot use {target}: {reason}. Hint: {hint}.", settings.redis_url))
 
 
 def may_fall_back(settings: Settings, error: BaseException) -> bool:
-    """Nothing configured and nothing listening: the embedded Redis stands in."""
+    """Nothing configured and nothing reachable at localhost:6379: the embedded Redis stands in."""
     return (
         not settings.redis_configured
         and isinstance(error, redis.ConnectionError)
         and not isinstance(error, redis.AuthenticationError)
-        and is_refused(error)
+        and is_unreachable(error)
     )
 
 
@@ -355,25 +564,50 @@ def embedded_settings(settings: Settings) -> Settings:
     return replace(settings, redis_url=EMBEDDED_REDIS_URL)
 
 
-def describe_connection(clients: RedisClients, fell_back: bool, where: str = "") -> str:
+def describe_connection(clients: RedisClients, fell_back: bool, where: str = "", because: str = "") -> str:
     """The start-up line saying which Redis the demo uses, and on which topology."""
     if not clients.embedded:
         return f"Connected to {where or 'Redis at ' + clients.settings.redis_url_for_display}"
     if fell_back:
+        nothing = f"localhost:6379 cannot be reached ({because})" if because else "nothing listens on localhost:6379"
         return (
-            "No Redis is configured and nothing listens on localhost:6379: using the embedded "
+            f"No Redis is configured and {nothing}: using the embedded "
             "in-memory Redis (fakeredis). Set REDIS_URL to use a server."
         )
     return "Using the embedded in-memory Redis (fakeredis), as REDIS_URL=memory:// asks"
+
+
+def _fallback_line(clients: RedisClients, error: BaseException) -> str:
+    numbers = error_numbers(error)
+    if is_refused(error):
+        because = ""  # the usual case: nothing listens there
+    elif numbers & NO_ROUTE_ERRNOS:
+        because = _errno_name(numbers & NO_ROUTE_ERRNOS)
+    else:
+        because = "the name localhost cannot be resolved"
+    return describe_connection(clients, fell_back=True, because=because)
+
+
+def describe_in_use(settings: Settings) -> str:
+    """Which Redis the demo uses now (no I/O): for a Sentinel master, the address Sentinel last gave the client."""
+    if settings.embedded:
+        return "the embedded in-memory Redis (fakeredis)"
+    if settings.redis_cluster:
+        return f"Redis Cluster through {settings.redis_url_for_display}"
+    if settings.sentinels:
+        master = get_redis(settings).master_address()
+        at = f" at {_address(*master)}" if master is not None else ""
+        return f"Redis master '{settings.sentinel_master}'{at} (found through Sentinel {_sentinel_names(settings)})"
+    return f"Redis at {settings.redis_url_for_display}"
 
 
 def _where(settings: Settings, masters: int, master: tuple[str, int]) -> str:
     if settings.redis_cluster:
         return f"Redis Cluster ({masters} masters) through {settings.redis_url_for_display}"
     if settings.sentinels:
-        sentinels = ",".join(f"{host}:{port}" for host, port in settings.sentinels)
         return (
-            f"Redis master '{settings.sentinel_master}' at {master[0]}:{master[1]}, found through Sentinel {sentinels}"
+            f"Redis master '{settings.sentinel_master}' at {_address(*master)}, "
+            f"found through Sentinel {_sentinel_names(settings)}"
         )
     return f"Redis at {settings.redis_url_for_display}"
 
@@ -392,19 +626,128 @@ async def _atopology(client: AsyncClient, settings: Settings) -> str:
     return _where(settings, masters, master)
 
 
+# --- probes, only once start-up has failed: is the protocol the other one? did any Sentinel answer? ---
+
+
+def protocol_in_doubt(settings: Settings, error: BaseException) -> bool:
+    """Could a TLS/plain mismatch explain this failure? (A TLS client to a plain port times out or fails
+    its handshake; a plain client to a TLS port is disconnected.) Then a probe finds out."""
+    if settings.sentinels or settings.embedded:
+        return False
+    kind = failure_kind(error)
+    if settings.redis_url.startswith("rediss://"):
+        return kind in ("timeout", "tls-handshake", "closed")
+    return kind in ("closed", "tls-handshake")
+
+
+def _probe_target(settings: Settings) -> tuple[str, int]:
+    parts = urlsplit(settings.redis_url)
+    return parts.hostname or "localhost", parts.port or 6379
+
+
+def _probe_tls_context() -> ssl.SSLContext:
+    # Only asks whether the port completes a TLS handshake; nothing is sent over it.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def other_protocol(settings: Settings) -> Protocol:
+    """The protocol the URL's scheme does not ask for: plain for rediss://, TLS for redis://."""
+    return "plain" if settings.redis_url.startswith("rediss://") else "tls"
+
+
+def probe_other_protocol(settings: Settings) -> Protocol | None:
+    """The other protocol, if the port speaks it: PING answered in plain RESP, or a TLS handshake completed."""
+    return other_protocol(settings) if _speaks_other_protocol(settings) else None
+
+
+async def aprobe_other_protocol(settings: Settings) -> Protocol | None:
+    """The async twin of `probe_other_protocol`."""
+    return other_protocol(settings) if await _aspeaks_other_protocol(settings) else None
+
+
+def _speaks_other_protocol(settings: Settings) -> bool:
+    host, port = _probe_target(settings)
+    tls = other_protocol(settings) == "tls"
+    try:
+        with socket.create_connection((host, port), timeout=settings.redis_timeout_seconds) as raw:
+            if tls:
+                with _probe_tls_context().wrap_socket(raw, server_hostname=host):
+                    return True
+            raw.sendall(b"PING\r\n")
+            return raw.recv(1) in (b"+", b"-")
+    except (OSError, ValueError):  # ssl.SSLError is an OSError
+        return False
+
+
+async def _aspeaks_other_protocol(settings: Settings) -> bool:
+    host, port = _probe_target(settings)
+    tls = other_protocol(settings) == "tls"
+    try:
+        async with asyncio.timeout(settings.redis_timeout_seconds):
+            reader, writer = await asyncio.open_connection(
+                host, port, ssl=_probe_tls_context() if tls else None, server_hostname=host if tls else None
+            )
+            try:
+                if tls:
+                    return True
+                writer.write(b"PING\r\n")
+                await writer.drain()
+                return await reader.read(1) in (b"+", b"-")
+            finally:
+                writer.transport.abort()  # no TLS goodbye to wait for
+    except (OSError, TimeoutError, ValueError):
+        return False
+
+
+def ask_sentinels(clients: RedisClients) -> None:
+    """Ping the Sentinels until one answers; raises NoSentinelAnswered (from the first failure) if none does."""
+    first: BaseException | None = None
+    for sentinel in clients.sentinel_clients():
+        try:
+            sentinel.ping()
+        except REDIS_ERRORS as error:
+            first = first or error
+            continue
+        return
+    if first is not None:
+        raise NoSentinelAnswered("no Sentinel could be reached") from first
+
+
+async def aask_sentinels(clients: RedisClients) -> None:
+    """The async twin of `ask_sentinels`."""
+    first: BaseException | None = None
+    for sentinel in clients.async_sentinel_clients():
+        try:
+            await sentinel.ping()
+        except REDIS_ERRORS as error:
+            first = first or error
+            continue
+        return
+    if first is not None:
+        raise NoSentinelAnswered("no Sentinel could be reached") from first
+
+
+# --- the start-up check ---
+
+
 def connect(settings: Settings) -> tuple[RedisClients, str]:
     """Ping once; returns the clients and the start-up line, or raises StartupError."""
     clients = get_redis(settings)
     try:
         client = clients.sync_client()
+        ask_sentinels(clients)
         client.ping()
         topology = _topology(client, settings)
     except (*REDIS_ERRORS, OSError, ValueError) as error:
         clients.close()
-        if not may_fall_back(settings, error):
-            raise startup_failure(settings, error) from None
-        clients = get_redis(embedded_settings(settings))
-        return clients, describe_connection(clients, fell_back=True)
+        if may_fall_back(settings, error):
+            embedded = get_redis(embedded_settings(settings))
+            return embedded, _fallback_line(embedded, error)
+        found = probe_other_protocol(settings) if protocol_in_doubt(settings, error) else None
+        raise startup_failure(settings, error, found) from None
     except BaseException:  # Ctrl-C while connecting: leave nothing open
         clients.close()
         raise
@@ -416,14 +759,16 @@ async def aconnect(settings: Settings) -> tuple[RedisClients, str]:
     clients = get_redis(settings)
     try:
         client = clients.async_client()
+        await aask_sentinels(clients)
         await client.ping()
         topology = await _atopology(client, settings)
     except (*REDIS_ERRORS, OSError, ValueError) as error:
         await clients.aclose()
-        if not may_fall_back(settings, error):
-            raise startup_failure(settings, error) from None
-        clients = get_redis(embedded_settings(settings))
-        return clients, describe_connection(clients, fell_back=True)
+        if may_fall_back(settings, error):
+            embedded = get_redis(embedded_settings(settings))
+            return embedded, _fallback_line(embedded, error)
+        found = await aprobe_other_protocol(settings) if protocol_in_doubt(settings, error) else None
+        raise startup_failure(settings, error, found) from None
     except BaseException:  # Ctrl-C while connecting: leave nothing open
         await clients.aclose()
         raise

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, NoReturn
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 Twin = Literal["sync", "async"]
 
@@ -443,7 +443,7 @@ def _parse_option(option: Option, raw: str | None, label: str, twin: Twin) -> ob
         hint = ""
         if option.twin_choices and (raw or "").strip().lower() == "threaded":
             hint = " (threaded is main.py's; main_async.py seeds in the background with pipelined)"
-        shown = _quote_for_error(option.env, raw or "")
+        shown = value_for_error(option.env, raw or "")
         raise ConfigError(f"{label}{shown} is not valid: expected {error}{hint}") from None
 
 
@@ -472,7 +472,7 @@ def _redis_url_from(values: Mapping[str, str | None], label: Mapping[str, str]) 
     host = values.get("REDIS_HOST") or "localhost"
     if not is_host(host):
         raise ConfigError(
-            f"{label.get('REDIS_HOST', 'REDIS_HOST')}{_quote_for_error('REDIS_HOST', host)} is not valid: "
+            f"{label.get('REDIS_HOST', 'REDIS_HOST')}{value_for_error('REDIS_HOST', host)} is not valid: "
             "expected a host name or IP address"
         )
     port = _parse_part("REDIS_PORT", values, label, whole_number(1, 65535), 6379)
@@ -484,7 +484,7 @@ def _redis_url_from(values: Mapping[str, str | None], label: Mapping[str, str]) 
     credentials = f"{username}:{quote(password, safe='')}@" if password else (f"{username}@" if username else "")
     url = f"redis://{credentials}{host}:{port}/{database}"
     if _url_problem(url):  # every part was checked; this only guards the assembly
-        raise ConfigError(f"{label.get('REDIS_HOST', 'REDIS_HOST')}{_quote_for_error('REDIS_HOST', host)} is not valid")
+        raise ConfigError(f"{label.get('REDIS_HOST', 'REDIS_HOST')}{value_for_error('REDIS_HOST', host)} is not valid")
     return url, True
 
 
@@ -498,35 +498,39 @@ def _parse_part(
         return parse(raw)
     except ValueError as error:
         raise ConfigError(
-            f"{label.get(name, name)}{_quote_for_error(name, raw)} is not valid: expected {error}"
+            f"{label.get(name, name)}{value_for_error(name, raw)} is not valid: expected {error}"
         ) from None
 
 
 def parse_redis_url(url: str, label: str = "REDIS_URL") -> str:
-    """Validate a Redis URL and return it unchanged; the error never echoes a password."""
+    """Validate a Redis URL and return it with its scheme in lower case; the error never echoes a password."""
     url = url.strip()
     if url.lower() == EMBEDDED_REDIS_URL:
         return EMBEDDED_REDIS_URL
     problem = _url_problem(url)
     if problem:
-        shown = _quote_for_error("REDIS_URL", url)
+        shown = value_for_error("REDIS_URL", url)
         raise ConfigError(f"{label}{shown} is not valid: {problem}; expected {_URL_FORM}")
-    return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme.lower()}://{rest}"  # REDIS:// and Rediss:// mean what redis:// and rediss:// do
+
+
+_ENCODING_ADVICE = "percent-encode the password's @ : / ? # [ ] % and spaces (for example %40 for @)"
 
 
 def _url_problem(url: str) -> str | None:
     scheme, _, rest = url.partition("://")
     if scheme.lower() not in ("redis", "rediss"):
         return "the scheme must be redis://, rediss:// or memory://"
-    if any(ord(char) < 33 or ord(char) == 127 for char in url):
-        return "it contains spaces or control characters"
     authority_end = min((rest.find(char) for char in "/?#" if char in rest), default=len(rest))
     authority, tail = rest[:authority_end], rest[authority_end:]
-    if authority.count("@") > 1 or "@" in tail:
-        return "percent-encode '@', '/' and ':' in the password (for example %40 for @)"
     userinfo = authority.rpartition("@")[0]
-    if userinfo.count(":") > 1:
-        return "percent-encode '@', '/' and ':' in the password (for example %3A for :)"
+    if authority.count("@") > 1 or "@" in tail or userinfo.count(":") > 1 or "[" in userinfo or "]" in userinfo:
+        return _ENCODING_ADVICE
+    if any(ord(char) < 33 or ord(char) == 127 for char in url):
+        return "it contains spaces or control characters (" + _ENCODING_ADVICE + ")"
+    if re.search(r"%(?![0-9A-Fa-f]{2})", url):
+        return "a '%' must start a percent-encoded byte such as %25 (for a '%' itself)"
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -558,13 +562,27 @@ def mask_url(url: str) -> str:
         if parts.query and (masked := _mask_query(parts.query)) != parts.query:
             url = parts._replace(query=masked).geturl()
             parts = urlsplit(url)
-        if parts.password is None:
+        if parts.password is None or url.count("@") != parts.netloc.count("@"):  # a password cut at a / ? or #
             return url if "@" not in url else _hide(url)
         host = parts.netloc.rpartition("@")[2]
         user = parts.username or ""
         return parts._replace(netloc=f"{user}:****@{host}").geturl()
     except ValueError:
         return _hide(url)
+
+
+def redact_password(text: str, url: str) -> str:
+    """`text` with the URL's password, as typed or decoded, replaced by ****: a last guard for
+    messages built from what a driver said (it never should quote a password, but it might)."""
+    try:
+        password = urlsplit(url).password or ""
+    except ValueError:
+        return text
+    forms = {password, unquote(password), quote(unquote(password), safe="")}
+    for form in sorted(forms, key=len, reverse=True):  # the longest first: one form may contain another
+        if len(form) >= 4:
+            text = text.replace(form, "****")
+    return text
 
 
 def _mask_query(query: str) -> str:
@@ -580,15 +598,45 @@ def _hide(url: str) -> str:
     return f"{scheme}://(hidden: the URL may contain a password)"
 
 
-def _quote_for_error(name: str, value: str) -> str:
-    """How a bad value follows its name: `=value`, escaped and shortened; secrets never shown."""
+_HIDDEN = " (value hidden: it may contain a password)"
+
+
+def value_for_error(name: str, value: str) -> str:
+    """How a bad value follows its setting's name in an error: `='value'`, or a note that it is hidden.
+
+    A password is never shown, nor any value that might hold one: a URL is shown masked,
+    and only when its shape leaves no doubt where the password is; any other value that
+    looks like a URL or credentials (`://`, `@`) is hidden whole.
+    """
     if name == "REDIS_PASSWORD":
         return " (value hidden)"
     if name in ("REDIS_URL", "DATABASE_URL"):
-        masked = mask_url(value)
-        return " (value hidden: it may contain a password)" if "(hidden" in masked else "=" + ascii(masked)
+        return "=" + ascii(mask_url(value)) if _safe_to_show(value) else _HIDDEN
+    if "@" in value or "://" in value:
+        return _HIDDEN
     shown = value if len(value) <= 40 else value[:40] + "..."
     return "=" + ascii(shown)
+
+
+def _safe_to_show(url: str) -> bool:
+    """Can this (possibly malformed) URL be shown masked without any part of a password?
+
+    Yes when urlsplit finds a password and every '@' is in the authority (mask_url then
+    replaces all of it: the text between the first ':' and the last '@'; with an '@' after
+    a '/', '?' or '#', part of the password would be left), or when there is no user part
+    at all and the port, if any, is a number (`redis://:secret` would show "secret" as a port).
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    if parts.password is not None:  # and every '@' in the authority: a password ends at the last '@'
+        return url.count("@") == parts.netloc.count("@")
+    if "@" in url:
+        return False
+    authority = re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0]
+    port = authority.rpartition("]")[2].partition(":")[2]  # after any IPv6 address in brackets
+    return port == "" or port.isdigit()
 
 
 # --- the shared argument parser and the settings loader ---
@@ -602,8 +650,52 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def _redact(text: str) -> str:
-    """Hide the password of any URL in a message argparse built from what was typed."""
-    return re.sub(r"(://[^/@\s:]*):[^@\s]*@", r"\1:****@", text)
+    """An argparse message with nothing that was typed as a value in it (it may be a password).
+
+    argparse quotes the value a flag without one was given (`--json=...`); any other word
+    that looks like a URL or credentials is hidden whole, as a last guard.
+    """
+    text = re.sub(r"ignored explicit argument .*", "takes no value (the value given is not shown)", text)
+    return " ".join(word if _harmless(word) else "(hidden)" for word in text.split(" "))
+
+
+def _harmless(word: str) -> bool:
+    """No URL or credentials in it, or a URL already masked (`redis://:****@host`, `--flag=redis://...`)."""
+    value = word.rstrip(",")
+    if value.startswith("-"):
+        value = value.partition("=")[2]
+    if "@" not in value and "://" not in value:
+        return True
+    return _safe_to_show(value) and mask_url(value) == value
+
+
+def unrecognized_arguments(extras: Sequence[str]) -> str:
+    """argparse's `unrecognized arguments` error, with no password in it: argparse would echo them as typed.
+
+    Flags are named; a URL is shown masked when its shape leaves no doubt where the password
+    is; anything else typed is counted, not shown (a password may have been typed alone).
+    """
+    shown = []
+    hidden = 0
+    for argument in extras:
+        flag, equals, value = argument.partition("=")
+        if re.fullmatch(r"--?[A-Za-z0-9][A-Za-z0-9_-]{0,40}", flag):
+            shown.append(flag + (f"={_masked_or_hidden(value)}" if equals else ""))
+        elif "://" in argument and _safe_to_show(argument):
+            shown.append(mask_url(argument))
+        else:
+            hidden += 1
+    if hidden:
+        more, plural = "more " if shown else "", "s" if hidden > 1 else ""
+        shown.append(
+            f"{hidden} {more}argument{plural} not shown (it may be a password; type ids at the prompt, "
+            "and give URLs with --redis-url or --database-url)"
+        )
+    return "unrecognized arguments: " + ", ".join(shown)
+
+
+def _masked_or_hidden(value: str) -> str:
+    return mask_url(value) if "://" in value and _safe_to_show(value) else "(value not shown)"
 
 
 def build_parser(twin: Twin) -> argparse.ArgumentParser:
@@ -648,7 +740,10 @@ class CommandLine:
 
 def parse_command_line(argv: Sequence[str], twin: Twin) -> CommandLine:
     """Parse flags into overrides of the environment; argparse exits 2 (or 0 for --help)."""
-    namespace = build_parser(twin).parse_args(list(argv))
+    parser = build_parser(twin)
+    namespace, extras = parser.parse_known_args(list(argv))
+    if extras:  # argparse would echo them, and one may be a URL with its password
+        parser.error(unrecognized_arguments(extras))
     overrides: dict[str, str] = {}
     labels: dict[str, str] = {}
     flag_to_env = {"--redis-url": "REDIS_URL", **{option.flag: option.env for option in OPTIONS if option.flag}}

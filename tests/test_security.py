@@ -69,10 +69,25 @@ def test_a_wrong_password_is_an_authentication_failure_reported_fast_without_the
     [line] = stderr_lines(done.stderr)
     assert line == (
         f"Cannot use Redis at redis://:****@127.0.0.1:{server.port}/0: authentication failed (wrong password or "
-        "unknown user). Hint: start one with `docker compose up -d redis`, or set REDIS_URL=memory:// for the "
-        "embedded one."
+        "unknown user). Hint: check the user name and password in REDIS_URL (percent-encoded), or REDIS_USERNAME "
+        "and REDIS_PASSWORD."
     )
+    assert "docker" not in line  # a server answered: starting one is not the fix
     assert_secret_absent(done, SECRET)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_no_password_for_a_server_that_requires_one_says_so(
+    script: str, start_redis: Callable[..., RedisServer], tmp_path: Path
+) -> None:
+    server = start_redis("--requirepass", SECRET)
+    done = run(script, f"redis://127.0.0.1:{server.port}/0", b"42\n", tmp_path)
+    assert done.returncode == 1
+    [line] = stderr_lines(done.stderr)
+    assert line == (
+        f"Cannot use Redis at redis://127.0.0.1:{server.port}/0: the server requires a password, and none was "
+        "given. Hint: put the password in REDIS_URL (redis://:password@host, percent-encoded) or in REDIS_PASSWORD."
+    )
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -297,8 +312,40 @@ def test_plain_redis_to_a_tls_port_is_a_clear_error(
     done = run(script, f"redis://localhost:{server.port}/0", b"42\n", tmp_path)
     assert done.returncode == 1
     [line] = stderr_lines(done.stderr)
-    assert line.startswith(f"Cannot use Redis at redis://localhost:{server.port}/0: ")
-    assert "rediss://" in line
+    assert line == (
+        f"Cannot use Redis at redis://localhost:{server.port}/0: the server speaks TLS, not plain Redis. "
+        "Hint: use rediss:// for this port (with REDIS_TLS_CA_FILE for a private CA)."
+    )
+    assert_clean(done.stderr)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_tls_to_a_plain_port_is_named_not_taken_for_a_frozen_server(
+    script: str, start_redis: Callable[..., RedisServer], tmp_path: Path
+) -> None:
+    server = start_redis()
+    done = run(script, f"rediss://localhost:{server.port}/0", b"42\n", tmp_path)
+    assert done.returncode == 1
+    [line] = stderr_lines(done.stderr)
+    assert line == (
+        f"Cannot use Redis at rediss://localhost:{server.port}/0: the server speaks plain Redis, not TLS. "
+        "Hint: use redis:// for this port, or the server's TLS port with rediss://."
+    )
+    assert "timed out" not in line
+    assert_clean(done.stderr)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("scheme", ["Rediss", "REDISS"])
+def test_an_upper_case_tls_scheme_is_tls(
+    script: str, scheme: str, tls: tuple[RedisServer, str, str], tmp_path: Path
+) -> None:
+    server, ca_file, _ = tls
+    url = f"{scheme}://localhost:{server.port}/0"
+    done = run(script, url, b"42\n", tmp_path, "--seed-mode", "none", REDIS_TLS_CA_FILE=ca_file)
+    assert done.returncode == 0, done.stderr
+    assert stderr_lines(done.stderr)[0] == f"Connected to Redis at rediss://localhost:{server.port}/0"
+    assert done.stdout.startswith(b"Stored: user-42 = ")
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

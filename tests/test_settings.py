@@ -15,7 +15,10 @@ from config.settings import (
     build_parser,
     mask_url,
     parse_redis_url,
+    redact_password,
     setting_names,
+    unrecognized_arguments,
+    value_for_error,
 )
 
 
@@ -99,7 +102,9 @@ def test_nothing_configured_means_the_default_url_with_a_fallback_allowed() -> N
         ({"KEY_PREFIX": "a*b"}, "sync", ["KEY_PREFIX='a*b'", "letters, digits"]),
         ({"JSON_OUTPUT": "maybe"}, "sync", ["JSON_OUTPUT='maybe'", "1 or 0"]),
         ({"REDIS_URL": "http://h"}, "sync", ["REDIS_URL='http://h'", "scheme"]),
-        ({"REDIS_URL": "redis://h:port"}, "sync", ["REDIS_URL='redis://h:port'", "port"]),
+        ({"REDIS_URL": "redis://h:1/x"}, "sync", ["REDIS_URL='redis://h:1/x'", "database number"]),
+        # a port that is not a number may be a password typed without its '@': not shown
+        ({"REDIS_URL": "redis://h:port"}, "sync", ["REDIS_URL (value hidden", "port must be a number"]),
         ({"REDIS_URL": "redis://"}, "sync", ["names no valid host"]),
         ({"REDIS_URL": "redis://[zz]:6379/0"}, "sync", ["names no valid host"]),
         ({"REDIS_HOST": "1:2:3"}, "sync", ["REDIS_HOST='1:2:3'", "host name or IP address"]),
@@ -122,19 +127,101 @@ def test_a_bad_value_names_the_setting_the_value_and_what_is_accepted(
 @pytest.mark.parametrize(
     "url",
     [
-        "redis://user:pa/ssword@host:6379/0",  # '/' in the password
-        "redis://user:pa@ssword@host:6379/0",  # '@' in the password
-        "redis://user:pa:ssword@host:6379/0",  # ':' in the password
-        "redis://:pa?ssword@host/0",  # '?' in the password
+        "redis://user:Qj/Xvzk@host:6379/0",  # '/' in the password
+        "redis://user:Qj@Xvzk@host:6379/0",  # '@' in the password
+        "redis://user:Qj:Xvzk@host:6379/0",  # ':' in the password
+        "redis://:Qj?Xvzk@host/0",  # '?' in the password
+        "redis://:Qj#Xvzk@host/0",  # '#' in the password
+        "redis://:Qj[Xvzk]@host/0",  # brackets in the password
+        "redis://:Qj%zzXvzk@host/0",  # a '%' that starts no percent-encoded byte
+        "redis://:Qj Xvzk@host/0",  # a space
     ],
 )
 def test_an_unencoded_password_is_refused_without_echoing_any_of_it(url: str) -> None:
     with pytest.raises(ConfigError) as raised:
         parse_redis_url(url)
     message = str(raised.value)
-    for fragment in ("pa", "ssword"):
-        assert fragment not in message.replace("password", "").replace("percent", "").replace("parse", "")
-    assert "percent-encode" in message
+    for fragment in ("Qj", "Xvzk"):
+        assert fragment not in message
+    assert "percent-encode" in message or "percent-encoded byte" in message
+
+
+@pytest.mark.parametrize(
+    ("url", "normalised"),
+    [
+        ("REDIS://h:6379/0", "redis://h:6379/0"),
+        ("Rediss://u:P%40ss@h:6380/1", "rediss://u:P%40ss@h:6380/1"),
+        ("MEMORY://", EMBEDDED_REDIS_URL),
+        ("Memory://", EMBEDDED_REDIS_URL),
+    ],
+)
+def test_an_upper_case_redis_scheme_is_accepted_and_normalised(url: str, normalised: str) -> None:
+    settings = Settings.from_env({"REDIS_URL": url}, "sync")
+    assert settings.redis_url == normalised
+
+
+def test_an_upper_case_rediss_scheme_is_tls_for_the_ca_file_check() -> None:
+    settings = Settings.from_env({"REDIS_URL": "REDISS://h:6380/0", "REDIS_TLS_CA_FILE": "ca.pem"}, "sync")
+    assert settings.redis_url == "rediss://h:6380/0"
+
+
+@pytest.mark.parametrize(
+    ("url", "normalised"),
+    [
+        ("SQLITE:///users.db", "sqlite:///users.db"),
+        ("Sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+        ("POSTGRESQL://u:pw@h:5433/demo", "postgresql://u:pw@h:5433/demo"),
+        ("Postgres://u@h/demo", "postgresql://u@h/demo"),
+    ],
+)
+def test_an_upper_case_database_scheme_is_accepted_and_normalised(url: str, normalised: str) -> None:
+    assert Settings.from_env({"DATABASE_URL": url}, "sync").database_url == normalised
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "shown"),
+    [
+        ("SEED_COUNT", "abc", "='abc'"),
+        ("SEED_COUNT", "redis://:Qjxvzk@h", " (value hidden: it may contain a password)"),
+        ("KEY_PREFIX", "u:Qjxvzk@h", " (value hidden: it may contain a password)"),
+        ("REDIS_SENTINELS", ":Qjxvzk@h:1", " (value hidden: it may contain a password)"),
+        ("REDIS_PASSWORD", "Qjxvzk", " (value hidden)"),
+        ("REDIS_URL", "redis://:Qjxvzk@h:notaport", "='redis://:****@h:notaport'"),
+        ("REDIS_URL", "redis://:Qj@xvzk@h", "='redis://:****@h'"),
+        ("REDIS_URL", "redis://:Qj/x@vzk@h", " (value hidden: it may contain a password)"),
+        ("REDIS_URL", "redis://:Qjxvzk", " (value hidden: it may contain a password)"),
+        ("REDIS_URL", "redis://:Qjxvzk@[::1", " (value hidden: it may contain a password)"),
+        ("DATABASE_URL", "sqlite:///u:Qjxvzk@h/x.db", " (value hidden: it may contain a password)"),
+        ("DATABASE_URL", "mysql://h/x", "='mysql://h/x'"),
+    ],
+)
+def test_a_bad_value_is_shown_only_when_it_cannot_hold_a_password(name: str, value: str, shown: str) -> None:
+    assert value_for_error(name, value) == shown
+
+
+@pytest.mark.parametrize(
+    ("extras", "message"),
+    [
+        (["--redis-ulr"], "unrecognized arguments: --redis-ulr"),
+        (["--redis=redis://:Qjxvzk@h/0"], "unrecognized arguments: --redis=redis://:****@h/0"),
+        (["--redis=Qjxvzk"], "unrecognized arguments: --redis=(value not shown)"),
+        (["redis://:Qj/x@vzk@h"], "unrecognized arguments: 1 argument not shown (it may be a password"),
+        (["Qjxvzk", "x"], "unrecognized arguments: 2 arguments not shown (it may be a password"),
+        (["redis://:Qjxvzk@h", "x"], "unrecognized arguments: redis://:****@h, 1 more argument not shown ("),
+    ],
+)
+def test_unrecognized_arguments_are_named_without_any_password(extras: list[str], message: str) -> None:
+    text = unrecognized_arguments(extras)
+    assert text.startswith(message)
+    assert "Qj" not in text
+    assert "vzk" not in text
+
+
+def test_redact_password_replaces_every_form_of_the_password() -> None:
+    url = "postgresql://u:P%40ss%2Fw0rd@h/db"
+    text = "failed for P%40ss%2Fw0rd, P@ss/w0rd and P%40ss%2Fw0rd"
+    assert redact_password(text, url) == "failed for ****, **** and ****"
+    assert redact_password("nothing to hide", "sqlite:///users.db") == "nothing to hide"
 
 
 def test_a_percent_encoded_password_is_accepted() -> None:
@@ -149,6 +236,9 @@ def test_a_percent_encoded_password_is_accepted() -> None:
         ("rediss://host:6380/1", "rediss://host:6380/1"),
         ("redis://u:s%40cret@host/0", "redis://u:****@host/0"),
         ("memory://", "memory://"),
+        ("redis://:Qj/x@vzk@h/0", "redis://(hidden: the URL may contain a password)"),  # cut at the '/'
+        ("redis://:Qj#x@vzk@h/0", "redis://(hidden: the URL may contain a password)"),  # cut at the '#'
+        ("redis://:Qj@x@h/0", "redis://:****@h/0"),
     ],
 )
 def test_mask_url_hides_the_password(url: str, masked: str) -> None:
