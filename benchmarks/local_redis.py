@@ -3,7 +3,10 @@
 `LocalRedis` is one redis-server process that can be killed (SIGKILL), frozen (SIGSTOP),
 thawed and restarted on the same port; `start_cluster` makes a Redis Cluster of such
 processes and `start_sentinel_group` a master, a replica and a Sentinel. Everything lives
-in a temp dir, binds 127.0.0.1 only and keeps nothing on disk. Never used by the demo.
+in a temp dir, binds 127.0.0.1 only and keeps nothing on disk. Each takes the paths of the
+binaries it runs (the tests pass the ones their lookup found); without them it looks them up
+on PATH, and a missing one is a FileNotFoundError whose message is one line saying what to
+install. Never used by the demo.
 """
 
 from __future__ import annotations
@@ -20,6 +23,16 @@ from pathlib import Path
 import redis
 
 READY_SECONDS = 15.0
+# Debian's redis-server package depends on redis-tools, which holds redis-cli.
+_PACKAGES = {"redis-server": "redis-server", "redis-cli": "redis-tools"}
+
+
+def redis_binary(name: str) -> str:
+    """The path of `name` (redis-server or redis-cli) on PATH; FileNotFoundError saying what to install if none."""
+    path = shutil.which(name)
+    if path is None:
+        raise FileNotFoundError(f"{name} is not installed (apt-get install -y {_PACKAGES.get(name, name)})")
+    return path
 
 
 def free_port(exclude: frozenset[int] = frozenset()) -> int:
@@ -42,11 +55,14 @@ class LocalRedis:
     """One redis-server (or Sentinel) process under our control."""
 
     def __init__(
-        self, directory: Path, *arguments: str, tls: bool = False, sentinel_config: Path | None = None
+        self,
+        directory: Path,
+        *arguments: str,
+        tls: bool = False,
+        sentinel_config: Path | None = None,
+        binary: str | None = None,
     ) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise FileNotFoundError("redis-server is not installed (apt-get install -y redis-server)")
+        binary = binary or redis_binary("redis-server")
         self.port = free_port()
         self.tls = tls
         self.directory = directory / f"redis-{self.port}"
@@ -119,8 +135,13 @@ class LocalRedis:
         return redis.Redis(host="127.0.0.1", port=self.port, **options)  # type: ignore[arg-type]
 
 
-def start_cluster(directory: Path, masters: int = 3) -> list[LocalRedis]:
+def start_cluster(
+    directory: Path, masters: int = 3, *, server_binary: str | None = None, cli_binary: str | None = None
+) -> list[LocalRedis]:
     """A Redis Cluster of `masters` masters, no replicas, that keeps serving the slots it still has."""
+    # Both are looked up before any node starts: a missing redis-cli is one line, not a half-built cluster.
+    server_binary = server_binary or redis_binary("redis-server")
+    cli_binary = cli_binary or redis_binary("redis-cli")
     nodes: list[LocalRedis] = []
     try:
         for _ in range(masters):
@@ -138,22 +159,21 @@ def start_cluster(directory: Path, masters: int = 3) -> list[LocalRedis]:
                     "1000",
                     "--cluster-require-full-coverage",
                     "no",
+                    binary=server_binary,
                 ).start()
             )
-        subprocess.run(
-            [
-                "redis-cli",
-                "--cluster",
-                "create",
-                *(node.address for node in nodes),
-                "--cluster-replicas",
-                "0",
-                "--cluster-yes",
-            ],
-            check=True,
+        addresses = [node.address for node in nodes]
+        done = subprocess.run(
+            [cli_binary, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
             capture_output=True,
+            text=True,
+            errors="replace",
             timeout=60,
+            check=False,
         )
+        if done.returncode != 0:
+            said = " ".join((done.stderr or done.stdout).split())[-300:]
+            raise RuntimeError(f"redis-cli --cluster create failed (exit {done.returncode}): {said}")
         _wait_for(
             lambda: all(_ask(node, _cluster_ok) for node in nodes),
             "the cluster to be ok",
@@ -165,10 +185,13 @@ def start_cluster(directory: Path, masters: int = 3) -> list[LocalRedis]:
     return nodes
 
 
-def start_sentinel_group(directory: Path, master_name: str = "mymaster") -> tuple[LocalRedis, LocalRedis, LocalRedis]:
+def start_sentinel_group(
+    directory: Path, master_name: str = "mymaster", *, server_binary: str | None = None
+) -> tuple[LocalRedis, LocalRedis, LocalRedis]:
     """A master, its replica, and one Sentinel watching them (quorum 1, fast failover)."""
-    master = LocalRedis(directory, "--repl-diskless-sync-delay", "0").start()
-    replica = LocalRedis(directory, "--replicaof", "127.0.0.1", str(master.port)).start()
+    server_binary = server_binary or redis_binary("redis-server")
+    master = LocalRedis(directory, "--repl-diskless-sync-delay", "0", binary=server_binary).start()
+    replica = LocalRedis(directory, "--replicaof", "127.0.0.1", str(master.port), binary=server_binary).start()
     config = directory / f"sentinel-{master.port}.conf"
     config.write_text(
         f"sentinel monitor {master_name} 127.0.0.1 {master.port} 1\n"
@@ -176,7 +199,7 @@ def start_sentinel_group(directory: Path, master_name: str = "mymaster") -> tupl
         f"sentinel failover-timeout {master_name} 3000\n"
         f"sentinel parallel-syncs {master_name} 1\n"
     )
-    sentinel = LocalRedis(directory, sentinel_config=config).start()
+    sentinel = LocalRedis(directory, sentinel_config=config, binary=server_binary).start()
     _wait_for(
         lambda: _ask(replica, lambda client: client.info("replication").get("master_link_status") == "up"),
         "the replica to sync",

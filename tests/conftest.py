@@ -2,7 +2,10 @@
 
 No test ever talks to a shared Redis (such as one on localhost:6379): integration tests
 use a redis-server that pytest-redis starts on a free port in a temp dir and stops at the
-end. When CI=true and no redis-server can be found, those tests fail instead of skipping.
+end; the PostgreSQL tests (marked `postgres`) use a private PostgreSQL server (see
+tests/postgres.py). They never skip: a run that selects any of them without the binaries
+they need (redis-server and redis-cli on PATH, PostgreSQL's server binaries) stops before
+the first test, with one line that says what to install.
 Every test runs in a temp directory holding its own SQLite `users.db` (the default
 DATABASE_URL) with TEST_DB_SIZE users, copied from one filled once per session.
 """
@@ -20,11 +23,20 @@ import pytest
 import redis
 from pytest_redis import factories
 
+from benchmarks.local_postgres import postgres_binaries
 from config.database import SqliteConnector
 from config.redis import get_redis
 from config.settings import setting_names
 from simulator.database import Database
-from tests.servers import RedisServer, redis_server_binary, start_cluster
+from tests.postgres import MISSING_POSTGRES_LINE, LocalPostgres, fresh_database, needs_postgres, private_postgres
+from tests.servers import (
+    RedisServer,
+    missing_redis_binaries,
+    missing_redis_line,
+    redis_cli_binary,
+    redis_server_binary,
+    start_cluster,
+)
 from tests.twins import TEST_DB_SIZE, close_databases
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -77,7 +89,23 @@ async def async_client(fake_server: fakeredis.FakeServer) -> AsyncIterator[redis
     await client.aclose()
 
 
-# --- the private redis-server ---
+# --- the no-skip policy (for every server), and the private redis-server ---
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Integration tests never skip: without the server binaries they need, stop the run with one line."""
+    if session.config.option.collectonly:
+        return
+    integration = [item for item in session.items if item.get_closest_marker("integration")]
+    problems = []  # `pytest -m "not integration"` selects none of them: no server needed
+    # PostgreSQL's tests answer from the embedded Redis: only the others need redis-server.
+    if any(not needs_postgres(item) for item in integration) and (missing := missing_redis_binaries()):
+        problems.append(missing_redis_line(missing))
+    if any(needs_postgres(item) for item in session.items) and postgres_binaries() is None:
+        problems.append(MISSING_POSTGRES_LINE)
+    if problems:
+        # pytest prints a UsageError as one "ERROR: ..." line and exits 4, before any test runs.
+        raise pytest.UsageError("; ".join(problems))
 
 
 @dataclass(frozen=True)
@@ -115,8 +143,7 @@ def start_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
     started: list[RedisServer] = []
 
     def start(*arguments: str, tls: bool = False) -> RedisServer:
-        redis_server_binary()
-        server = RedisServer(tmp_path, *arguments, tls=tls).start()
+        server = RedisServer(tmp_path, *arguments, tls=tls, binary=redis_server_binary()).start()
         started.append(server)
         return server
 
@@ -128,8 +155,7 @@ def start_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[list[RedisServer]]:
     """A private 3-master Redis Cluster on free ports, stopped after the test."""
-    redis_server_binary()
-    nodes = start_cluster(tmp_path)
+    nodes = start_cluster(tmp_path, server_binary=redis_server_binary(), cli_binary=redis_cli_binary())
     yield nodes
     for node in nodes:
         node.stop()
@@ -144,8 +170,6 @@ def free_port() -> int:
 
 
 # --- the private PostgreSQL server (see tests/postgres.py) ---
-
-from tests.postgres import LocalPostgres, fresh_database, private_postgres  # noqa: E402 - appended section
 
 
 @pytest.fixture(scope="session")

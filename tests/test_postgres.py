@@ -1,7 +1,9 @@
 """PostgreSQL as the source of truth: both database twins, and both entry points, on a private server.
 
 Every test gets a fresh database of its own (`postgres_url`) on the session's private
-PostgreSQL server (see tests/postgres.py); none ever touches a shared one.
+PostgreSQL server (see tests/postgres.py); none ever touches a shared one. Every test here
+is marked `postgres`: a run that selects one without PostgreSQL's server binaries stops
+before the first test with one line (it never skips).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from simulator.database import AsyncDatabase, Database
 from simulator.records import encode_record, user_record
 from tests.postgres import LocalPostgres
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
 TWINS = {"sync": main, "async": main_async}
 USERS = 300
