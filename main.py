@@ -23,7 +23,15 @@ from cli.commands import (
     needs_cache,
     parse_command,
 )
-from cli.console import Console, is_interactive, read_lines, standard_input
+from cli.console import (
+    OUTPUT_FAILED_EXIT,
+    Console,
+    Terminated,
+    is_interactive,
+    read_lines,
+    standard_input,
+    terminate_on_signals,
+)
 from cli.render import (
     render_answer,
     render_banner,
@@ -59,7 +67,7 @@ def main(
     stderr: TextIO | None = None,
 ) -> int:
     """Run the demo: 0 on q or end of input, 1 if Redis or the database is unusable, 2 on a bad setting,
-    130 on Ctrl-C."""
+    3 if the answers could not be written, 130 on Ctrl-C, 143 on SIGTERM, 129 on SIGHUP."""
     console = Console(stdout, stderr)
     try:
         settings = load_settings(argv, "sync")
@@ -69,10 +77,18 @@ def main(
         console.note(f"Configuration error: {error}")
         return 2
     try:
-        return run(settings, console, stdin or standard_input())
+        with terminate_on_signals():
+            code = run(settings, console, stdin or standard_input())
     except KeyboardInterrupt:
         console.note("Interrupted.")
         return 130
+    except Terminated as signalled:
+        console.note(signalled.message)
+        return signalled.exit_code
+    if console.output_failure is not None:  # the last line, after the stats
+        console.note(console.output_failure)
+        return OUTPUT_FAILED_EXIT
+    return code
 
 
 def run(settings: Settings, console: Console, stdin: BinaryIO) -> int:
@@ -89,6 +105,9 @@ def run(settings: Settings, console: Console, stdin: BinaryIO) -> int:
         console.note(str(unavailable(settings, error)))
         clients.close()
         return 1
+    except BaseException:  # Ctrl-C or a signal while the database is created: close Redis too
+        clients.close()
+        raise
     try:
         return serve(clients, database, console, stdin)
     finally:

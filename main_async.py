@@ -24,9 +24,18 @@ from cli.commands import (
     Stampede,
     Update,
     needs_cache,
+    order_of,
     parse_command,
 )
-from cli.console import Console, aread_lines, is_interactive, standard_input
+from cli.console import (
+    OUTPUT_FAILED_EXIT,
+    Console,
+    Terminated,
+    aread_lines,
+    is_interactive,
+    standard_input,
+    until_terminated,
+)
 from cli.render import (
     render_answer,
     render_banner,
@@ -53,7 +62,7 @@ from simulator.database import AsyncDatabase
 from simulator.records import vocabulary
 from simulator.simulate_cache_db_flow import AsyncBackgroundSeed, AsyncCacheAside, AsyncSeeder
 
-MAX_LOOKUPS_IN_FLIGHT = 1000  # past this, reading input waits: memory and the pool stay bounded
+MAX_LOOKUPS_IN_FLIGHT = 1000  # a stampede of n counts n; past this, reading input waits, so memory stays bounded
 
 
 def main(
@@ -64,7 +73,7 @@ def main(
     stderr: TextIO | None = None,
 ) -> int:
     """Run the demo: 0 on q or end of input, 1 if Redis or the database is unusable, 2 on a bad setting,
-    130 on Ctrl-C."""
+    3 if the answers could not be written, 130 on Ctrl-C, 143 on SIGTERM, 129 on SIGHUP."""
     console = Console(stdout, stderr)
     try:
         settings = load_settings(argv, "async")
@@ -74,10 +83,17 @@ def main(
         console.note(f"Configuration error: {error}")
         return 2
     try:
-        return asyncio.run(run(settings, console, stdin or standard_input()))
+        code = asyncio.run(until_terminated(run(settings, console, stdin or standard_input())))
     except KeyboardInterrupt:
         console.note("Interrupted.")
         return 130
+    except Terminated as signalled:
+        console.note(signalled.message)
+        return signalled.exit_code
+    if console.output_failure is not None:  # the last line, after the stats
+        console.note(console.output_failure)
+        return OUTPUT_FAILED_EXIT
+    return code
 
 
 async def run(settings: Settings, console: Console, stdin: BinaryIO) -> int:
@@ -94,6 +110,9 @@ async def run(settings: Settings, console: Console, stdin: BinaryIO) -> int:
         console.note(str(unavailable(settings, error)))
         await clients.aclose()
         return 1
+    except BaseException:  # Ctrl-C or a signal while the database is created: close Redis too
+        await clients.aclose()
+        raise
     try:
         return await serve(clients, database, console, stdin)
     finally:
@@ -154,13 +173,14 @@ async def serve(clients: RedisClients, database: AsyncDatabase, console: Console
 async def respond(
     command: Command, cache: AsyncCacheAside, console: Console, json_output: bool, lookups: InFlight
 ) -> None:
-    """Answer one command: at once if it needs no cache, else in its own task."""
+    """Answer one command: at once if it needs no cache, else in its own task, after the commands it must follow."""
     if not needs_cache(command):
         reply = reply_to(command, json_output)
         if reply is not None:
             console.answer(reply)
         return
-    await lookups.start(lambda: perform(command, cache, console, json_output))
+    user_id, weight = order_of(command)
+    await lookups.start(user_id, weight, lambda: perform(command, cache, console, json_output))
 
 
 async def perform(command: Command, cache: AsyncCacheAside, console: Console, json_output: bool) -> None:
@@ -194,30 +214,64 @@ async def perform(command: Command, cache: AsyncCacheAside, console: Console, js
 
 
 class InFlight:
-    """The lookups running now, at most `limit` at once."""
+    """The commands running now, in the user's order where it matters, and at most `limit` lookups at once.
+
+    A command waits for the earlier commands on its user id (`update 42` then `42` reads the
+    new record); a command spanning every key (`clear`, `stats`) waits for everything typed
+    before it, and what comes after waits for it. Commands on different ids overlap.
+    """
 
     def __init__(self, limit: int) -> None:
+        self.limit = limit
         self._slots = asyncio.Semaphore(limit)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._latest: dict[int, asyncio.Task[None]] = {}  # per user id, its latest command
+        self._spanning: asyncio.Task[None] | None = None  # the latest command on every key
 
-    async def start(self, lookup: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        """Run `lookup()` in a task; waits while `limit` are already running."""
-        await self._slots.acquire()
-        task = asyncio.create_task(lookup())  # made after the wait, so none is left un-awaited
+    async def start(self, user_id: int | None, lookups: int, command: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run `command()` in a task once the commands before it that it depends on have ended.
+
+        Waits here (reading no further input) while `limit` lookups are already in flight, so
+        memory and the connection pool stay bounded however many stampedes are typed.
+        """
+        lookups = min(lookups, self.limit)
+        for _ in range(lookups):
+            await self._slots.acquire()
+        if user_id is None:
+            before = list(self._tasks)
+        else:
+            before = [task for task in (self._latest.get(user_id) or self._spanning,) if task is not None]
+        task = asyncio.create_task(self._after(before, command))  # made after the wait, so none is left un-awaited
         self._tasks.add(task)
-        task.add_done_callback(self._finished)
+        if user_id is None:
+            self._spanning = task
+            self._latest.clear()  # every later command waits for this one, which waited for them all
+        else:
+            self._latest[user_id] = task
+        task.add_done_callback(lambda done: self._finished(done, user_id, lookups))
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
+    @staticmethod
+    async def _after(before: list[asyncio.Task[None]], command: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        if before:
+            await asyncio.wait(before)  # their outcomes are theirs to print; only their end matters here
+        await command()
+
+    def _finished(self, task: asyncio.Task[None], user_id: int | None, lookups: int) -> None:
         self._tasks.discard(task)
-        self._slots.release()
+        if user_id is not None and self._latest.get(user_id) is task:
+            del self._latest[user_id]
+        if self._spanning is task:
+            self._spanning = None
+        for _ in range(lookups):
+            self._slots.release()
 
     async def wait(self) -> None:
-        """Wait until every lookup has printed its answer."""
+        """Wait until every command has printed its answer."""
         while self._tasks:
             await asyncio.gather(*self._tasks)
 
     def cancel(self) -> None:
-        """Cancel the lookups still running."""
+        """Cancel the commands still running or waiting."""
         for task in self._tasks:
             task.cancel()
 

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from config.settings import MAX_USER_ID
 
 MAX_LINE_BYTES = 4096
+# Only these separate words: str.split() would also split on \x1c-\x1f, \x0b, \x0c, \x85 and
+# \u2028, so an invisible control character could turn "update\x1f42" into a command.
+BLANKS = " \t"
+_BETWEEN_WORDS = re.compile(f"[{BLANKS}]+")
 _USER_ID = re.compile(r"(?:user-)?([0-9]{1,20})", re.IGNORECASE | re.ASCII)
 QUIT_WORDS = frozenset({"q", "quit", "exit"})
 HELP_WORDS = frozenset({"help", "h", "?"})
@@ -110,6 +114,18 @@ def needs_cache(command: Command) -> bool:
     return isinstance(command, Lookup | Stampede | ShowTtl | Delete | Update | Clear | ShowStats)
 
 
+def order_of(command: Command) -> tuple[int | None, int]:
+    """What a command must wait for when commands run concurrently (the async twin): the user id it is
+    about (None: every key, like `clear` and `stats`), and how many lookups it runs."""
+    match command:
+        case Lookup(user_id) | ShowTtl(user_id) | Delete(user_id) | Update(user_id):
+            return user_id, 1
+        case Stampede(user_id, lookups):
+            return user_id, lookups
+        case _:
+            return None, 1
+
+
 def parse_user_id(text: str) -> int | None:
     """The id in `42` or `user-42` (ASCII digits, 1..MAX_USER_ID), else None."""
     match = _USER_ID.fullmatch(text)
@@ -120,13 +136,13 @@ def parse_user_id(text: str) -> int | None:
 
 
 def parse_command(line: str) -> Command:
-    """The command in one line of input; surrounding spaces are ignored, words are case-insensitive."""
-    text = line.strip()
+    """The command in one line; only spaces and tabs separate words (or surround them), words are case-insensitive."""
+    text = line.removesuffix("\r").strip(BLANKS)
     if not text:
         return Nothing()
     if _has_undecodable_bytes(text):
         return Invalid(f"Not valid UTF-8: {shown(text)}. Type {ACCEPTED}.")
-    words = text.split()
+    words = _BETWEEN_WORDS.split(text)
     verb = words[0].lower() if words[0].isascii() else ""
     if len(words) == 1 and verb in _SINGLE_WORDS:
         return _SINGLE_WORDS[verb]

@@ -1,10 +1,14 @@
 """Prompt layer, I/O: the terminal, for both twins.
 
 `Console` writes: answers to stdout, everything else to stderr, one flushed line at a
-time, from any thread. `read_lines` / `aread_lines` read what the user types: through
-prompt_toolkit when stdin and stdout are a terminal (line editing, and background output
-that never garbles the line being typed), else as plain lines with no prompt text, so
-piped runs give clean output. The async reader never blocks the event loop.
+time, from any thread. A stdout that fails stops the demo and is reported once, at the
+end (`output_failure`); a stderr that fails only loses notes. `read_lines` /
+`aread_lines` read what the user types: through prompt_toolkit when stdin and stdout are
+a terminal (line editing, and background output that never garbles the line being
+typed), else as plain lines with no prompt text, so piped runs give clean output. The
+async reader never blocks the event loop. `terminate_on_signals` / `until_terminated`
+turn SIGTERM and SIGHUP into an unwinding `Terminated`, so every `finally` runs: clients
+closed, stdin's blocking flag and the terminal's mode restored.
 """
 
 from __future__ import annotations
@@ -14,21 +18,25 @@ import contextlib
 import functools
 import io
 import os
+import signal
 import stat
 import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import BinaryIO, TextIO
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from types import FrameType
+from typing import Any, BinaryIO, TextIO
 
 from cli.commands import LineSplitter
 from cli.render import render_cache_event, render_seed_outcome
 from config.database import DatabaseError
-from config.redis import failure_reason
+from config.redis import describe_in_use, failure_reason
 from config.settings import Settings
 from simulator.core import CacheEvent, SeedReport
 
 PROMPT = "user id> "
 READ_CHUNK_BYTES = 65_536
+OUTPUT_FAILED_EXIT = 3  # 1 means Redis or the database, 2 a bad setting: this one means answers were lost
+TERMINATING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 class Console:
@@ -38,7 +46,9 @@ class Console:
         self._stdout = stdout
         self._stderr = stderr
         self._lock = threading.Lock()
-        self.output_closed = False
+        self.output_closed = False  # stdout takes no more answers: the shells stop reading input
+        self.output_failure: str | None = None  # why, when it was a failure rather than a reader that left
+        self._notes_lost = False
 
     @property
     def out(self) -> TextIO:
@@ -51,12 +61,38 @@ class Console:
         return self._stderr or sys.stderr or _discard()
 
     def answer(self, line: str) -> None:
-        """An answer, on stdout."""
-        self._write(self.out, line)
+        """An answer, on stdout; once stdout has failed, answers are dropped and the shells stop reading."""
+        with self._lock:
+            if self.output_closed:
+                return
+            stream = self._stdout or sys.stdout
+            if stream is None:  # started with stdout closed: `python main.py >&-`
+                self._stop_answering(None, "it is closed")
+                return
+            try:
+                _write_line(stream, line)
+            except BrokenPipeError:  # `python main.py | head -3`: the reader has all it wants; stop quietly
+                self._stop_answering(stream, None)
+            except OSError as error:  # a full disk (ENOSPC), a device gone (EIO), a closed descriptor (EBADF)
+                self._stop_answering(stream, error.strerror or str(error))
+
+    def _stop_answering(self, stream: TextIO | None, failure: str | None) -> None:
+        self.output_closed = True
+        if failure is not None:
+            self.output_failure = f"Could not write the answers to stdout: {failure}."
+        if stream is not None:
+            _discard_further_output(stream)
 
     def note(self, line: str) -> None:
-        """A banner, progress report or warning, on stderr."""
-        self._write(self.err, line)
+        """A banner, progress report or warning, on stderr; if stderr fails, notes are lost and the demo goes on."""
+        with self._lock:
+            if self._notes_lost:
+                return
+            try:
+                _write_line(self.err, line)
+            except OSError:  # nowhere is left to say so
+                self._notes_lost = True
+                _discard_further_output(self.err)
 
     def seed_ended(self, report: SeedReport, error: Exception | None) -> None:
         """Say how a seed ended: its numbers, or why Redis or the database cut it short."""
@@ -69,20 +105,105 @@ class Console:
 
     def cache_event(self, event: CacheEvent, settings: Settings) -> None:
         """Say, once, that Redis stopped or started being usable."""
-        self.note(render_cache_event(event, settings.redis_url_for_display))
-
-    def _write(self, stream: TextIO, line: str) -> None:
-        with self._lock:
-            try:
-                stream.write(line + "\n")
-                stream.flush()
-            except BrokenPipeError:  # `python main.py | head -3`: stop quietly, no traceback at exit
-                self.output_closed = True
-                _discard_further_output(stream)
+        self.note(render_cache_event(event, describe_in_use(settings)))
 
     def progress_bar(self, total: int, description: str) -> contextlib.AbstractContextManager[Callable[[int], object]]:
         """A tqdm bar on stderr when it is a terminal; its `update` counts records."""
         return _progress_bar(self.err, total, description)
+
+
+class Terminated(SystemExit):
+    """SIGTERM or SIGHUP arrived: unwind, running every `finally`, then exit 128 + its number (143, 129).
+
+    A SystemExit, so no `except Exception` swallows it and an event loop lets it out; and
+    should it ever escape `main()`, the process still exits quietly with that code.
+    """
+
+    def __init__(self, number: int) -> None:
+        self.exit_code = 128 + number
+        self.message = f"Terminated by {signal.Signals(number).name}."
+        super().__init__(self.exit_code)
+
+
+@contextlib.contextmanager
+def terminate_on_signals() -> Iterator[None]:
+    """Inside, SIGTERM and SIGHUP raise `Terminated` in the main thread (the sync twin).
+
+    Their default action kills the process at once, so no `finally` runs: clients stay
+    open and prompt_toolkit leaves the terminal in raw mode. A second signal, during the
+    clean-up, acts as it would have without the demo.
+    """
+    received: list[int] = []
+
+    def terminate(number: int, frame: FrameType | None) -> None:
+        _restore_handlers(previous)
+        received.append(number)
+        try:  # prompt_toolkit's event loop runs while a line is read: raise between its steps, not in a task
+            asyncio.get_running_loop().call_soon_threadsafe(_raise, Terminated(number))
+        except RuntimeError:  # no loop
+            raise Terminated(number) from None
+
+    previous: dict[signal.Signals, Any] = {}
+    for number in _default_terminating_signals():
+        previous[number] = signal.signal(number, terminate)
+    try:
+        yield
+    except Exception:
+        if not received:
+            raise
+        raise Terminated(received[0]) from None  # the clean-up failed too (a hung-up terminal fails every write)
+    finally:
+        _restore_handlers(previous)
+
+
+async def until_terminated(work: Coroutine[Any, Any, int]) -> int:
+    """Await `work`; SIGTERM or SIGHUP cancels it, so every `finally` runs, then raises `Terminated`.
+
+    The async twin's way, as asyncio.run's own for Ctrl-C: the signal is a loop callback
+    that cancels this task, not an exception raised in whatever task happened to run.
+    """
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    handled = _default_terminating_signals()
+    received: list[int] = []
+
+    def cancel(number: int) -> None:
+        for each in handled:  # a second signal, during the clean-up, acts as it would have
+            loop.remove_signal_handler(each)
+        received.append(number)
+        if task is not None:
+            task.cancel()
+
+    for number in handled:
+        loop.add_signal_handler(number, cancel, number)
+    try:
+        code = await work
+    except (asyncio.CancelledError, Exception):  # an Exception: the clean-up failed too (a hung-up terminal)
+        if not received:
+            raise
+        raise Terminated(received[0]) from None
+    finally:
+        for number in handled:
+            loop.remove_signal_handler(number)
+    if received:  # the cancellation was caught on the way: the signal still ends the demo
+        raise Terminated(received[0])
+    return code
+
+
+def _default_terminating_signals() -> list[signal.Signals]:
+    """The terminating signals still at their default: one ignored (`nohup`) stays ignored."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may handle signals
+        return []
+    return [number for number in TERMINATING_SIGNALS if signal.getsignal(number) == signal.SIG_DFL]
+
+
+def _restore_handlers(previous: dict[signal.Signals, Any]) -> None:
+    for number, handler in previous.items():
+        signal.signal(number, handler)
+
+
+def _raise(error: BaseException) -> None:
+    raise error
 
 
 def standard_input() -> BinaryIO:
@@ -90,12 +211,25 @@ def standard_input() -> BinaryIO:
     return sys.stdin.buffer if sys.stdin is not None else io.BytesIO()
 
 
+class _Discard(io.StringIO):
+    """Where output goes when Python started with that stream closed: nowhere, holding no descriptor."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
 @functools.cache
 def _discard() -> TextIO:
-    return open(os.devnull, "w")
+    return _Discard()
+
+
+def _write_line(stream: TextIO, line: str) -> None:
+    stream.write(line + "\n")
+    stream.flush()
 
 
 def _discard_further_output(stream: TextIO) -> None:
+    """Point the stream's descriptor at /dev/null, so the interpreter's flush at exit has nothing to fail on."""
     with contextlib.suppress(OSError, ValueError, AttributeError):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, stream.fileno())

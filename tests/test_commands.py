@@ -106,6 +106,49 @@ def test_anything_else_is_invalid_and_says_what_is_accepted(line: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("line", "command"),
+    [
+        ("update\t42", Update(42)),
+        (" \t42\t ", Lookup(42)),
+        ("stampede\t42 \t 7", Stampede(42, 7)),
+        ("42 \r", Lookup(42)),  # a CRLF line's \r, if parse_command is given the line as typed
+    ],
+)
+def test_spaces_and_tabs_separate_words(line: str, command: object) -> None:
+    assert parse_command(line) == command
+
+
+@pytest.mark.parametrize(
+    ("line", "echo"),
+    [
+        ("update\x1f42", '"update\\x1f42"'),
+        ("\x1f42", '"\\x1f42"'),
+        ("42\x1c", '"42\\x1c"'),
+        ("\x1d42", '"\\x1d42"'),
+        ("\x1e42", '"\\x1e42"'),
+        ("\x0b42", '"\\x0b42"'),
+        ("\x0c42", '"\\x0c42"'),
+        ("\x8542", '"\\x8542"'),
+        ("\xa042", '"\\xa042"'),  # a no-break space
+        ("\u202842", '"\\u202842"'),
+        ("\u202942", '"\\u202942"'),
+        ("\u300042", '"\\u300042"'),  # an ideographic space
+        ("42\r5", '"42\\x0d5"'),
+        ("q\x0c", '"q\\x0c"'),
+        ("stats\x85", '"stats\\x85"'),
+        ("update \x1f42", '"update \\x1f42"'),
+        ("del\u2028 42", '"del\\u2028 42"'),
+        ("stampede 42\x0b7", '"stampede 42\\x0b7"'),
+    ],
+)
+def test_any_other_whitespace_is_part_of_the_word_and_makes_the_command_invalid(line: str, echo: str) -> None:
+    """str.split() would split on \\x1c-\\x1f, \\x0b, \\x0c, \\x85, \\u2028...: `update\\x1f42` would update 42."""
+    command = parse_command(line)
+    assert isinstance(command, Invalid)
+    assert f": {echo}. Type " in command.message
+
+
+@pytest.mark.parametrize(
     ("text", "echo"),
     [
         ("abc", '"abc"'),
