@@ -79,19 +79,19 @@ LEASE_HEADROOM_SECONDS = 5.0
 # cannot hold every miss of that user back for good.
 MAX_LEASE_MS = round((2 * 600 + LEASE_HEADROOM_SECONDS) * 1000)
 
-# KEYS[1]: the user's key. ARGV[1]: our lease, ARGV[2]: its life in ms, ARGV[3]: a value
-# we read there and found unusable ("" if none), ARGV[4]: "1" if we found another type,
-# ARGV[5]: the lease prefix, ARGV[6]: MAX_LEASE_MS.
+# KEYS[1]: the user's key. ARGV[1]: our lease, ARGV[2]: its life in ms, ARGV[3]: what we
+# found there unusable: "string" (ARGV[4] is that value, maybe ""), "type" (another Redis
+# type) or "" (nothing), ARGV[5]: the lease prefix, ARGV[6]: MAX_LEASE_MS.
 # Returns {1} when the lease is ours, else {0, what the key holds} or {2} (another type).
 CLAIM_SCRIPT = """
 local kind = redis.call('TYPE', KEYS[1]).ok
-if kind == 'none' or (kind ~= 'string' and ARGV[4] == '1') then
+if kind == 'none' or (kind ~= 'string' and ARGV[3] == 'type') then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return {1}
 end
 if kind ~= 'string' then return {2} end
 local value = redis.call('GET', KEYS[1])
-local replace = ARGV[3] ~= '' and value == ARGV[3]
+local replace = ARGV[3] == 'string' and value == ARGV[4]
 if not replace and string.sub(value, 1, #ARGV[5]) == ARGV[5] then
   local left = redis.call('PTTL', KEYS[1])
   replace = left < 0 or left > tonumber(ARGV[6])
@@ -292,7 +292,7 @@ class CachedEntry:
     @property
     def warning(self) -> str | None:
         """One line for a corrupt value, or None."""
-        return None if self.problem is None else f"ignored a corrupt cache entry ({self.problem.value}); repaired it"
+        return None if self.problem is None else f"ignored a corrupt cache entry ({self.problem.value})"
 
 
 MISS = CachedEntry()
@@ -372,8 +372,8 @@ def claim_arguments(lease: str, policy: CachePolicy, seen: CachedEntry) -> list[
     return [
         lease,
         policy.lease_ms,
+        "" if seen.problem is None else "type" if seen.problem is Problem.WRONG_TYPE else "string",
         seen.raw if seen.problem else b"",
-        "1" if seen.problem is Problem.WRONG_TYPE else "0",
         LEASE_PREFIX,
         MAX_LEASE_MS,
     ]
@@ -569,7 +569,7 @@ class LookupResult:
             filled.record,
             value,
             elapsed_seconds,
-            warning or filled.warning,
+            repaired(warning, filled, stored) if warning else filled.warning,
             shared,
             filled.degraded,
             stored,
@@ -584,6 +584,15 @@ class LookupResult:
     def read_the_database(self) -> bool:
         """True when this lookup itself read the database."""
         return self.source in (Source.DATABASE, Source.NOT_FOUND) and not self.shared
+
+
+def repaired(corrupt: str, filled: Filled, stored: bool) -> str:
+    """The warning for a corrupt value, saying truthfully whether the fill replaced it."""
+    if stored:
+        return f"{corrupt}; repaired it"
+    if filled.source is Source.CACHE:
+        return f"{corrupt}; another lookup repaired it"
+    return f"{corrupt}; {filled.warning}" if filled.warning else f"{corrupt}; not repaired"
 
 
 @dataclass(frozen=True, slots=True)

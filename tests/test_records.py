@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from simulator.core import LEASE_LOST, Filled, read_cached, repaired
 from simulator.records import (
     RECORD_FIELDS,
     CorruptEntry,
@@ -119,3 +120,14 @@ def test_a_corrupt_value_is_reported_with_its_problem(raw: bytes, problem: Probl
     with pytest.raises(CorruptEntry) as raised:
         decode_record(raw, 5)
     assert raised.value.problem is problem
+
+
+def test_a_corrupt_value_is_said_to_be_repaired_only_when_it_was() -> None:
+    corrupt = "ignored a corrupt cache entry (it is not JSON)"
+    record = user_record(9)
+    stored = Filled.from_database(9, record)
+    lost = Filled.from_database(9, record).stored(LEASE_LOST)
+    by_another = Filled.from_cache(9, read_cached(encode_record(record).encode(), 9))
+    assert repaired(corrupt, stored, stored=True) == f"{corrupt}; repaired it"
+    assert repaired(corrupt, by_another, stored=False) == f"{corrupt}; another lookup repaired it"
+    assert repaired(corrupt, lost, stored=False) == f"{corrupt}; not cached: {LEASE_LOST.reason}"
