@@ -396,8 +396,14 @@ async def aopen_connector(settings: Settings) -> AsyncConnector:
 
 
 def unavailable(settings: Settings, error: DatabaseError) -> DatabaseUnavailable:
-    """The one-line start-up error for a database that cannot be used, with the hint for its cause."""
+    """The one-line start-up error for a database that cannot be used, with the hint for its cause.
+
+    Only a reason in the driver's own words is redacted (it never should quote the password,
+    but it might): the masked URL, the fixed reasons and the hints are the demo's own.
+    """
     reason = str(error)
     hint = _HINTS.get(reason, "check DATABASE_URL") if settings.sqlite_path is None else ""
+    if reason not in _HINTS:
+        reason = redact_password(reason, settings.database_url)
     line = f"Cannot use the database, {describe_database(settings)}: {reason}." + (f" Hint: {hint}." if hint else "")
-    return DatabaseUnavailable(redact_password(line, settings.database_url))
+    return DatabaseUnavailable(line)

@@ -341,7 +341,16 @@ UNKNOWN_HOST_ERRNOS = frozenset(
     {socket.EAI_NONAME, socket.EAI_AGAIN, socket.EAI_FAIL, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
 )
 _ERRNO_IN_TEXT = re.compile(r"\[Errno (-?\d+)\]|Error (-?\d+) connecting|\((-?\d+), '")
+# Where redis-py names the address in its words ("Error 111 connecting to h:6379."): a host name
+# such as ssl-handshake.corp is no evidence of a cause, so the cause is read from the rest.
+_ADDRESS_IN_TEXT = re.compile(r"(Error(?: -?\d+)? connecting to|reading from|writing to) \S+")
+# OpenSSL's and the ssl module's own words, for a TLS failure whose ssl.SSLError was not kept.
+_TLS_WORDS = re.compile(r"\[SSL|\bSSL\w*Error\b|_ssl\.c|wrong version number|tlsv\d alert|sslv3 alert")
+# OpenSSL's reasons for bytes that are not TLS at all: the port answered in some other protocol.
+_NOT_TLS_REASONS = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST"})
 Protocol = Literal["plain", "tls"]
+# What a probe of the port found: the other protocol, or "neither" (no answer in it either).
+Probed = Literal["plain", "tls", "neither"]
 FailureKind = Literal[
     "no-password",
     "authentication",
@@ -368,29 +377,45 @@ class NoSentinelAnswered(redis.ConnectionError):
     """None of the Sentinels in REDIS_SENTINELS answered; `__cause__` is why the first did not."""
 
 
+def causes(error: BaseException) -> list[BaseException]:
+    """The error and what caused it, outermost first (redis-py raises its own error while handling the socket's)."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = error
+    while cause is not None and all(cause is not seen for seen in chain):
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    return chain
+
+
 def error_numbers(error: BaseException) -> set[int]:
     """Every errno the error (or what caused it) carries or quotes: redis-py words them into its messages."""
     numbers: set[int] = set()
-    seen: set[int] = set()
-    cause: BaseException | None = error
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
+    for cause in causes(error):
         if isinstance(cause, OSError) and isinstance(cause.errno, int):
             numbers.add(cause.errno)
         for match in _ERRNO_IN_TEXT.finditer(str(cause)):
             numbers.add(int(next(group for group in match.groups() if group is not None)))
-        cause = cause.__cause__ or cause.__context__
     return numbers
 
 
-def failure_kind(error: BaseException, found: Protocol | None = None) -> FailureKind:
-    """What went wrong, from the error (and `found`: the protocol a probe found at the port instead)."""
-    text = str(error)
+def _words(error: BaseException) -> str:
+    """The error's text with the address redis-py quotes taken out."""
+    return _ADDRESS_IN_TEXT.sub(r"\1 <address>", str(error))
+
+
+def failure_kind(error: BaseException, found: Probed | None = None) -> FailureKind:
+    """What went wrong, from the error (and `found`: what a probe found at the port instead).
+
+    The connection's own evidence comes first: exception types and errno values in the
+    cause chain (refused, unreachable, unknown host, timed out). TLS is named from an
+    `ssl.SSLError` in the chain, or OpenSSL's own words, never from a word in the host name.
+    """
+    text = _words(error)
     numbers = error_numbers(error)
     if isinstance(error, NoSentinelAnswered):
         return "no-sentinel"
     if isinstance(error, redis.sentinel.MasterNotFoundError | redis.asyncio.sentinel.MasterNotFoundError):
-        return "no-sentinel" if _unreachable_sentinels(text) else "no-master"
+        return "no-sentinel" if _unreachable_sentinels(str(error)) else "no-master"
     if isinstance(error, redis.AuthenticationError) or "NOAUTH" in text or "WRONGPASS" in text:
         noauth = getattr(error, "status_code", None) == "NOAUTH" or "NOAUTH" in text
         return "no-password" if noauth else "authentication"
@@ -398,25 +423,27 @@ def failure_kind(error: BaseException, found: Protocol | None = None) -> Failure
         return "permission"
     if isinstance(error, redis.exceptions.OutOfMemoryError):
         return "out-of-memory"
-    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
-        return "tls-verification"
-    if found is not None:
+    if found in ("plain", "tls"):
         return "speaks-plain" if found == "plain" else "speaks-tls"
-    if "SSL" in text or "TLS" in text or "wrong version number" in text or "handshake" in text:
-        return "tls-handshake"
-    if "Cluster mode is not enabled" in text:
-        return "not-a-cluster"
-    if "Protocol error" in text:
-        return "not-redis"
     timed_out = "Timeout connecting to server" in text or "Timeout reading from" in text  # a cluster's words
     if isinstance(error, redis.TimeoutError | TimeoutError) or errno.ETIMEDOUT in numbers or timed_out:
         return "timeout"
-    if errno.ECONNREFUSED in numbers or is_refused(error):
+    if is_refused(error):
         return "refused"
     if numbers & NO_ROUTE_ERRNOS:
         return "no-route"
     if numbers & UNKNOWN_HOST_ERRNOS or "Name or service not known" in text or "nodename nor servname" in text:
         return "unknown-host"
+    tls = next((cause for cause in causes(error) if isinstance(cause, ssl.SSLError)), None)
+    if isinstance(tls, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in text:
+        return "tls-verification"
+    if tls is not None or _TLS_WORDS.search(text):
+        not_tls = getattr(tls, "reason", None) in _NOT_TLS_REASONS or "wrong version number" in text
+        return "not-redis" if not_tls and found == "neither" else "tls-handshake"  # neither TLS nor plain Redis
+    if "Cluster mode is not enabled" in text:
+        return "not-a-cluster"
+    if "Protocol error" in text:
+        return "not-redis"
     if numbers & {errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED} or "Connection closed by server" in text:
         return "closed"
     return "other"
@@ -471,21 +498,29 @@ _SENTINEL_HINTS: dict[FailureKind, str] = {
 }
 
 
-def failure_reason(error: BaseException) -> str:
-    """Why Redis could not be used, in a few words a newcomer can act on (one line, no object dump)."""
+def failure_reason(error: BaseException, url: str = "") -> str:
+    """Why Redis could not be used, in a few words a newcomer can act on (one line, no object dump).
+
+    Words taken from the error itself have `url`'s password redacted, if they quote it.
+    """
     kind = failure_kind(error)
     if kind == "permission":
-        return f"permission denied by the server's ACL ({_first_line(str(error))})"
+        return f"permission denied by the server's ACL ({_library_words(error, url)})"
     if kind == "no-route":
         return f"no route to the server ({_errno_name(error_numbers(error) & NO_ROUTE_ERRNOS)})"
     if kind == "no-sentinel":
         if not isinstance(error, NoSentinelAnswered):  # a MasterNotFoundError during a run: only a count is known
             return f"no Sentinel gave the master's address ({_unreachable_sentinels(str(error))} could not be reached)"
         cause = error.__cause__
-        return "no Sentinel could be reached" + (f": {failure_reason(cause)}" if cause is not None else "")
+        return "no Sentinel could be reached" + (f": {failure_reason(cause, url)}" if cause is not None else "")
     if kind == "other":
-        return _first_line(str(error)) or type(error).__name__
+        return _library_words(error, url) or type(error).__name__
     return _REASONS[kind]
+
+
+def _library_words(error: BaseException, url: str) -> str:
+    # Redacted before the cut to one line: a password cut in two would not be found.
+    return _first_line(redact_password(str(error), url))
 
 
 def _unreachable_sentinels(text: str) -> int:
@@ -507,11 +542,9 @@ def _first_line(text: str) -> str:
 
 def is_refused(error: BaseException) -> bool:
     """True when nothing listens at the address (redis-py words this differently in each client)."""
-    cause: BaseException | None = error
-    while cause is not None:
-        if isinstance(cause, ConnectionRefusedError) or "refused" in str(cause).lower():
+    for cause in causes(error):
+        if isinstance(cause, ConnectionRefusedError) or "connection refused" in _words(cause).lower():
             return True
-        cause = cause.__cause__ or cause.__context__
     return errno.ECONNREFUSED in error_numbers(error)
 
 
@@ -536,17 +569,22 @@ def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def startup_failure(settings: Settings, error: BaseException, found: Protocol | None = None) -> StartupError:
-    """The one-line error for a server that cannot be used: what, why, and the hint for that cause."""
+def startup_failure(settings: Settings, error: BaseException, found: Probed | None = None) -> StartupError:
+    """The one-line error for a server that cannot be used: what, why, and the hint for that cause.
+
+    Only the words taken from the error are redacted: the masked URL, the fixed reasons and
+    the hints are the demo's own.
+    """
     kind = failure_kind(error, found)
-    reason = failure_reason(error) if kind in ("permission", "no-route", "no-sentinel", "other") else _REASONS[kind]
+    free_form = kind in ("permission", "no-route", "no-sentinel", "other")
+    reason = failure_reason(error, settings.redis_url) if free_form else _REASONS[kind]
     if settings.sentinels:
         target = f"the Redis master '{settings.sentinel_master}' through Sentinel {_sentinel_names(settings)}"
         hint = _SENTINEL_HINTS.get(kind) or _HINTS.get(kind, _SENTINEL_HINTS["other"])
     else:
         target = f"{'Redis Cluster' if settings.redis_cluster else 'Redis'} at {settings.redis_url_for_display}"
         hint = _HINTS.get(kind, _HINTS["other"])
-    return StartupError(redact_password(f"Cannot use {target}: {reason}. Hint: {hint}.", settings.redis_url))
+    return StartupError(f"Cannot use {target}: {reason}. Hint: {hint}.")
 
 
 def may_fall_back(settings: Settings, error: BaseException) -> bool:
@@ -658,14 +696,15 @@ def other_protocol(settings: Settings) -> Protocol:
     return "plain" if settings.redis_url.startswith("rediss://") else "tls"
 
 
-def probe_other_protocol(settings: Settings) -> Protocol | None:
-    """The other protocol, if the port speaks it: PING answered in plain RESP, or a TLS handshake completed."""
-    return other_protocol(settings) if _speaks_other_protocol(settings) else None
+def probe_other_protocol(settings: Settings) -> Probed:
+    """The other protocol, if the port speaks it (PING answered in plain RESP, or a TLS handshake completed),
+    else "neither"."""
+    return other_protocol(settings) if _speaks_other_protocol(settings) else "neither"
 
 
-async def aprobe_other_protocol(settings: Settings) -> Protocol | None:
+async def aprobe_other_protocol(settings: Settings) -> Probed:
     """The async twin of `probe_other_protocol`."""
-    return other_protocol(settings) if await _aspeaks_other_protocol(settings) else None
+    return other_protocol(settings) if await _aspeaks_other_protocol(settings) else "neither"
 
 
 def _speaks_other_protocol(settings: Settings) -> bool:

@@ -40,6 +40,11 @@ _DATABASE_URL_FORM = (
     "or postgresql://[user[:password]@]host[:port]/dbname"
 )
 _POSTGRES_QUERY_OPTIONS = frozenset({"sslmode", "sslrootcert"})
+# `password=value` and its kin (`sslpassword`, libpq's `password = 'it\'s'`), in a query or a keyword DSN:
+# the value is quoted, or runs to a space or an '&' (not to a '#': in a DSN that is part of it).
+_SECRET_OPTION = re.compile(r"(?i)([\w.-]*pass[\w.-]*\s*=\s*)('(?:[^'\\]|\\.)*'?|(?:\\.|[^\s&\\])*)")
+# What a URL setting's value must look like to be shown at all: a scheme, `://`, and no spaces.
+_URL_SHAPE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\x00-\x1f\x7f]*")
 
 
 class ConfigError(ValueError):
@@ -554,26 +559,36 @@ def _url_problem(url: str) -> str | None:
 def mask_url(url: str) -> str:
     """The URL with any password replaced by ****: the only way a URL is ever shown.
 
-    The password before the `@`, and any query option whose name mentions a password
-    (libpq reads `?password=`), are masked; a URL too malformed to split is hidden whole.
+    The password before the `@`, and any `password=`-style option (libpq reads `?password=`,
+    and `password=...` in a keyword DSN), are masked; the rest keeps its shape as typed. A URL
+    too malformed to split is hidden whole.
     """
+    url = mask_keywords(url)
     try:
         parts = urlsplit(url)
-        if parts.query and (masked := _mask_query(parts.query)) != parts.query:
-            url = parts._replace(query=masked).geturl()
-            parts = urlsplit(url)
-        if parts.password is None or url.count("@") != parts.netloc.count("@"):  # a password cut at a / ? or #
-            return url if "@" not in url else _hide(url)
-        host = parts.netloc.rpartition("@")[2]
-        user = parts.username or ""
-        return parts._replace(netloc=f"{user}:****@{host}").geturl()
     except ValueError:
         return _hide(url)
+    if parts.password is None or url.count("@") != parts.netloc.count("@"):  # a password cut at a / ? or #
+        return url if "@" not in url else _hide(url)
+    start = url.find("//") + 2  # a scheme has no '/': the authority follows the first "//"
+    if url[start : start + len(parts.netloc)] != parts.netloc:  # urlsplit dropped a tab or newline from it
+        return _hide(url)
+    host = parts.netloc.rpartition("@")[2]
+    return f"{url[:start]}{parts.username or ''}:****@{host}{url[start + len(parts.netloc) :]}"
+
+
+def mask_keywords(text: str) -> str:
+    """`text` with the value of every `password=`-style option (`sslpassword=x`, `password = '...'`) as ****."""
+    return _SECRET_OPTION.sub(r"\1****", text)
 
 
 def redact_password(text: str, url: str) -> str:
-    """`text` with the URL's password, as typed or decoded, replaced by ****: a last guard for
-    messages built from what a driver said (it never should quote a password, but it might)."""
+    """A driver's or library's own words (`text`) with the URL's password, as typed or decoded, as ****.
+
+    Only for the free-form reason taken from an error, before a message is built around it:
+    the masked URL, the demo's fixed wording and its hints hold no password, and a password
+    that is a common word would garble them (and say which word it is).
+    """
     try:
         password = urlsplit(url).password or ""
     except ValueError:
@@ -585,34 +600,31 @@ def redact_password(text: str, url: str) -> str:
     return text
 
 
-def _mask_query(query: str) -> str:
-    options = []
-    for option in query.split("&"):
-        name, equals, _ = option.partition("=")
-        options.append(f"{name}=****" if equals and "pass" in name.lower() else option)
-    return "&".join(options)
-
-
 def _hide(url: str) -> str:
     scheme = url.partition("://")[0] if "://" in url else "redis"
     return f"{scheme}://(hidden: the URL may contain a password)"
 
 
 _HIDDEN = " (value hidden: it may contain a password)"
+_NOT_A_URL = " (value hidden: it is not a scheme://... URL, and may hold a password)"
 
 
 def value_for_error(name: str, value: str) -> str:
     """How a bad value follows its setting's name in an error: `='value'`, or a note that it is hidden.
 
-    A password is never shown, nor any value that might hold one: a URL is shown masked,
-    and only when its shape leaves no doubt where the password is; any other value that
-    looks like a URL or credentials (`://`, `@`) is hidden whole.
+    A password is never shown, nor any value that might hold one. A URL setting is shown,
+    masked, only when it is a `scheme://` URL whose shape leaves no doubt where the password
+    is: anything else typed there (a libpq `host=h password=...` string, a bare password)
+    may be all secret. Any other value that looks like a URL or credentials (`://`, `@`,
+    `password=`) is hidden whole.
     """
     if name == "REDIS_PASSWORD":
         return " (value hidden)"
     if name in ("REDIS_URL", "DATABASE_URL"):
+        if not _URL_SHAPE.fullmatch(value):
+            return _NOT_A_URL
         return "=" + ascii(mask_url(value)) if _safe_to_show(value) else _HIDDEN
-    if "@" in value or "://" in value:
+    if "@" in value or "://" in value or _SECRET_OPTION.search(value):
         return _HIDDEN
     shown = value if len(value) <= 40 else value[:40] + "..."
     return "=" + ascii(shown)
@@ -664,6 +676,8 @@ def _harmless(word: str) -> bool:
     value = word.rstrip(",")
     if value.startswith("-"):
         value = value.partition("=")[2]
+    if _SECRET_OPTION.search(value):
+        return False
     if "@" not in value and "://" not in value:
         return True
     return _safe_to_show(value) and mask_url(value) == value

@@ -18,8 +18,11 @@ import os
 import random
 import shutil
 import socket
+import socketserver
+import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -34,8 +37,8 @@ import redis.sentinel
 import main
 import main_async
 from cli.console import Console
-from config.database import DatabaseError, unavailable
-from config.redis import NoSentinelAnswered, describe_in_use, get_redis, startup_failure
+from config.database import DatabaseError, database_failure_reason, unavailable
+from config.redis import _HINTS, NoSentinelAnswered, describe_in_use, get_redis, startup_failure
 from config.settings import EMBEDDED_REDIS_URL, Settings, is_host
 from simulator.core import CacheEvent, CachePolicy, LookupResult, Source
 from simulator.simulate_cache_db_flow import AsyncCacheAside, CacheAside
@@ -458,6 +461,255 @@ def test_a_wrong_database_password_gets_the_password_hint_not_the_docker_one(
     assert "Qjxvzk" not in "\n".join(out + err)
 
 
+# --- 4b. a password that is a common word: only the driver's words are redacted ---
+
+COMMON_WORDS = ["demo", "redis", "refused", "docker", "postgresql", "localhost"]
+DATABASE_DOCKER_HINT = "start one with `docker compose up -d postgres`, or unset DATABASE_URL for the SQLite file"
+
+
+@pytest.mark.parametrize("password", COMMON_WORDS)
+def test_a_common_word_as_the_redis_password_leaves_the_line_intact(twin: str, password: str, free_port: int) -> None:
+    code, out, err = run_main(
+        twin, ["--redis-url", f"redis://:{password}@127.0.0.1:{free_port}/0", "--db-latency", "0"]
+    )
+    assert code == 1
+    assert out == []
+    assert err == [
+        f"Cannot use Redis at redis://:****@127.0.0.1:{free_port}/0: connection refused (nothing is listening "
+        f"there). Hint: {DOCKER_HINT}."
+    ]
+
+
+@pytest.mark.parametrize("password", COMMON_WORDS)
+def test_a_common_word_as_the_database_password_leaves_the_line_intact(
+    twin: str, password: str, free_port: int
+) -> None:
+    url = f"postgresql://demo:{password}@127.0.0.1:{free_port}/demo"
+    code, out, err = run_main(twin, ["--redis-url", "memory://", "--seed-mode", "none", "--database-url", url])
+    assert code == 1
+    assert out == []
+    assert err[-1] == (
+        f"Cannot use the database, PostgreSQL at postgresql://demo:****@127.0.0.1:{free_port}/demo: connection "
+        f"refused (nothing is listening there). Hint: {DATABASE_DOCKER_HINT}."
+    )
+
+
+@pytest.mark.parametrize("password", COMMON_WORDS)
+@pytest.mark.parametrize(
+    ("error", "reason", "hint"),
+    [
+        (
+            redis.ResponseError("ERR the proxy rejected {password} for this client"),
+            "ERR the proxy rejected **** for this client",
+            "check REDIS_URL",
+        ),
+        (
+            redis.exceptions.NoPermissionError("NOPERM this user ({password}) has no permissions to run 'ping'"),
+            "permission denied by the server's ACL (NOPERM this user (****) has no permissions to run 'ping')",
+            'allow the ACL user the commands the demo sends (README, "Security")',
+        ),
+    ],
+)
+def test_a_redis_password_quoted_by_the_driver_is_redacted_there_only(
+    password: str, error: Exception, reason: str, hint: str
+) -> None:
+    quoted = type(error)(str(error).format(password=password))
+    settings = Settings(redis_url=f"redis://:{password}@127.0.0.1:6380/0", redis_configured=True)
+    line = str(startup_failure(settings, quoted))
+    assert line == f"Cannot use Redis at redis://:****@127.0.0.1:6380/0: {reason}. Hint: {hint}."
+
+
+@pytest.mark.parametrize("password", COMMON_WORDS)
+def test_a_database_password_quoted_by_the_driver_is_redacted_there_only(password: str) -> None:
+    settings = Settings(database_url=f"postgresql://demo:{password}@127.0.0.1:5433/demo")
+    driver = Exception(f"FATAL: unexpected startup option {password} in the packet\nDETAIL: more")
+    line = str(unavailable(settings, DatabaseError(database_failure_reason(driver))))
+    assert line == (
+        "Cannot use the database, PostgreSQL at postgresql://demo:****@127.0.0.1:5433/demo: FATAL: unexpected "
+        "startup option **** in the packet. Hint: check DATABASE_URL."
+    )
+
+
+# --- 4c. a host name is no evidence of a cause: "ssl", "tls" or "handshake" in it is not a TLS failure ---
+
+
+def _caused_by(error: Exception, cause: BaseException) -> Exception:
+    error.__context__ = cause  # as redis-py raises its own error while handling the socket's
+    return error
+
+
+def _ssl_error(reason: str, text: str, kind: type[ssl.SSLError] = ssl.SSLError) -> ssl.SSLError:
+    error = kind(1, text)
+    error.reason = reason  # set by the ssl module's C code; not by the constructor
+    return error
+
+
+WRONG_VERSION = "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)"
+REFUSED = ("connection refused (nothing is listening there)", DOCKER_HINT)
+UNKNOWN_HOST = ("unknown host (the name could not be resolved)", "check the host name in REDIS_URL (or REDIS_HOST)")
+TLS_HANDSHAKE = (
+    "the TLS handshake failed (is the server speaking TLS? use rediss:// only for TLS ports)",
+    "use redis:// for a plain port, rediss:// for a TLS one",
+)
+
+
+@pytest.mark.parametrize(
+    ("error", "found", "expected"),
+    [
+        (redis.ConnectionError("Error 111 connecting to SSL-cache.corp:6379. Connection refused."), None, REFUSED),
+        (redis.ConnectionError("Error 111 connecting to tls-handshake.corp:6379. Connection refused."), None, REFUSED),
+        (
+            redis.ConnectionError("Error 111 connecting to NOAUTH-WRONGPASS.corp:6379. Connection refused."),
+            None,
+            REFUSED,
+        ),
+        (
+            _caused_by(
+                redis.ConnectionError("Error 111 connecting to handshake.ssl.corp:6379. Connection refused."),
+                ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"),
+            ),
+            None,
+            REFUSED,
+        ),
+        (
+            redis.ConnectionError("Error -2 connecting to ssl-handshake.corp:6379. Name or service not known."),
+            None,
+            UNKNOWN_HOST,
+        ),
+        (
+            redis.ConnectionError("Error 113 connecting to refused.tls.corp:6379. No route to host."),
+            None,
+            ("no route to the server (no route to host, EHOSTUNREACH)", _HINTS["no-route"]),
+        ),
+        (
+            redis.TimeoutError("Timeout reading from handshake.ssl.corp:6379"),
+            None,
+            ("timed out (is the server frozen, overloaded or behind a firewall?)", _HINTS["timeout"]),
+        ),
+        (
+            redis.ConnectionError("Error while reading from ssl.corp:6379 : (104, 'Connection reset by peer')"),
+            None,
+            ("the server closed the connection", _HINTS["closed"]),
+        ),
+        (
+            redis.ConnectionError("Error while reading from protocol-error.corp:6379 : (104, 'Connection reset')"),
+            None,
+            ("the server closed the connection", _HINTS["closed"]),
+        ),
+        # TLS is named from the ssl module's exception in the chain, or OpenSSL's own words
+        (
+            _caused_by(
+                redis.ConnectionError(f"Error 1 connecting to cache.corp:6380. {WRONG_VERSION}."),
+                _ssl_error("WRONG_VERSION_NUMBER", WRONG_VERSION),
+            ),
+            None,
+            TLS_HANDSHAKE,
+        ),
+        (
+            _caused_by(
+                redis.ConnectionError("Error 8 connecting to cache.corp:6380. EOF occurred in violation of protocol."),
+                _ssl_error("UNEXPECTED_EOF_WHILE_READING", "EOF occurred in violation of protocol", ssl.SSLEOFError),
+            ),
+            None,
+            TLS_HANDSHAKE,
+        ),
+        (redis.ConnectionError(f"Error 1 connecting to cache.corp:6380. {WRONG_VERSION}."), None, TLS_HANDSHAKE),
+        # rediss:// to a port that answers neither in TLS nor in plain Redis: it does not speak Redis
+        (
+            _caused_by(
+                redis.ConnectionError(f"Error 1 connecting to cache.corp:6380. {WRONG_VERSION}."),
+                _ssl_error("WRONG_VERSION_NUMBER", WRONG_VERSION),
+            ),
+            "neither",
+            ("what answers there does not speak the Redis protocol", "check the host and port in REDIS_URL"),
+        ),
+        (  # a TLS server that turned the client down (an alert) does speak TLS
+            _caused_by(
+                redis.ConnectionError("Error 1 connecting to cache.corp:6380. [SSL: SSLV3_ALERT_HANDSHAKE_FAILURE]."),
+                _ssl_error("SSLV3_ALERT_HANDSHAKE_FAILURE", "[SSL: SSLV3_ALERT_HANDSHAKE_FAILURE] alert"),
+            ),
+            "neither",
+            TLS_HANDSHAKE,
+        ),
+    ],
+)
+def test_the_cause_comes_from_errno_and_exception_types_never_from_the_host_name(
+    error: Exception, found: Any, expected: tuple[str, str]
+) -> None:
+    reason, hint = expected
+    line = str(startup_failure(SERVER, error, found))
+    assert line == f"Cannot use Redis at redis://app:****@cache.local:6380/0: {reason}. Hint: {hint}."
+
+
+def _resolve(monkeypatch: pytest.MonkeyPatch, host: str, address: str | None) -> None:
+    """`host` resolves to `address` (None: it does not resolve), for both twins' resolvers."""
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(name: Any, port: Any, *arguments: Any, **options: Any) -> Any:
+        if name == host:
+            if address is None:
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+            return real_getaddrinfo(address, port, *arguments, **options)
+        return real_getaddrinfo(name, port, *arguments, **options)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.mark.parametrize(
+    ("host", "address", "expected"),
+    [
+        ("ssl-tls-handshake.test", "127.0.0.1", REFUSED),
+        ("handshake.test", None, UNKNOWN_HOST),
+    ],
+)
+def test_a_host_named_like_tls_is_not_reported_as_a_tls_failure(
+    twin: str,
+    host: str,
+    address: str | None,
+    expected: tuple[str, str],
+    free_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _resolve(monkeypatch, host, address)
+    code, out, err = run_main(twin, ["--redis-url", f"redis://{host}:{free_port}/0", "--db-latency", "0"])
+    reason, hint = expected
+    assert (code, out) == (1, [])
+    assert err == [f"Cannot use Redis at redis://{host}:{free_port}/0: {reason}. Hint: {hint}."]
+
+
+class _AnswersHttp(socketserver.BaseRequestHandler):
+    """What an HTTP server says to anything it does not understand, and nothing else."""
+
+    def handle(self) -> None:
+        self.request.recv(65536)  # the TLS ClientHello, or the probe's PING
+        self.request.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        self.request.shutdown(socket.SHUT_WR)
+        while self.request.recv(65536):  # until the client hangs up: closing first could reset its read
+            pass
+
+
+@pytest.fixture
+def http_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that answers in HTTP: neither TLS nor Redis."""
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _AnswersHttp)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_rediss_to_a_port_that_speaks_neither_tls_nor_redis_says_it_is_not_redis(twin: str, http_port: int) -> None:
+    code, out, err = run_main(twin, ["--redis-url", f"rediss://127.0.0.1:{http_port}/0", "--db-latency", "0"])
+    assert (code, out) == (1, [])
+    assert err == [
+        f"Cannot use Redis at rediss://127.0.0.1:{http_port}/0: what answers there does not speak the Redis "
+        "protocol. Hint: check the host and port in REDIS_URL."
+    ]
+    assert "use redis:// for a plain port" not in err[0]
+
+
 # --- 5. upper-case schemes ---
 
 
@@ -697,7 +949,6 @@ def error_paths(password: str, port: int) -> list[Scenario]:
         ("unknown flag, then a URL", ["--redis-ulr", url], {}, None),
         ("a value for a switch", [f"--json={url}"], {}, None),
         ("REDIS_PASSWORD, bad port", [], {"REDIS_PASSWORD": raw, "REDIS_PORT": "notaport"}, None),
-        ("REDIS_PASSWORD, bad host", [], {"REDIS_PASSWORD": raw, "REDIS_HOST": f"h{raw}"}, None),
         (
             "REDIS_PASSWORD, nothing listening",
             [],
@@ -718,9 +969,20 @@ def error_paths(password: str, port: int) -> list[Scenario]:
         ),
         ("SQLite path with credentials", [*memory, "--database-url", f"sqlite:///app:{raw}@h/x.db"], {}, None),
         ("--env-file given a URL", ["--env-file", url], {}, None),
+        # not a scheme:// URL: a libpq keyword DSN, or a password typed alone, is never echoed
+        ("keyword DATABASE_URL", [*memory, "--database-url", f"host=127.0.0.1 password={raw} dbname=x"], {}, None),
+        ("keyword DATABASE_URL, quoted", memory, {"DATABASE_URL": f"host=h port={port} password='{raw}'"}, None),
+        ("keyword DATABASE_URL in .env", memory, {}, f"DATABASE_URL='password={encoded} dbname=x'\n"),
+        ("keyword REDIS_URL", [], {"REDIS_URL": f"password={raw}"}, None),
+        ("keyword REDIS_URL flag", ["--redis-url", f"host=127.0.0.1 password={encoded}"], {}, None),
+        ("a password as REDIS_URL", ["--redis-url", raw], {}, None),
+        ("a password as DATABASE_URL", [*memory, "--database-url", raw], {}, None),
+        ("a password option as a key prefix", ["--key-prefix", f"password={raw}"], {}, None),
     ]
     if not is_host(raw):  # else `redis://<it>` names a host, and is shown as one
         scenarios.append(("raw, no '@'", ["--redis-url", f"redis://{raw}"], {}, None))
+        # (a valid host is shown as typed, even one that holds the password: only driver words are redacted)
+        scenarios.append(("REDIS_PASSWORD, bad host", [], {"REDIS_PASSWORD": raw, "REDIS_HOST": f"h{raw}"}, None))
     for flag in ("--count", "--key-prefix", "--sentinel", "--sentinel-master", "--seed-mode", "--db-latency",
                  "--tls-ca-file", "--database-url", "--ttl-jitter", "--redis-timeout"):  # fmt: skip
         scenarios.append((f"a URL given to {flag}", [flag, url], {}, None))

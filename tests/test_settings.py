@@ -21,6 +21,8 @@ from config.settings import (
     value_for_error,
 )
 
+NOT_A_URL = " (value hidden: it is not a scheme://... URL, and may hold a password)"
+
 
 def test_defaults_match_the_documented_ones() -> None:
     settings = Settings.from_env({}, "sync")
@@ -193,10 +195,43 @@ def test_an_upper_case_database_scheme_is_accepted_and_normalised(url: str, norm
         ("REDIS_URL", "redis://:Qjxvzk@[::1", " (value hidden: it may contain a password)"),
         ("DATABASE_URL", "sqlite:///u:Qjxvzk@h/x.db", " (value hidden: it may contain a password)"),
         ("DATABASE_URL", "mysql://h/x", "='mysql://h/x'"),
+        ("DATABASE_URL", "postgresql://h/db?password=Qjxvzk", "='postgresql://h/db?password=****'"),
+        # a URL setting that is not a scheme:// URL may be all secret: a libpq keyword DSN, a bare password
+        ("DATABASE_URL", "host=localhost password=Qjxvzk dbname=x", NOT_A_URL),
+        ("DATABASE_URL", "host=h password='Qj xvzk'", NOT_A_URL),
+        ("DATABASE_URL", "Qjxvzk", NOT_A_URL),
+        ("REDIS_URL", "password=Qjxvzk", NOT_A_URL),
+        ("REDIS_URL", "Qjxvzk", NOT_A_URL),
+        ("REDIS_URL", "127.0.0.1:6379 Qjxvzk", NOT_A_URL),
+        ("REDIS_URL", "redis://h/0 password=Qjxvzk", NOT_A_URL),  # a URL has no spaces
+        ("KEY_PREFIX", "password=Qjxvzk", " (value hidden: it may contain a password)"),
+        ("SEED_COUNT", "sslpassword = Qjxvzk", " (value hidden: it may contain a password)"),
     ],
 )
 def test_a_bad_value_is_shown_only_when_it_cannot_hold_a_password(name: str, value: str, shown: str) -> None:
     assert value_for_error(name, value) == shown
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        (
+            {"DATABASE_URL": "host=localhost password=Qjxvzk dbname=x"},
+            f"DATABASE_URL{NOT_A_URL} is not valid: expected sqlite:///file.db",
+        ),
+        (
+            {"REDIS_URL": "password=Qjxvzk"},
+            f"REDIS_URL{NOT_A_URL} is not valid: the scheme must be redis://, rediss:// or memory://; expected redis://",
+        ),
+    ],
+)
+def test_a_keyword_dsn_in_a_url_setting_is_not_echoed_and_the_url_form_is_named(
+    environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env(environ, "sync")
+    assert str(raised.value).startswith(message)
+    assert "Qjxvzk" not in str(raised.value)
 
 
 @pytest.mark.parametrize(
@@ -239,6 +274,17 @@ def test_a_percent_encoded_password_is_accepted() -> None:
         ("redis://:Qj/x@vzk@h/0", "redis://(hidden: the URL may contain a password)"),  # cut at the '/'
         ("redis://:Qj#x@vzk@h/0", "redis://(hidden: the URL may contain a password)"),  # cut at the '#'
         ("redis://:Qj@x@h/0", "redis://:****@h/0"),
+        # the URL keeps its shape: no `//` dropped, no scheme lower-cased
+        ("postgresql:///db?host=/tmp&password=x", "postgresql:///db?host=/tmp&password=****"),
+        ("REDIS://u:secret@h/0", "REDIS://u:****@h/0"),
+        (
+            "postgresql://u:secret@h/db?sslmode=require&sslpassword=x",
+            "postgresql://u:****@h/db?sslmode=require&sslpassword=****",
+        ),
+        # `password=`-style options anywhere, as libpq reads them: quoted, escaped, or up to a space
+        ("host=localhost password=s3cr3t dbname=x", "host=localhost password=**** dbname=x"),
+        ("host=h password = 'it\\'s a#secret' port=1", "host=h password = **** port=1"),
+        ("PASSWORD=s3c#r3t host=h", "PASSWORD=**** host=h"),
     ],
 )
 def test_mask_url_hides_the_password(url: str, masked: str) -> None:
