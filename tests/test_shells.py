@@ -16,7 +16,7 @@ import redis
 from simulator.core import LEASE_PREFIX, MAX_LEASE_MS, CachePolicy, SeedProgress, SeedReport, Source, encode_not_found
 from simulator.records import Problem, encode_record, user_record
 from simulator.simulate_cache_db_flow import BackgroundSeed, Seeder
-from tests.twins import Twin, make_twin, sqlite_database
+from tests.twins import Twin, assert_ttl_given, make_twin, sqlite_database
 
 
 @pytest.fixture(params=["sync", "async"])
@@ -27,22 +27,23 @@ def twin(request: pytest.FixtureRequest, sync_client: redis.Redis, async_client:
 async def test_a_missing_user_is_read_from_the_database_and_stored_with_a_ttl(
     twin: Twin, sync_client: redis.Redis
 ) -> None:
+    started = time.time()
     result = await twin.lookup(5000)
+    ended = time.time()
     assert result.source is Source.DATABASE
     assert result.key == "user-5000"
     assert result.record == user_record(5000)
     assert sync_client.get("user-5000") == encode_record(user_record(5000)).encode()
-    assert 3590 < sync_client.ttl("user-5000") <= 3600
+    assert_ttl_given(sync_client, "user-5000", started, ended, 3600)
     assert twin.database_reads == 1
 
 
 async def test_a_stored_user_is_then_found_in_the_cache(twin: Twin) -> None:
     first = await twin.lookup(7)
     second = await twin.lookup(7)
-    assert second.source is Source.CACHE
+    assert (first.source, second.source) == (Source.DATABASE, Source.CACHE)
     assert second.value == first.value
-    assert second.elapsed_seconds < first.elapsed_seconds
-    assert twin.database_reads == 1
+    assert twin.database_reads == 1  # the hit never reached the database (how fast it was is not the point)
 
 
 async def test_a_miss_waits_for_the_database_latency(
@@ -67,6 +68,7 @@ def _corrupt_values() -> list[tuple[Problem, Callable[[redis.Redis], object]]]:
     return [
         (Problem.NOT_UTF8, lambda client: client.set("user-9", b"\xff\xfe")),
         (Problem.NOT_JSON, lambda client: client.set("user-9", b"{oops")),
+        (Problem.NOT_JSON, lambda client: client.set("user-9", b"")),  # empty: must not read as "nothing seen"
         (Problem.WRONG_FIELDS, lambda client: client.set("user-9", b'{"id": 9}')),
         (Problem.WRONG_USER, lambda client: client.set("user-9", encode_record(user_record(8)))),
         (Problem.WRONG_TYPE, lambda client: client.hset("user-9", "id", "9")),
@@ -97,6 +99,7 @@ async def test_each_kind_of_corrupt_entry_is_a_miss_with_a_warning_and_is_repair
     assert result.source is Source.DATABASE
     assert result.warning is not None
     assert problem.value in result.warning
+    assert result.warning.endswith("; repaired it")  # said only because it is true:
     assert sync_client.get("user-9") == encode_record(user_record(9)).encode()
     assert (await twin.lookup(9)).source is Source.CACHE
 
