@@ -327,7 +327,10 @@ def test_wheel_binaries_the_unprivileged_user_cannot_reach_are_copied_where_it_c
     assert all((copied / name).is_file() for name in SERVER_PROGRAMS)
     assert (copied.parent / "share").is_dir()  # what initdb reads, found beside bin/
     assert (server_dir / "wheel" / f"{package}.libs").is_dir()  # libpq, found through the RPATH $ORIGIN/../../..
-    assert local_postgres._reachable(WHEEL_BINARIES, tmp_path / "unused") == WHEEL_BINARIES  # reachable: used as is
+    # Where every user may enter the folders (not so in a 0700 temp dir, as CI's clone is), they are used as is.
+    monkeypatch.setattr(local_postgres, "_enterable_by_all", lambda path: not path.is_relative_to(private))
+    assert local_postgres._reachable(WHEEL_BINARIES, tmp_path / "unused") == WHEEL_BINARIES
+    assert not (tmp_path / "unused").exists()
     other = _server_programs(private / "elsewhere" / "bin")
     with pytest.raises(RuntimeError, match="PostgreSQL refuses to run as root, and the OS user it runs as cannot"):
         local_postgres._reachable(other, server_dir)  # not the wheel's: never copy a whole folder of someone's
