@@ -281,12 +281,14 @@ def test_a_reader_that_left_before_the_first_answer_is_no_failure(script: str, t
 
 
 def ctrl_c_as_at_a_terminal() -> None:
-    """In the child, before exec: Ctrl-C interrupts, even when pytest runs with SIGINT ignored.
+    """In the child, before exec: Ctrl-C and a hang-up act as at a terminal, whatever pytest inherited.
 
-    A background job of a script (`pytest &`, a CI step) starts with SIGINT ignored; the
-    script would inherit that, and Python then installs no KeyboardInterrupt handler.
+    A background job of a script (`pytest &`, a CI step) starts with SIGINT ignored, and one
+    under `nohup` with SIGHUP ignored; the script would inherit that, and (rightly) leave an
+    ignored signal ignored.
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def spawn(script: str, redis_url: str, *args: str, latency: str = "0.02") -> pexpect.spawn:

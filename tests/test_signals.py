@@ -19,7 +19,7 @@ import pexpect
 import pytest
 
 from tests.conftest import PROJECT_ROOT
-from tests.test_e2e import EXPECT_SECONDS, SCRIPTS, assert_clean, script_env, stderr_lines
+from tests.test_e2e import EXPECT_SECONDS, SCRIPTS, assert_clean, ctrl_c_as_at_a_terminal, script_env, stderr_lines
 
 pytestmark = pytest.mark.e2e
 DEMO = ["--redis-url", "memory://", "--seed-mode", "none", "--db-latency", "0"]
@@ -43,6 +43,7 @@ def test_a_signal_leaves_a_shared_stdin_pipe_blocking_and_exits_128_plus_its_num
         stderr=subprocess.PIPE,
         cwd=tmp_path,
         env=script_env(),
+        preexec_fn=ctrl_c_as_at_a_terminal,  # only resets two signals before exec
     )
     assert process.stdout is not None
     try:
@@ -78,6 +79,7 @@ def spawn_at_a_terminal(script: str) -> pexpect.spawn:
         timeout=EXPECT_SECONDS,
         encoding="utf-8",
         codec_errors="replace",
+        preexec_fn=ctrl_c_as_at_a_terminal,
     )
     child.expect("user id>")  # prompt_toolkit enters raw mode before it draws the prompt
     return child
