@@ -36,6 +36,7 @@ from tests.servers import (
     redis_cli_binary,
     redis_server_binary,
     start_cluster,
+    start_sentinel_group,
 )
 from tests.twins import TEST_DB_SIZE, close_databases
 
@@ -159,6 +160,16 @@ def cluster(tmp_path: Path) -> Iterator[list[RedisServer]]:
     yield nodes
     for node in nodes:
         node.stop()
+
+
+@pytest.fixture
+def sentinel_group(tmp_path: Path) -> Iterator[tuple[RedisServer, RedisServer, RedisServer]]:
+    """A private master, replica and Sentinel, stopped after the test."""
+    redis_server_binary()
+    group = start_sentinel_group(tmp_path)
+    yield group
+    for server in group:
+        server.stop()
 
 
 @pytest.fixture

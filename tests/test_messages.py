@@ -44,7 +44,7 @@ from simulator.core import CacheEvent, CachePolicy, LookupResult, Source
 from simulator.simulate_cache_db_flow import AsyncCacheAside, CacheAside
 from tests.conftest import PROJECT_ROOT
 from tests.postgres import LocalPostgres
-from tests.servers import RedisServer, redis_server_binary, start_sentinel_group
+from tests.servers import RedisServer
 from tests.test_e2e import assert_clean, script_env, stderr_lines
 from tests.twins import async_sqlite_database, sqlite_database
 
@@ -75,15 +75,6 @@ def run_main(
 
 
 # --- 1. after a Sentinel failover, the recovery line names the master in use ---
-
-
-@pytest.fixture
-def sentinel_group(tmp_path: Path) -> Iterator[tuple[RedisServer, RedisServer, RedisServer]]:
-    redis_server_binary()
-    group = start_sentinel_group(tmp_path)
-    yield group
-    for server in group:
-        server.stop()
 
 
 def _wait_until_the_sentinel_knows_the_replica(sentinel: RedisServer, replica: RedisServer) -> None:

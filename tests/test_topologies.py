@@ -11,7 +11,7 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -21,21 +21,12 @@ from config.settings import Settings
 from simulator.core import CacheEvent, SeedProgress, Source
 from simulator.records import encode_record, user_record
 from tests.conftest import PROJECT_ROOT
-from tests.servers import RedisServer, redis_server_binary, start_sentinel_group
+from tests.servers import RedisServer
 from tests.test_e2e import assert_clean, script_env, stderr_lines
 from tests.twins import EVENT_WAIT_SECONDS, Twin, app_twin, assert_ttl_given
 
 pytestmark = pytest.mark.integration
 COOLDOWN = 1.0
-
-
-@pytest.fixture
-def sentinel_group(tmp_path: Path) -> Iterator[tuple[RedisServer, RedisServer, RedisServer]]:
-    redis_server_binary()
-    group = start_sentinel_group(tmp_path)
-    yield group
-    for server in group:
-        server.stop()
 
 
 @pytest.fixture(params=["sync", "async"])
