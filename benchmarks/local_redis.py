@@ -35,13 +35,21 @@ def redis_binary(name: str) -> str:
     return path
 
 
-def free_port(exclude: frozenset[int] = frozenset()) -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on (and, for a cluster node, whose bus port is free too)."""
+_HANDED_OUT: set[int] = set()  # ports free_port gave: none twice, though none is bound until its server starts
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on, and that this process was not given before.
+
+    (A cluster node takes two ports, its own and its bus's; the kernel may offer the same free
+    port for both, since neither is bound until the server starts.)
+    """
     while True:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = int(probe.getsockname()[1])
-        if port not in exclude:
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
             return port
 
 

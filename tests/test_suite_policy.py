@@ -24,7 +24,7 @@ import redis
 
 from benchmarks import local_postgres
 from benchmarks.local_postgres import SERVER_PROGRAMS, postgres_binaries, start_postgres
-from benchmarks.local_redis import LocalRedis, start_cluster
+from benchmarks.local_redis import LocalRedis, free_port, start_cluster
 from tests.conftest import PROJECT_ROOT
 from tests.postgres import MISSING_POSTGRES_LINE, private_postgres
 from tests.servers import (
@@ -392,3 +392,9 @@ def test_a_cluster_runs_the_binaries_it_is_given(tmp_path: Path, monkeypatch: py
     finally:
         for node in nodes:
             node.stop()
+
+
+def test_free_port_never_gives_the_same_port_twice() -> None:
+    """A cluster node's own port and its bus port are picked one after the other, before either is bound."""
+    ports = [free_port() for _ in range(200)]
+    assert len(set(ports)) == len(ports)
