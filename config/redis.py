@@ -232,13 +232,9 @@ class RedisClients:
         if self.embedded:
             import fakeredis
 
-            async_embedded = fakeredis.FakeAsyncRedis(
-                server=self._fake(),
-                connection_pool_class=redis.asyncio.BlockingConnectionPool,
-                max_connections=MAX_CONNECTIONS,
+            return fakeredis.FakeAsyncRedis(
+                server=self._fake(), connection_pool_class=WaitingConnectionPool, max_connections=MAX_CONNECTIONS
             )
-            async_embedded.connection_pool.timeout = POOL_WAIT_SECONDS  # type: ignore[attr-defined]
-            return async_embedded
         options = _connection_options(settings, socket_timeout)
         retry = AsyncRetry(NoBackoff(), retries=1, supported_errors=(redis.ConnectionError,))
         if settings.redis_cluster:
@@ -254,7 +250,7 @@ class RedisClients:
                 settings.sentinel_master, retry=retry, **options, **_master_options(settings)
             )
             return async_master
-        pool = redis.asyncio.BlockingConnectionPool.from_url(
+        pool = WaitingConnectionPool.from_url(
             settings.redis_url,
             retry=retry,
             timeout=POOL_WAIT_SECONDS,
@@ -262,6 +258,47 @@ class RedisClients:
             **options,
         )
         return redis.asyncio.Redis.from_pool(pool)
+
+
+class WaitingConnectionPool(redis.asyncio.ConnectionPool):
+    """redis.asyncio's default pool, except that a caller who finds every connection in use waits
+    for one (up to `timeout` seconds) instead of failing with "Too many connections".
+
+    redis.asyncio's BlockingConnectionPool waits too, but takes an asyncio.Condition and arms a
+    timer on every call, even with connections free: measured, 13 us of a 100 us GET, more than
+    the whole lookup adds to it. A semaphore costs nothing until the pool runs out. (The sync
+    client's BlockingConnectionPool measured no slower than the default pool: it stays.)
+    """
+
+    def __init__(self, *, timeout: float = POOL_WAIT_SECONDS, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.timeout = timeout
+        self._free = asyncio.Semaphore(self.max_connections)
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        """A connection of the pool, after waiting for one to be released if all are in use."""
+        if self._free.locked():
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await self._free.acquire()
+            except TimeoutError:
+                raise redis.ConnectionError("No connection available.") from None
+        else:
+            await self._free.acquire()  # returns at once: a connection is free
+        try:
+            return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
+        except BaseException:
+            self._free.release()
+            raise
+
+    async def release(self, connection: Any) -> None:
+        """Give the connection back, and its place to the next waiter."""
+        owned = connection in self._in_use_connections
+        try:
+            await super().release(connection)
+        finally:
+            if owned:
+                self._free.release()
 
 
 class HiredisPackedConnection(redis.asyncio.Connection):
