@@ -12,12 +12,13 @@ carry the names of the user's flow diagram.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import redis
 import redis.asyncio
@@ -38,6 +39,8 @@ from simulator.core import (
     CLAIM_MANY_SCRIPT,
     CLAIM_SCRIPT,
     LEASE_HELD,
+    MISS,
+    READ_WITH_TTL_SCRIPT,
     STORE_MANY_SCRIPT,
     STORE_SCRIPT,
     UNAVAILABLE,
@@ -102,51 +105,90 @@ def first_error_or(outcomes: Sequence[LookupResult | BaseException]) -> list[Loo
     return [outcome for outcome in outcomes if isinstance(outcome, LookupResult)]
 
 
+# --- one-key scripts ---
+
+
+def run_script(client: SyncClient, script: Any, key: str, arguments: Sequence[object] = ()) -> Any:
+    """Run a registered one-key script by its SHA1; where the key's server lacks it, send it whole.
+
+    EVAL caches the script on that server, in the same round trip. (redis-py's Script object
+    would send SCRIPT LOAD instead, which a Redis Cluster sends to every master: with one of
+    them down, a lookup whose own node is fine would fail.)
+    """
+    redis_client: Any = client  # redis-py types each argument narrower than a script's
+    try:
+        return redis_client.evalsha(script.sha, 1, key, *arguments)
+    except redis.exceptions.NoScriptError:
+        return redis_client.eval(script.script, 1, key, *arguments)
+
+
+async def arun_script(client: AsyncClient, script: Any, key: str, arguments: Sequence[object] = ()) -> Any:
+    """Run a registered one-key script by its SHA1; where the key's server lacks it, send it whole."""
+    redis_client: Any = client  # redis-py types each argument narrower than a script's
+    try:
+        return await redis_client.evalsha(script.sha, 1, key, *arguments)
+    except redis.exceptions.NoScriptError:
+        return await redis_client.eval(script.script, 1, key, *arguments)
+
+
 # --- stampede protection inside one process ---
 
+Outcome = TypeVar("Outcome")
 
-class SingleFlight:
-    """Concurrent fills of one key share the first one's outcome (threads wait on a per-key future)."""
+
+class SingleFlight(Generic[Outcome]):
+    """Concurrent calls for one id share the first one's outcome (threads wait on a per-id future).
+
+    The future is made by the first thread that has to wait, not by every call: most calls
+    have no company, and a `concurrent.futures.Future` costs as much as the rest of a hit.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._flights: dict[int, concurrent.futures.Future[Filled]] = {}
+        self._flights: dict[int, concurrent.futures.Future[Outcome] | None] = {}  # None: nobody waits yet
 
     def in_flight(self, user_id: int) -> bool:
-        """True while a fill of this key runs."""
+        """True while a call for this id runs."""
         return user_id in self._flights
 
-    def run(self, user_id: int, fill: Callable[[], Filled]) -> tuple[Filled, bool]:
+    def run(self, user_id: int, fill: Callable[[], Outcome]) -> tuple[Outcome, bool]:
         """The outcome of `fill`, run once for all concurrent callers; True when it was another's."""
         with self._lock:
-            flight = self._flights.get(user_id)
-            leading = flight is None
-            if flight is None:
-                flight = self._flights[user_id] = concurrent.futures.Future()
+            leading = user_id not in self._flights
+            if leading:
+                self._flights[user_id] = None
+            else:
+                flight = self._flights[user_id] or concurrent.futures.Future()
+                self._flights[user_id] = flight
         if not leading:
             return flight.result(), True
         try:
-            flight.set_result(fill())
+            outcome = fill()
         except BaseException as error:
-            flight.set_exception(error)
+            if waiting := self._land(user_id):
+                waiting.set_exception(error)
             raise
-        finally:
-            with self._lock:
-                del self._flights[user_id]
-        return flight.result(), False
+        if waiting := self._land(user_id):
+            waiting.set_result(outcome)
+        return outcome, False
+
+    def _land(self, user_id: int) -> concurrent.futures.Future[Outcome] | None:
+        """End the id's flight; the future its waiters hold, if any waited."""
+        with self._lock:
+            return self._flights.pop(user_id)
 
 
-class AsyncSingleFlight:
-    """Concurrent fills of one key share the first one's outcome (tasks await a per-key future)."""
+class AsyncSingleFlight(Generic[Outcome]):
+    """Concurrent calls for one id share the first one's outcome (tasks await a per-id future)."""
 
     def __init__(self) -> None:
-        self._flights: dict[int, asyncio.Future[Filled]] = {}
+        self._flights: dict[int, asyncio.Future[Outcome]] = {}
 
     def in_flight(self, user_id: int) -> bool:
-        """True while a fill of this key runs."""
+        """True while a call for this id runs."""
         return user_id in self._flights
 
-    async def run(self, user_id: int, fill: Callable[[], Awaitable[Filled]]) -> tuple[Filled, bool]:
+    async def run(self, user_id: int, fill: Callable[[], Awaitable[Outcome]]) -> tuple[Outcome, bool]:
         """The outcome of `fill`, run once for all concurrent callers; True when it was another's."""
         flight = self._flights.get(user_id)
         if flight is not None:
@@ -240,16 +282,19 @@ class CacheAside(BaseCacheAside):
         super().__init__(policy, stats, notify, database.latency_seconds)
         self.client = client
         self.database = database
+        self._read_with_ttl_script: Any = client.register_script(READ_WITH_TTL_SCRIPT)
         self._claim_script: Any = client.register_script(CLAIM_SCRIPT)
         self._store_script: Any = client.register_script(STORE_SCRIPT)
-        self._flights = SingleFlight()
+        self._reads: SingleFlight[CachedEntry] = SingleFlight()  # concurrent lookups of an id share one GET
+        self._flights: SingleFlight[Filled] = SingleFlight()  # ... and one fill: a lookup of an id being filled waits
+        self._refills: SingleFlight[Filled] = SingleFlight()  # early refreshes: a hit never waits for one
         self._refreshes: set[threading.Thread] = set()
 
     def lookup(self, user_id: int) -> LookupResult:
         """The user's record (or "not found"), from the cache if it is there, else from the database."""
         started = time.perf_counter()
         key = self.policy.key(user_id)
-        cached = self._read(key, user_id)
+        cached = self._shared_read(key, user_id)
         if cached.in_cache:
             self._refresh_if_due(user_id, cached)
             return self._counted(LookupResult.from_cache(user_id, key, cached, time.perf_counter() - started))
@@ -318,14 +363,25 @@ class CacheAside(BaseCacheAside):
         for thread in list(self._refreshes):
             thread.join(timeout=REFRESH_JOIN_SECONDS)
 
+    def _shared_read(self, key: str, user_id: int) -> CachedEntry:
+        """What the cache holds for the id, asked once for all the lookups of it running at once.
+
+        While this process fills the id, a GET could only find the fill's lease: none is sent.
+        (Measured, 1000 concurrent lookups, 500 hits and 500 misses of 100 ids: 0.29 s without, 0.21 s with.)
+        """
+        if self._flights.in_flight(user_id):
+            return MISS
+        cached, _ = self._reads.run(user_id, lambda: self._read(key, user_id))
+        return cached
+
     def _read(self, key: str, user_id: int) -> CachedEntry:
-        """GET (with PTTL for early refresh or an expiry check); UNAVAILABLE when Redis is down or resting."""
+        """GET (with PTTL, one script, for early refresh or an expiry check); UNAVAILABLE if Redis is down."""
         shard = shard_of(self.client, key)
         if not self.breakers[shard].allow():
             return UNAVAILABLE
         try:
             if self.policy.early_refresh or self.audit.due(key):
-                raw, remaining_ms = self._get_with_ttl(key)
+                raw, remaining_ms = run_script(self.client, self._read_with_ttl_script, key)
                 cached = self._audited(key, read_cached(raw, user_id, remaining_ms))
             else:
                 cached = read_cached(self.client.get(key), user_id)
@@ -390,7 +446,7 @@ class CacheAside(BaseCacheAside):
         if not self.breakers[shard].allow():
             return CACHE_RESTING
         try:
-            reply = script(keys=[key], args=arguments)
+            reply = run_script(self.client, script, key, arguments)
         except redis.exceptions.OutOfMemoryError as error:
             self._cache_worked(shard)  # full, not down
             return StoreProblem(failure_reason(error), cache_down=False)
@@ -401,7 +457,7 @@ class CacheAside(BaseCacheAside):
         return reply
 
     def _refresh_if_due(self, user_id: int, cached: CachedEntry) -> None:
-        if self._refresh_due(cached, self._flights.in_flight(user_id)):
+        if self._refresh_due(cached, self._refills.in_flight(user_id) or self._flights.in_flight(user_id)):
             thread = threading.Thread(target=self._refresh, args=(user_id, cached), name="early-refresh", daemon=True)
             self._refreshes.add(thread)
             thread.start()
@@ -410,7 +466,7 @@ class CacheAside(BaseCacheAside):
         key = self.policy.key(user_id)
         try:
             with contextlib.suppress(*BACKGROUND_ERRORS):  # a failed refresh leaves the old value to expire
-                self._flights.run(user_id, lambda: self._refill(user_id, key, cached))
+                self._refills.run(user_id, lambda: self._refill(user_id, key, cached))
         finally:
             self._refreshes.discard(threading.current_thread())
 
@@ -444,16 +500,21 @@ class AsyncCacheAside(BaseCacheAside):
         super().__init__(policy, stats, notify, database.latency_seconds)
         self.client = client
         self.database = database
+        self._read_with_ttl_script: Any = client.register_script(READ_WITH_TTL_SCRIPT)
         self._claim_script: Any = client.register_script(CLAIM_SCRIPT)
         self._store_script: Any = client.register_script(STORE_SCRIPT)
-        self._flights = AsyncSingleFlight()
+        self._reads: AsyncSingleFlight[CachedEntry] = AsyncSingleFlight()  # concurrent lookups of an id share one GET
+        self._flights: AsyncSingleFlight[Filled] = (
+            AsyncSingleFlight()
+        )  # ... and one fill: a lookup of an id being filled waits
+        self._refills: AsyncSingleFlight[Filled] = AsyncSingleFlight()  # early refreshes: a hit never waits for one
         self._refreshes: set[asyncio.Task[None]] = set()
 
     async def lookup(self, user_id: int) -> LookupResult:
         """The user's record (or "not found"), from the cache if it is there, else from the database."""
         started = time.perf_counter()
         key = self.policy.key(user_id)
-        cached = await self._read(key, user_id)
+        cached = await self._shared_read(key, user_id)
         if cached.in_cache:
             self._refresh_if_due(user_id, cached)
             return self._counted(LookupResult.from_cache(user_id, key, cached, time.perf_counter() - started))
@@ -510,14 +571,25 @@ class AsyncCacheAside(BaseCacheAside):
             task.cancel()
         await asyncio.gather(*self._refreshes, return_exceptions=True)
 
+    async def _shared_read(self, key: str, user_id: int) -> CachedEntry:
+        """What the cache holds for the id, asked once for all the lookups of it running at once.
+
+        While this process fills the id, a GET could only find the fill's lease: none is sent.
+        (Measured, 1000 concurrent lookups, 500 hits and 500 misses of 100 ids: 0.29 s without, 0.21 s with.)
+        """
+        if self._flights.in_flight(user_id):
+            return MISS
+        cached, _ = await self._reads.run(user_id, lambda: self._read(key, user_id))
+        return cached
+
     async def _read(self, key: str, user_id: int) -> CachedEntry:
-        """GET (with PTTL for early refresh or an expiry check); UNAVAILABLE when Redis is down or resting."""
+        """GET (with PTTL, one script, for early refresh or an expiry check); UNAVAILABLE if Redis is down."""
         shard = shard_of(self.client, key)
         if not self.breakers[shard].allow():
             return UNAVAILABLE
         try:
             if self.policy.early_refresh or self.audit.due(key):
-                raw, remaining_ms = await self._get_with_ttl(key)
+                raw, remaining_ms = await arun_script(self.client, self._read_with_ttl_script, key)
                 cached = self._audited(key, read_cached(raw, user_id, remaining_ms))
             else:
                 cached = read_cached(await self.client.get(key), user_id)
@@ -582,7 +654,7 @@ class AsyncCacheAside(BaseCacheAside):
         if not self.breakers[shard].allow():
             return CACHE_RESTING
         try:
-            reply = await script(keys=[key], args=arguments)
+            reply = await arun_script(self.client, script, key, arguments)
         except redis.exceptions.OutOfMemoryError as error:
             self._cache_worked(shard)  # full, not down
             return StoreProblem(failure_reason(error), cache_down=False)
@@ -593,7 +665,7 @@ class AsyncCacheAside(BaseCacheAside):
         return reply
 
     def _refresh_if_due(self, user_id: int, cached: CachedEntry) -> None:
-        if self._refresh_due(cached, self._flights.in_flight(user_id)):
+        if self._refresh_due(cached, self._refills.in_flight(user_id) or self._flights.in_flight(user_id)):
             task = asyncio.create_task(self._refresh(user_id, cached), name="early-refresh")
             self._refreshes.add(task)
             task.add_done_callback(self._refreshes.discard)
@@ -601,7 +673,7 @@ class AsyncCacheAside(BaseCacheAside):
     async def _refresh(self, user_id: int, cached: CachedEntry) -> None:
         key = self.policy.key(user_id)
         with contextlib.suppress(*BACKGROUND_ERRORS):  # a failed refresh leaves the old value to expire
-            await self._flights.run(user_id, lambda: self._refill(user_id, key, cached))
+            await self._refills.run(user_id, lambda: self._refill(user_id, key, cached))
 
     async def _refill(self, user_id: int, key: str, cached: CachedEntry) -> Filled:
         """Early refresh: read the database, store if the key still holds the record we saw."""
@@ -616,6 +688,15 @@ class AsyncCacheAside(BaseCacheAside):
 
 
 # --- seeding ---
+
+
+def batches_in_flight(pipelined: bool) -> int:
+    """Batches a pipelined seed works on at once: while one waits for Redis to run its scripts,
+    the other reads its rows and builds its records (Redis runs on another core). Each batch
+    is still claimed before it is read. `sequential` mode stays one command at a time.
+    Measured, 100,000 records on a private server: sync 1.67 s one batch at a time, 1.31 s two;
+    async 1.82 s and 1.43 s. (More than two gained nothing measurable.)"""
+    return 2 if pipelined else 1
 
 
 @contextlib.asynccontextmanager
@@ -657,11 +738,17 @@ class Seeder:
     def _seed(self, progress: SeedProgress, *, pipelined: bool) -> SeedReport:
         scripts = SeedScripts(*(self.client.script_load(script) for script in SEED_SCRIPTS))
         per_key = not pipelined or is_cluster(self.client)  # a cluster's keys live in many slots
-        for batch in id_batches(progress.requested, self.batch_size):
-            if progress.stop_requested:
-                return progress.report(time.perf_counter(), stopped=True)
-            progress.advance(*self._seed_batch(batch, scripts, per_key, pipelined))
-        return progress.report(time.perf_counter())
+        in_flight: collections.deque[concurrent.futures.Future[tuple[int, int]]] = collections.deque()
+        with concurrent.futures.ThreadPoolExecutor(batches_in_flight(pipelined), "seed-batch") as workers:
+            for batch in id_batches(progress.requested, self.batch_size):
+                if len(in_flight) == batches_in_flight(pipelined):
+                    progress.advance(*in_flight.popleft().result())
+                if progress.stop_requested:
+                    break
+                in_flight.append(workers.submit(self._seed_batch, batch, scripts, per_key, pipelined))
+            for batch_done in in_flight:  # a stop still finishes the batches already claimed
+                progress.advance(*batch_done.result())
+        return progress.report(time.perf_counter(), stopped=progress.stop_requested)
 
     def _seed_batch(self, batch: range, scripts: SeedScripts, per_key: bool, pipelined: bool) -> tuple[int, int]:
         """Claim, read, store one batch; returns (records stored, keys left as they were)."""
@@ -723,11 +810,21 @@ class AsyncSeeder:
     async def _seed(self, progress: SeedProgress, *, pipelined: bool) -> SeedReport:
         scripts = SeedScripts(*[await self.client.script_load(script) for script in SEED_SCRIPTS])
         per_key = not pipelined or is_cluster(self.client)  # a cluster's keys live in many slots
-        for batch in id_batches(progress.requested, self.batch_size):
-            if progress.stop_requested:
-                return progress.report(time.perf_counter(), stopped=True)
-            progress.advance(*await self._seed_batch(batch, scripts, per_key, pipelined))
-        return progress.report(time.perf_counter())
+        in_flight: collections.deque[asyncio.Task[tuple[int, int]]] = collections.deque()
+        try:
+            for batch in id_batches(progress.requested, self.batch_size):
+                if len(in_flight) == batches_in_flight(pipelined):
+                    progress.advance(*await in_flight.popleft())
+                if progress.stop_requested:
+                    break
+                in_flight.append(asyncio.create_task(self._seed_batch(batch, scripts, per_key, pipelined)))
+            while in_flight:  # a stop still finishes the batches already claimed
+                progress.advance(*await in_flight.popleft())
+        finally:  # failed or cancelled: the other batch in flight ends with it
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
+        return progress.report(time.perf_counter(), stopped=progress.stop_requested)
 
     async def _seed_batch(self, batch: range, scripts: SeedScripts, per_key: bool, pipelined: bool) -> tuple[int, int]:
         """Claim, read, store one batch; returns (records stored, keys left as they were)."""

@@ -210,7 +210,8 @@ async def test_a_seed_cut_short_by_an_outage_reports_what_it_wrote_and_lookups_g
 
     with pytest.raises(redis.RedisError):
         await asyncio.wait_for(seed(), timeout=30)
-    assert progress.written == 5000  # ten batches of 500 stored; the eleventh met the dead server
+    # ten batches of 500 stored; the batch in flight beside the tenth may have finished before the server died
+    assert progress.written in (5000, 5500)
     result = await twin.lookup(3)
     assert result.degraded
     assert result.record == user_record(3)

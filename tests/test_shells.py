@@ -15,7 +15,7 @@ import redis
 
 from simulator.core import LEASE_PREFIX, MAX_LEASE_MS, CachePolicy, SeedProgress, SeedReport, Source, encode_not_found
 from simulator.records import Problem, encode_record, user_record
-from simulator.simulate_cache_db_flow import BackgroundSeed, Seeder
+from simulator.simulate_cache_db_flow import BackgroundSeed, Seeder, batches_in_flight
 from tests.twins import Twin, assert_ttl_given, make_twin, sqlite_database
 
 
@@ -164,8 +164,10 @@ async def test_a_stopped_seed_keeps_what_it_wrote(twin: Twin, sync_client: redis
     else:
         report = await twin.seeder.seed_pipelined(progress)  # type: ignore[misc]
     assert report.stopped
-    assert report.written == 100  # one batch, then the stop was seen
-    assert sync_client.dbsize() == 100
+    # the stop is seen once the first batch is done; the batch in flight beside it is finished, not abandoned
+    assert report.written == 100 * batches_in_flight(pipelined=True) == 200
+    assert sync_client.dbsize() == 200
+    assert not [key for key in sync_client.scan_iter() if sync_client.get(key).startswith(b'{"lease"')]
 
 
 def test_a_background_seed_reports_when_done(sync_client: redis.Redis) -> None:
