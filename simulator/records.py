@@ -26,6 +26,7 @@ _MASK64 = (1 << 64) - 1
 MAX_RECORD_BYTES = 65_536  # a record is about 200 bytes; anything this large is another client's
 RECORD_FIELDS = ("id", "name", "email", "city", "job", "created_at", "version")
 TEXT_FIELDS = RECORD_FIELDS[1:-1]
+_RECORD_KEYS = frozenset(RECORD_FIELDS)
 _json_string = encode_basestring_ascii  # json.dumps' own escaper for one string
 
 
@@ -57,7 +58,10 @@ class Vocabulary:
 
 @functools.cache
 def vocabulary() -> Vocabulary:
-    """The Faker-made words every record is built from (built once per process, ~0.2 s)."""
+    """The Faker-made words every record is built from (built once per process, on first need, ~0.1 s).
+
+    Only creating users and `update` need them; a lookup, hit or miss, never does, so start-up leaves them alone.
+    """
     from faker import Faker  # imported here: start-up stays fast when no record is needed
 
     fake = Faker("en_US", use_weighting=False)
@@ -164,7 +168,7 @@ def decode_record(raw: bytes, user_id: int) -> UserRecord:
         raise CorruptEntry(Problem.TOO_DEEP) from None
     if not (
         isinstance(data, dict)
-        and data.keys() == set(RECORD_FIELDS)
+        and data.keys() == _RECORD_KEYS
         and type(data["id"]) is int
         and type(data["version"]) is int
         and data["version"] >= 0
