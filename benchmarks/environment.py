@@ -12,6 +12,7 @@ import datetime
 import os
 import platform
 import re
+import shutil
 import sqlite3
 import subprocess
 import tempfile
@@ -23,6 +24,8 @@ import redis
 
 from benchmarks.local_postgres import postgres_binaries
 from benchmarks.local_redis import LocalRedis, start_cluster
+
+PEERS = ("cashews", "aiocache", "dogpile.cache")  # the other libraries `peers.py` measures, when installed
 
 
 def describe_machine(client: redis.Redis) -> dict[str, str]:
@@ -39,18 +42,35 @@ def describe_machine(client: redis.Redis) -> dict[str, str]:
         "redis-server": str(server.get("redis_version", "?")),
         "sqlite": sqlite3.sqlite_version,
         "postgresql": _postgres_version(),
+        "redis-cli": _redis_cli_version(),
+        **{library: _version_or_none(library, "not installed") for library in PEERS},
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 
 def machine_label(machine: dict[str, str]) -> str:
     """One line naming the machine."""
+    peers = ", ".join(f"{library} {machine[library]}" for library in PEERS if library in machine)
     return (
         f"{machine['cpu']}, {machine['cores']} cores, {machine['memory']} RAM, {machine['os']}; "
         f"Python {machine['python']}, redis-py {machine['redis-py']} (hiredis {machine['hiredis']}), "
-        f"redis-server {machine['redis-server']}, SQLite {machine.get('sqlite', '?')}, "
-        f"PostgreSQL {machine.get('postgresql', '?')}; {machine['date']}"
+        f"redis-server {machine['redis-server']}, redis-cli {machine.get('redis-cli', '?')}, "
+        f"SQLite {machine.get('sqlite', '?')}, PostgreSQL {machine.get('postgresql', '?')}"
+        f"{'; peers: ' + peers if peers else ''}; {machine['date']}"
     )
+
+
+def _redis_cli_version() -> str:
+    """The version of the redis-cli the seeding ceiling runs, or "none" without it."""
+    binary = shutil.which("redis-cli")
+    if binary is None:
+        return "none"
+    try:
+        done = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    found = re.search(r"\d+(?:\.\d+)+", done.stdout)  # "redis-cli 7.0.15"
+    return found.group() if found else "?"
 
 
 def _postgres_version() -> str:
@@ -83,11 +103,11 @@ def _memory_total() -> str:
     return "?"
 
 
-def _version_or_none(package: str) -> str:
+def _version_or_none(package: str, missing: str = "none") -> str:
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
-        return "none"
+        return missing
 
 
 @contextlib.contextmanager

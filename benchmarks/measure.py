@@ -6,20 +6,25 @@ seed is timed. In-process measurements (seeding 1000 records, hit and miss laten
 hit against a database read) call the same shells the twins use; measurements of a
 whole program (a million-record seed, peak memory, a hit typed while a background seed
 runs, start-up) run `main.py` and `main_async.py` on that file as a user does, over
-pipes. A private PostgreSQL server (when its binaries are installed) gives the second
-database read to compare a hit with. Repeated measurements are interleaved round by
-round so machine noise hits every contender alike; `summary.py` takes medians. All keys
-live under the `bench:` prefix and are removed (SCAN + UNLINK) between runs: seeding
-leaves a key that already holds a value as it is, so every seed starts from none.
+pipes. The seeding ceiling is `redis-cli --pipe` sending the very SETs a seed stores, read
+from the same file. A private PostgreSQL server (when its binaries are installed) gives the
+second database read to compare a hit with. The concurrency scenarios (one missing id
+looked up 100 times at once; 1000 mixed lookups) run ours and the peers of `peers.py`
+through one runner, each contender on the same database loader. Repeated measurements are
+interleaved round by round so machine noise hits every contender alike; `summary.py` takes
+medians. All keys live under the `bench:` prefix and are removed (SCAN + UNLINK) between
+runs: seeding leaves a key that already holds a value as it is, so every seed starts from none.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import csv
 import io
 import json
+import logging
 import os
 import random
 import shutil
@@ -28,17 +33,22 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit
+
+import redis
+import redis.asyncio
 
 from benchmarks.environment import private_cluster
 from benchmarks.local_postgres import postgres_binaries, start_postgres
+from benchmarks.round_trips import count_round_trips
 from config.database import AsyncSqliteConnector, DatabaseError, SqliteConnector, aopen_connector, open_connector
 from config.redis import RedisClients, SyncClient, get_redis
 from config.settings import Settings
-from simulator.core import CachePolicy, SeedProgress
+from simulator.core import CachePolicy, SeedProgress, id_batches, seed_value
 from simulator.database import AsyncDatabase, Database
 from simulator.records import encode_record, user_record, vocabulary
 from simulator.simulate_cache_db_flow import (
@@ -51,6 +61,8 @@ from simulator.simulate_cache_db_flow import (
 
 PREFIX = "bench:"
 POLICY = CachePolicy(key_prefix=PREFIX, ttl_seconds=3600)
+# What the real scripts seed with (their default settings, TTL jitter included); the scale rows' pipe sends the same
+SCRIPT_POLICY = CachePolicy.from_settings(Settings(key_prefix=PREFIX))
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 HIT_ID = 42
 SETUP_MODES = ("sequential", "threaded", "pipelined-sync", "pipelined-async")
@@ -58,6 +70,16 @@ DB_TIMEOUT_SECONDS = 5.0
 DATABASES = ("sqlite", "postgresql")
 NO_POSTGRES = "no PostgreSQL server binaries"
 WARM_UP_SAMPLES = 20
+NOT_INSTALLED = "not installed"
+SCENARIO_LATENCY_SECONDS = 0.1  # the database latency of the concurrency scenarios (stampede, mixed load)
+STAMPEDE_ID = 777  # one id no scenario caches beforehand
+STAMPEDE_LOOKUPS = 100
+MIXED_SEED = 11  # the mixed load's lookups are shuffled the same way in every run
+MIXED_REPEATS = 5  # each missing id of the mixed load is looked up this many times
+LOAD_WORKERS = 100  # threads a sync contender serves the mixed load with
+PRIME_CHUNK = 50  # lookups at once while ids are cached beforehand (not timed), so no default pool is overrun
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -77,6 +99,7 @@ class Plan:
     hit_pace_seconds: float = 0.02
     cluster_records: int = 100_000
     read_samples: int = 2000
+    load_rounds: int = 3
     quick: bool = False
 
     @classmethod
@@ -93,18 +116,76 @@ class Plan:
             startup_rounds=2,
             cluster_records=5_000,
             read_samples=200,
+            load_rounds=2,
             quick=True,
         )
 
     @property
     def users(self) -> int:
         """Users the run's database holds: every id any measurement reads (misses use the upper half)."""
-        return max(self.records, self.big, self.cluster_records, self.concurrent_lookups, 8 * self.misses, HIT_ID)
+        return max(
+            self.records, self.big, self.cluster_records, self.concurrent_lookups, 8 * self.misses, HIT_ID, STAMPEDE_ID
+        )
 
     @property
     def miss_ids_start(self) -> int:
         """The first id the miss rounds read: above every seeded id, below the last user."""
         return self.users // 2 + 1
+
+
+def mixed_workload(lookups: int) -> tuple[range, list[int]]:
+    """The mixed load: the ids cached beforehand, and every lookup in the order they start.
+
+    Half the lookups are hits, one each of ids 1..lookups/2; the other half are misses,
+    MIXED_REPEATS each of the lookups/10 ids after them; shuffled with a fixed seed.
+    """
+    cached = range(1, lookups // 2 + 1)
+    missing = range(cached.stop, cached.stop + lookups // (2 * MIXED_REPEATS))
+    order = [*cached, *(user_id for user_id in missing for _ in range(MIXED_REPEATS))]
+    random.Random(MIXED_SEED).shuffle(order)
+    return cached, order
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One lookup's answer, whoever gave it: the value, and whether the cache was left out."""
+
+    value: str | None
+    degraded: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOutcome:
+    """What one contender's concurrent lookups cost: wall time, failures, and database reads."""
+
+    seconds: float
+    errors: int = 0  # lookups that raised
+    loader_calls: int = 0  # database reads (`fetch` calls) while the lookups ran
+    degraded: int = 0  # answers given without the cache (only ours says so)
+    wrong: int = 0  # answers that differ from the database's record
+    logged: int = 0  # cache failures the library logged and answered past (as a miss) instead of raising
+
+    @classmethod
+    def of(
+        cls,
+        seconds: float,
+        ids: Sequence[int],
+        outcomes: Sequence[Answer | BaseException],
+        expected: dict[int, str],
+        loader_calls: int,
+        logged: int = 0,
+    ) -> LoadOutcome:
+        """Count the failures and wrong answers among the outcomes of lookups of `ids`."""
+        answers = [(user_id, outcome) for user_id, outcome in zip(ids, outcomes, strict=True)]
+        found = [(user_id, outcome) for user_id, outcome in answers if not isinstance(outcome, BaseException)]
+        return cls(
+            seconds,
+            errors=len(answers) - len(found),
+            loader_calls=loader_calls,
+            degraded=sum(answer.degraded for _, answer in found),
+            wrong=sum(answer.value != expected.get(user_id) for user_id, answer in found),
+            logged=logged,
+        )
 
 
 @dataclass
@@ -115,7 +196,6 @@ class Measurements:
     hits: dict[str, list[float]] = field(default_factory=dict)
     redis_benchmark_get: dict[str, float] = field(default_factory=dict)
     misses: dict[str, list[float]] = field(default_factory=dict)
-    lookup_errors: int = 0
     scale: dict[str, list[float]] = field(default_factory=dict)
     hits_during_seed: dict[str, list[float]] = field(default_factory=dict)
     startup: dict[str, list[float]] = field(default_factory=dict)
@@ -126,6 +206,15 @@ class Measurements:
     # "hit-sync", "sqlite-async", ...: a hit against a read of a random user, no simulated delay
     reads: dict[str, list[float]] = field(default_factory=dict)
     not_measured: dict[str, str] = field(default_factory=dict)  # a database's rows left out, and why
+    # round trips one lookup makes ("hit-single", "miss-single", "hit-cluster", "miss-cluster"), counted by a proxy
+    round_trips: dict[str, int] = field(default_factory=dict)
+    # per contender ("ours-async", "cashews", ...): 100 lookups of one missing id at once, and the mixed load
+    stampede: dict[str, list[LoadOutcome]] = field(default_factory=dict)
+    load: dict[str, list[LoadOutcome]] = field(default_factory=dict)
+    # a peer's hit and, interleaved with it, a raw GET of the same key on a default client: "cashews", "cashews:raw"
+    peer_hits: dict[str, list[float]] = field(default_factory=dict)
+    peers: dict[str, str | None] = field(default_factory=dict)  # library: its version, None when not installed
+    peer_failures: dict[str, str] = field(default_factory=dict)  # contender: why its rows are missing
 
 
 @dataclass
@@ -185,10 +274,10 @@ def _file_bytes(path: Path) -> int:
 # --- helpers ---
 
 
-def cleanup(client: SyncClient) -> None:
-    """Remove every key of the benchmark's namespace, and only those."""
+def cleanup(client: SyncClient, prefix: str = PREFIX) -> None:
+    """Remove every key of the benchmark's namespace (or of `prefix`, one under it), and only those."""
     batch: list[bytes] = []
-    for key in client.scan_iter(match=f"{PREFIX}*", count=1000):
+    for key in client.scan_iter(match=f"{prefix}*", count=1000):
         batch.append(key)
         if len(batch) == 1000:
             client.unlink(*batch)
@@ -197,10 +286,10 @@ def cleanup(client: SyncClient) -> None:
         client.unlink(*batch)
 
 
-def run_async(clients: RedisClients, work: Callable[[], Awaitable[float]]) -> float:
+def run_async(clients: RedisClients, work: Callable[[], Awaitable[T]]) -> T:
     """Run one async measurement in a fresh event loop and close its clients after."""
 
-    async def measured() -> float:
+    async def measured() -> T:
         try:
             return await work()
         finally:
@@ -230,23 +319,85 @@ def redis_benchmark(url: str, *arguments: str) -> dict[str, float] | None:
     return {name: float(value) for name, value in zip(names[1:], values[1:], strict=True)}
 
 
+def resp_command(*parts: str | int) -> bytes:
+    """One command in the Redis protocol (RESP2 multi-bulk), as redis-cli --pipe reads it."""
+    encoded = [str(part).encode() for part in parts]
+    return b"*%d\r\n" % len(encoded) + b"".join(b"$%d\r\n%s\r\n" % (len(part), part) for part in encoded)
+
+
+def write_seed_commands(path: Path, database: Database, count: int, batch_size: int, policy: CachePolicy) -> None:
+    """What a seed of users 1..`count` sends in effect, as RESP: `SET <key> <record> EX <ttl>` per id.
+
+    The records are read from the run's database a batch at a time and encoded as the
+    seed encodes them (`seed_value`: a record, or a "not found" for an id with no row).
+    """
+    with path.open("wb") as commands:
+        for batch in id_batches(count, batch_size):
+            found = {record.id: record for record in database.read_range(batch)}
+            sets = (
+                resp_command("SET", policy.key(user_id), value, "EX", ttl)
+                for user_id in batch
+                for value, ttl in [seed_value(user_id, found.get(user_id), policy)]
+            )
+            commands.write(b"".join(sets))
+
+
+def redis_cli_pipe(url: str, commands: Path, expected_replies: int) -> float | None:
+    """Seconds `redis-cli --pipe < commands` takes, start to exit; None without the binary.
+
+    The password goes in REDISCLI_AUTH, never in argv (`ps` shows argv to everyone).
+    """
+    binary = shutil.which("redis-cli")
+    if binary is None:
+        return None
+    parts = urlsplit(url)
+    command = [binary, "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 6379)]
+    if parts.username:
+        command += ["--user", unquote(parts.username)]
+    if parts.path.strip("/"):
+        command += ["-n", parts.path.strip("/")]
+    if parts.scheme == "rediss":
+        command.append("--tls")
+    environment = {name: value for name, value in os.environ.items() if name != "REDISCLI_AUTH"}
+    if parts.password:
+        environment["REDISCLI_AUTH"] = unquote(parts.password)
+    with commands.open("rb") as stdin:
+        started = time.perf_counter()
+        done = subprocess.run(
+            [*command, "--pipe"], stdin=stdin, capture_output=True, text=True, env=environment, timeout=600, check=False
+        )
+        seconds = time.perf_counter() - started
+    summary = done.stdout.strip().splitlines()[-1:] or [""]
+    if done.returncode != 0 or summary[0] != f"errors: 0, replies: {expected_replies}":
+        reason = summary[0] or done.stderr.strip()[:200]
+        raise RuntimeError(f"redis-cli --pipe failed (exit {done.returncode}): {reason}")
+    return seconds
+
+
 # --- seeding 1000 records, in-process ---
 
 
 def measure_setup(clients: RedisClients, plan: Plan, measurements: Measurements, data: BenchDatabase) -> None:
-    """Each seeding mode, interleaved round by round, and the redis-benchmark ceiling."""
+    """Each seeding mode, interleaved round by round, and the ceiling: redis-cli --pipe of the same SETs."""
     client = clients.sync_client()
     value = encode_record(user_record(plan.records // 2 or 1))
     measurements.record_bytes = len(value)
-    for _ in range(plan.rounds):
-        for mode in SETUP_MODES:
+    url = clients.settings.redis_url
+    with tempfile.TemporaryDirectory(prefix="benchmark-pipe-") as directory:
+        commands, nothing = Path(directory) / "seed.resp", Path(directory) / "empty.resp"
+        write_seed_commands(commands, data.sync(), plan.records, plan.seed_batch_size, POLICY)  # not timed
+        nothing.touch()
+        for _ in range(plan.rounds):
+            for mode in SETUP_MODES:
+                cleanup(client)
+                seconds = seed_once(clients, data, mode, plan.records, plan.seed_batch_size)
+                measurements.setup.setdefault(mode, []).append(seconds)
             cleanup(client)
-            seconds = seed_once(clients, data, mode, plan.records, plan.seed_batch_size)
-            measurements.setup.setdefault(mode, []).append(seconds)
-        cleanup(client)
-        ceiling = ceiling_seconds(clients.settings.redis_url, plan.records, len(value))
-        if ceiling is not None:
-            measurements.setup.setdefault("redis-benchmark", []).append(ceiling)
+            ceiling = redis_cli_pipe(url, commands, plan.records)
+            startup = redis_cli_pipe(url, nothing, 0)  # what of it is starting redis-cli, connecting and exiting
+            if ceiling is not None and startup is not None:
+                measurements.setup.setdefault("pipe", []).append(ceiling)
+                measurements.setup.setdefault("pipe-startup", []).append(startup)
     cleanup(client)
 
 
@@ -283,66 +434,76 @@ def _check_seeded(mode: str, count: int, written: int) -> None:
         raise RuntimeError(f"the {mode} seed wrote {written:,} of {count:,} records: keys were left from before")
 
 
-def ceiling_seconds(url: str, count: int, value_bytes: int) -> float | None:
-    """How long redis-benchmark takes to SET `count` keys of the same size, EX ttl, -P 1000."""
-    result = redis_benchmark(
-        url,
-        "-n",
-        str(count),
-        "-P",
-        "1000",
-        "-r",
-        str(count),
-        "SET",
-        f"{PREFIX}user-__rand_int__",
-        "x" * value_bytes,
-        "EX",
-        str(POLICY.ttl_seconds),
-    )
-    return None if result is None else count / result["rps"]
-
-
 # --- hit and miss latency, in-process ---
 
 
 def measure_hits(clients: RedisClients, plan: Plan, measurements: Measurements, data: BenchDatabase) -> None:
-    """A hit through the lookup next to a raw GET of the same key on the same client, alternating."""
+    """A hit through the lookup next to a raw GET of the same key, on the same client and on a default one.
+
+    The default client is what a user of redis-py writes (`redis.Redis.from_url(url)`,
+    `redis.asyncio.Redis.from_url(url)`), created fresh, not the demo's tuned one. The
+    three alternate sample by sample.
+    """
     client = clients.sync_client()
+    url = clients.settings.redis_url
     key = POLICY.key(HIT_ID)
     client.set(key, encode_record(user_record(HIT_ID)), ex=POLICY.ttl_seconds)
     cache = CacheAside(client, data.sync(), POLICY)
     for _ in range(plan.rounds):
-        lookup, raw = [], []
-        for _ in range(plan.hit_samples):
-            started = time.perf_counter()
-            cache.lookup(HIT_ID)
-            lookup.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            client.get(key)
-            raw.append(time.perf_counter() - started)
+        lookup, raw, default = [], [], []
+        with contextlib.closing(redis.Redis.from_url(url)) as default_client:
+            for sample in range(-WARM_UP_SAMPLES, plan.hit_samples):  # the first few connect and warm up
+                started = time.perf_counter()
+                cache.lookup(HIT_ID)
+                hit = time.perf_counter() - started
+                started = time.perf_counter()
+                client.get(key)
+                same = time.perf_counter() - started
+                started = time.perf_counter()
+                default_client.get(key)
+                if sample >= 0:
+                    default.append(time.perf_counter() - started)
+                    lookup.append(hit)
+                    raw.append(same)
         measurements.hits.setdefault("lookup-sync", []).extend(lookup)
         measurements.hits.setdefault("raw-get-sync", []).extend(raw)
-
-        async def async_round() -> float:
-            async_client = clients.async_client()
-            async with data.open_async() as database:
-                async_cache = AsyncCacheAside(async_client, database, POLICY)
-                for _ in range(plan.hit_samples):
-                    started = time.perf_counter()
-                    await async_cache.lookup(HIT_ID)
-                    measurements.hits.setdefault("lookup-async", []).append(time.perf_counter() - started)
-                    started = time.perf_counter()
-                    await async_client.get(key)
-                    measurements.hits.setdefault("raw-get-async", []).append(time.perf_counter() - started)
-            return 0.0
-
-        run_async(clients, async_round)
+        measurements.hits.setdefault("raw-get-default-sync", []).extend(default)
+        run_async(clients, lambda: _async_hits(clients, plan, measurements, data))
     result = redis_benchmark(clients.settings.redis_url, "-c", "1", "-P", "1", "-n", "20000", "GET", key)
     if result is not None:
         measurements.redis_benchmark_get = {
             "p50": result["p50_latency_ms"] / 1000,
             "p99": result["p99_latency_ms"] / 1000,
         }
+
+
+async def _async_hits(clients: RedisClients, plan: Plan, measurements: Measurements, data: BenchDatabase) -> None:
+    """One async round of `measure_hits`, on clients of this event loop."""
+    async_client = clients.async_client()
+    key = POLICY.key(HIT_ID)
+    default_client = redis.asyncio.Redis.from_url(clients.settings.redis_url)
+    lookup, raw, default = [], [], []
+    try:
+        async with data.open_async() as database:
+            cache = AsyncCacheAside(async_client, database, POLICY)
+            for sample in range(-WARM_UP_SAMPLES, plan.hit_samples):
+                started = time.perf_counter()
+                await cache.lookup(HIT_ID)
+                hit = time.perf_counter() - started
+                started = time.perf_counter()
+                await async_client.get(key)
+                same = time.perf_counter() - started
+                started = time.perf_counter()
+                await default_client.get(key)
+                if sample >= 0:
+                    default.append(time.perf_counter() - started)
+                    lookup.append(hit)
+                    raw.append(same)
+    finally:
+        await default_client.aclose()
+    measurements.hits.setdefault("lookup-async", []).extend(lookup)
+    measurements.hits.setdefault("raw-get-async", []).extend(raw)
+    measurements.hits.setdefault("raw-get-default-async", []).extend(default)
 
 
 def measure_reads(clients: RedisClients, plan: Plan, measurements: Measurements, data: BenchDatabase) -> None:
@@ -456,7 +617,7 @@ def _postgres_database(stack: contextlib.ExitStack, measurements: Measurements, 
 
 
 def measure_misses(clients: RedisClients, plan: Plan, measurements: Measurements, data: BenchDatabase) -> None:
-    """N misses one after another (sync) against N at once (async); then 1000 concurrent lookups."""
+    """N misses one after another (sync) against N at once (async)."""
     client = clients.sync_client()
     first = plan.miss_ids_start
     for round_number in range(min(plan.rounds, 3)):
@@ -489,21 +650,6 @@ def measure_misses(clients: RedisClients, plan: Plan, measurements: Measurements
 
     measurements.misses["async-concurrent-default-latency"] = [run_async(clients, at_the_demos_latency)]
     cleanup(client)
-    Seeder(client, data.sync(), POLICY).seed_pipelined(SeedProgress("p", plan.concurrent_lookups // 2, 0))
-
-    async def flood() -> float:
-        async with data.open_async(plan.miss_latency) as database:
-            async_cache = AsyncCacheAside(clients.async_client(), database, POLICY)
-            started = time.perf_counter()
-            outcomes = await asyncio.gather(
-                *(async_cache.lookup(user_id) for user_id in range(1, plan.concurrent_lookups + 1)),
-                return_exceptions=True,
-            )
-            measurements.lookup_errors = sum(isinstance(outcome, BaseException) for outcome in outcomes)
-            return time.perf_counter() - started
-
-    measurements.misses["async-1000-lookups"] = [run_async(clients, flood)]
-    cleanup(client)
 
 
 # --- whole programs: scale, memory, hits during a background seed, start-up ---
@@ -524,8 +670,15 @@ def _script(twin: str) -> str:
 def _spawn(
     twin: str, url: str, data: BenchDatabase, *arguments: str, stdout: int = subprocess.DEVNULL
 ) -> subprocess.Popen[str]:
-    """The script on the run's Redis and its filled SQLite file (so it creates no users of its own)."""
-    environment = {name: value for name, value in os.environ.items() if name != "DB_RESET"}
+    """The script on the run's Redis and its filled SQLite file (so it creates no users of its own).
+
+    Python may keep the bytecode it compiles, as on a user's machine (in the run's own temp
+    dir, never in the project): with PYTHONDONTWRITEBYTECODE, as some machines set, every
+    start would compile the project's modules again, about 50 ms a start measured here.
+    """
+    unwanted = {"DB_RESET", "PYTHONDONTWRITEBYTECODE"}
+    environment = {name: value for name, value in os.environ.items() if name not in unwanted}
+    environment["PYTHONPYCACHEPREFIX"] = str(data.path.parent / "pycache")
     return subprocess.Popen(
         [
             sys.executable,
@@ -587,19 +740,22 @@ def run_script_seed(twin: str, url: str, data: BenchDatabase, count: int, batch_
 
 
 def measure_scale(clients: RedisClients, plan: Plan, measurements: Measurements, data: BenchDatabase) -> None:
-    """A big seed through each real script against the ceiling, and peak memory at N/10 and N."""
+    """A big seed through each real script against the ceiling (redis-cli --pipe), and peak memory at N/10 and N."""
     client = clients.sync_client()
     url = clients.settings.redis_url
-    for _ in range(plan.scale_rounds):
-        for twin in ("sync", "async"):
+    with tempfile.TemporaryDirectory(prefix="benchmark-pipe-") as directory:
+        commands = Path(directory) / "seed.resp"
+        write_seed_commands(commands, data.sync(), plan.big, plan.seed_batch_size, SCRIPT_POLICY)  # not timed
+        for _ in range(plan.scale_rounds):
+            for twin in ("sync", "async"):
+                cleanup(client)
+                seed = run_script_seed(twin, url, data, plan.big, plan.seed_batch_size)
+                measurements.scale.setdefault(f"{twin}-seconds", []).append(seed.seconds)
+                measurements.scale.setdefault(f"{twin}-peak-mb", []).append(seed.peak_rss_mb)
             cleanup(client)
-            seed = run_script_seed(twin, url, data, plan.big, plan.seed_batch_size)
-            measurements.scale.setdefault(f"{twin}-seconds", []).append(seed.seconds)
-            measurements.scale.setdefault(f"{twin}-peak-mb", []).append(seed.peak_rss_mb)
-        cleanup(client)
-        ceiling = ceiling_seconds(url, plan.big, measurements.record_bytes or 150)
-        if ceiling is not None:
-            measurements.scale.setdefault("ceiling-seconds", []).append(ceiling)
+            ceiling = redis_cli_pipe(url, commands, plan.big)
+            if ceiling is not None:
+                measurements.scale.setdefault("pipe-seconds", []).append(ceiling)
     for twin in ("sync", "async"):
         cleanup(client)
         small = run_script_seed(twin, url, data, plan.big // 10, plan.seed_batch_size)
@@ -682,12 +838,20 @@ def measure_startup(clients: RedisClients, plan: Plan, measurements: Measurement
 
 
 def measure_topologies(clients: RedisClients, plan: Plan, measurements: Measurements, data: BenchDatabase) -> None:
-    """Pipelined seeding on the single server against a private 3-master Redis Cluster, both twins."""
+    """Pipelined seeding on the single server against a private 3-master Redis Cluster, both twins;
+    and the round trips of one miss and one hit on each, counted by a proxy in front of the servers."""
     with contextlib.ExitStack() as stack:
         try:
-            cluster_url = stack.enter_context(private_cluster())
+            cluster_url: str | None = stack.enter_context(private_cluster())
         except (FileNotFoundError, RuntimeError, subprocess.SubprocessError):
-            return  # no redis-server or redis-cli to build a cluster with: the rows say n/a
+            cluster_url = None  # no redis-server or redis-cli to build a cluster with: the rows say n/a
+        for twin in ("sync", "async"):
+            counted = count_round_trips(
+                clients.settings.redis_url, data.url, twin=twin, cluster_url=cluster_url, user_id=HIT_ID
+            )
+            measurements.round_trips.update({f"{name}-{twin}": count for name, count in counted.items()})
+        if cluster_url is None:
+            return
         cluster = get_redis(Settings(redis_url=cluster_url, redis_configured=True, redis_cluster=True))
         stack.callback(cluster.close)
         for _ in range(min(plan.rounds, 3)):
@@ -697,6 +861,309 @@ def measure_topologies(clients: RedisClients, plan: Plan, measurements: Measurem
                     seconds = seed_once(target, data, f"pipelined-{twin}", plan.cluster_records, plan.seed_batch_size)
                     measurements.topologies.setdefault(f"{topology}-{twin}", []).append(seconds)
         cleanup(clients.sync_client())
+
+
+# --- concurrency: ours and the peers, through one runner ---
+
+
+@dataclass(frozen=True)
+class AsyncCache:
+    """A contender built in the running event loop: one lookup, the key a user's value lives under, and aclose."""
+
+    lookup: Callable[[int], Awaitable[Answer]]
+    key: Callable[[int], str]
+    aclose: Callable[[], Awaitable[object]]
+
+
+@dataclass(frozen=True)
+class SyncCache:
+    """A blocking contender: one lookup (called from many threads), the key of a user's value, and close."""
+
+    lookup: Callable[[int], Answer]
+    key: Callable[[int], str]
+    close: Callable[[], object]
+
+
+@dataclass(frozen=True)
+class Contender:
+    """Ours or a peer library, as its builder sets it up on the run's Redis and a database it loads from."""
+
+    name: str  # "ours-async", "cashews", ...: the figures' key
+    library: str  # "ours", or the peer's distribution name
+    build_async: Callable[[RedisClients, AsyncDatabase], Awaitable[AsyncCache]] | None = None
+    build_sync: Callable[[RedisClients, Database], SyncCache] | None = None
+    hit_only: bool = False  # measured for a hit's cost only
+    loggers: tuple[str, ...] = ()  # where the library logs the failures it answers past
+
+
+async def _ours_async(clients: RedisClients, database: AsyncDatabase) -> AsyncCache:
+    cache = AsyncCacheAside(clients.async_client(), database, POLICY)
+
+    async def lookup(user_id: int) -> Answer:
+        result = await cache.lookup(user_id)
+        return Answer(result.value, result.degraded)
+
+    return AsyncCache(lookup, POLICY.key, cache.aclose)
+
+
+def _ours_sync(clients: RedisClients, database: Database) -> SyncCache:
+    cache = CacheAside(clients.sync_client(), database, POLICY)
+
+    def lookup(user_id: int) -> Answer:
+        result = cache.lookup(user_id)
+        return Answer(result.value, result.degraded)
+
+    return SyncCache(lookup, POLICY.key, cache.close)
+
+
+OURS = (
+    Contender("ours-async", "ours", build_async=_ours_async),
+    Contender("ours-sync", "ours", build_sync=_ours_sync),
+)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Concurrent lookups: the ids cached beforehand, and the lookups then started at once."""
+
+    cached: Sequence[int]
+    lookups: Sequence[int]
+    workers: int | None = None  # sync: a pool of this many threads; None: a thread a lookup
+
+    @property
+    def warm_up(self) -> list[int]:
+        """As many lookups as the timed ones, of cached ids: each contender opens the connections it will use."""
+        return [self.cached[index % len(self.cached)] for index in range(len(self.lookups))]
+
+
+class LogCounter(logging.Handler):
+    """Counts the warnings and errors a library logs (and keeps them off stderr): the failures it answers past."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Count one record (called under the handler's lock, so threads may log at once)."""
+        self.count += 1
+
+
+@contextlib.contextmanager
+def counted_logs(names: Sequence[str]) -> Iterator[LogCounter]:
+    """While inside, what the loggers `names` say is counted instead of printed."""
+    counter = LogCounter()
+    loggers = [logging.getLogger(name) for name in names]
+    propagating = [logger.propagate for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(counter)
+        logger.propagate = False
+    try:
+        yield counter
+    finally:
+        for logger, propagate in zip(loggers, propagating, strict=True):
+            logger.removeHandler(counter)
+            logger.propagate = propagate
+
+
+def run_scenario(
+    clients: RedisClients, data: BenchDatabase, contender: Contender, scenario: Scenario, expected: dict[int, str]
+) -> LoadOutcome:
+    """The contender caches `scenario.cached` and warms up (no simulated delay, not timed), then starts every lookup
+    at once against a database with SCENARIO_LATENCY_SECONDS of delay.
+
+    Async: one task a lookup (asyncio.gather); sync: a thread a lookup, or a pool of `scenario.workers` threads.
+    """
+    with counted_logs(contender.loggers) as logs:
+        if contender.build_async is not None:
+            build = contender.build_async
+
+            async def in_the_loop() -> LoadOutcome:
+                async with data.open_async() as database:
+                    cache = await build(clients, database)
+                    try:
+                        return await _async_scenario(cache, database, scenario, expected, logs)
+                    finally:
+                        await cache.aclose()
+
+            return run_async(clients, in_the_loop)
+        assert contender.build_sync is not None
+        sync_database = data.sync()
+        sync_cache = contender.build_sync(clients, sync_database)
+        try:
+            return _sync_scenario(sync_cache, sync_database, scenario, expected, logs)
+        finally:
+            sync_cache.close()
+
+
+async def _async_scenario(
+    cache: AsyncCache, database: AsyncDatabase, scenario: Scenario, expected: dict[int, str], logs: LogCounter
+) -> LoadOutcome:
+    for start in range(0, len(scenario.cached), PRIME_CHUNK):
+        await asyncio.gather(*(cache.lookup(user_id) for user_id in scenario.cached[start : start + PRIME_CHUNK]))
+    await asyncio.gather(*(cache.lookup(user_id) for user_id in scenario.warm_up), return_exceptions=True)
+    database.latency_seconds = SCENARIO_LATENCY_SECONDS
+    reads, logged, started = database.reads.value, logs.count, time.perf_counter()
+    outcomes = await asyncio.gather(*(cache.lookup(user_id) for user_id in scenario.lookups), return_exceptions=True)
+    seconds = time.perf_counter() - started
+    return LoadOutcome.of(
+        seconds, scenario.lookups, outcomes, expected, database.reads.value - reads, logs.count - logged
+    )
+
+
+def _sync_scenario(
+    cache: SyncCache, database: Database, scenario: Scenario, expected: dict[int, str], logs: LogCounter
+) -> LoadOutcome:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=scenario.workers or PRIME_CHUNK) as pool:
+        list(pool.map(cache.lookup, scenario.cached))
+        if scenario.workers is None:
+            in_threads(cache.lookup, scenario.warm_up)
+        else:
+            concurrent.futures.wait([pool.submit(cache.lookup, user_id) for user_id in scenario.warm_up])
+        database.latency_seconds = SCENARIO_LATENCY_SECONDS
+        reads, logged, started = database.reads.value, logs.count, time.perf_counter()
+        if scenario.workers is None:
+            outcomes = in_threads(cache.lookup, scenario.lookups)
+        else:
+            futures = [pool.submit(cache.lookup, user_id) for user_id in scenario.lookups]
+            outcomes = [future.exception() or future.result() for future in futures]
+        seconds = time.perf_counter() - started
+    return LoadOutcome.of(
+        seconds, scenario.lookups, outcomes, expected, database.reads.value - reads, logs.count - logged
+    )
+
+
+def in_threads(lookup: Callable[[int], Answer], ids: Sequence[int]) -> list[Answer | BaseException]:
+    """One thread a lookup, all started before any is joined (as `CacheAside.stampede` does)."""
+    outcomes: list[Answer | BaseException] = [RuntimeError("not run")] * len(ids)
+
+    def one_lookup(index: int, user_id: int) -> None:
+        try:
+            outcomes[index] = lookup(user_id)
+        except Exception as error:  # counted, not raised: the scenario reports how many failed
+            outcomes[index] = error
+
+    threads = [threading.Thread(target=one_lookup, args=pair, daemon=True) for pair in enumerate(ids)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def measure_concurrency(clients: RedisClients, plan: Plan, measurements: Measurements, data: BenchDatabase) -> None:
+    """Ours and each installed peer, round by round: 100 lookups of one missing id, then the mixed load; then
+    a peer's hit against a raw GET. A peer that fails is reported, and the run goes on."""
+    import benchmarks.peers as peers  # the peer libraries are imported only here, and only if installed
+
+    contenders = [*OURS, *peers.contenders(measurements)]
+    cached, order = mixed_workload(plan.concurrent_lookups)
+    scenarios = {
+        "stampede": Scenario((HIT_ID,), [STAMPEDE_ID] * STAMPEDE_LOOKUPS),
+        "load": Scenario(cached, order, LOAD_WORKERS),
+    }
+    known = range(1, max(STAMPEDE_ID, *order) + 1)
+    expected = {record.id: encode_record(record) for record in data.sync().read_range(known)}
+    client = clients.sync_client()
+    for _ in range(plan.load_rounds):
+        for contender in contenders:
+            if contender.hit_only or contender.name in measurements.peer_failures:
+                continue
+            for name, scenario in scenarios.items():
+                cleanup(client)
+                try:
+                    outcome = run_scenario(clients, data, contender, scenario, expected)
+                except Exception as error:
+                    if contender.library == "ours":
+                        raise
+                    measurements.peer_failures[contender.name] = f"{type(error).__name__}: {error}"[:200]
+                    break
+                getattr(measurements, name).setdefault(contender.name, []).append(outcome)
+    for contender in contenders:
+        if contender.library != "ours" and contender.name not in measurements.peer_failures:
+            try:
+                measure_peer_hit(clients, plan, measurements, data, contender)
+            except Exception as error:
+                measurements.peer_failures[contender.name] = f"{type(error).__name__}: {error}"[:200]
+    cleanup(client)
+    cleanup(client, f"lock:{PREFIX}")  # cashews' lock=True locks live under lock:<its key>; released, unless it failed
+
+
+def measure_peer_hit(
+    clients: RedisClients, plan: Plan, measurements: Measurements, data: BenchDatabase, contender: Contender
+) -> None:
+    """A hit through the peer next to a raw GET of the same key on a default redis-py client of its kind."""
+    hit: list[float] = measurements.peer_hits.setdefault(contender.name, [])
+    raw: list[float] = measurements.peer_hits.setdefault(f"{contender.name}:raw", [])
+    build_async, build_sync = contender.build_async, contender.build_sync
+    for _ in range(min(plan.rounds, 3)):
+        with counted_logs(contender.loggers) as logs:
+            if build_async is not None:
+                run_async(clients, lambda: _async_peer_hits(clients, plan, data, build_async, hit, raw))
+            else:
+                assert build_sync is not None
+                _sync_peer_hits(clients, plan, data, build_sync, hit, raw)
+        if logs.count:
+            raise RuntimeError(f"{logs.count} warnings or errors logged while measuring a hit")
+
+
+async def _async_peer_hits(
+    clients: RedisClients,
+    plan: Plan,
+    data: BenchDatabase,
+    build: Callable[[RedisClients, AsyncDatabase], Awaitable[AsyncCache]],
+    hit: list[float],
+    raw: list[float],
+) -> None:
+    """One round of `measure_peer_hit` for an async library, in this event loop."""
+    default_client = redis.asyncio.Redis.from_url(clients.settings.redis_url)
+    try:
+        async with data.open_async() as database:
+            cache = await build(clients, database)
+            try:
+                await cache.lookup(HIT_ID)  # a miss: the library's loader fills it
+                if await default_client.get(cache.key(HIT_ID)) is None:
+                    raise RuntimeError(f"nothing stored under {cache.key(HIT_ID)}")
+                for sample in range(-WARM_UP_SAMPLES, plan.hit_samples):
+                    started = time.perf_counter()
+                    await cache.lookup(HIT_ID)
+                    seconds = time.perf_counter() - started
+                    started = time.perf_counter()
+                    await default_client.get(cache.key(HIT_ID))
+                    if sample >= 0:
+                        raw.append(time.perf_counter() - started)
+                        hit.append(seconds)
+            finally:
+                await cache.aclose()
+    finally:
+        await default_client.aclose()
+
+
+def _sync_peer_hits(
+    clients: RedisClients,
+    plan: Plan,
+    data: BenchDatabase,
+    build: Callable[[RedisClients, Database], SyncCache],
+    hit: list[float],
+    raw: list[float],
+) -> None:
+    """One round of `measure_peer_hit` for a blocking library."""
+    cache = build(clients, data.sync())
+    try:
+        with contextlib.closing(redis.Redis.from_url(clients.settings.redis_url)) as default_client:
+            cache.lookup(HIT_ID)
+            if default_client.get(cache.key(HIT_ID)) is None:
+                raise RuntimeError(f"nothing stored under {cache.key(HIT_ID)}")
+            for sample in range(-WARM_UP_SAMPLES, plan.hit_samples):
+                started = time.perf_counter()
+                cache.lookup(HIT_ID)
+                seconds = time.perf_counter() - started
+                started = time.perf_counter()
+                default_client.get(cache.key(HIT_ID))
+                if sample >= 0:
+                    raw.append(time.perf_counter() - started)
+                    hit.append(seconds)
+    finally:
+        cache.close()
 
 
 Step = Callable[[RedisClients, Plan, Measurements, BenchDatabase], None]
@@ -715,7 +1182,8 @@ def measure_everything(url: str, plan: Plan, progress: Callable[[str], object]) 
         ("scale and memory", measure_scale),
         ("hits during a background seed", measure_hits_during_seed),
         ("start-up", measure_startup),
-        ("Redis Cluster seeding", measure_topologies),
+        ("Redis Cluster seeding, and round trips", measure_topologies),
+        ("concurrency: ours and the peers (stampede, mixed load, hit)", measure_concurrency),
     ]
     try:
         progress(f"creating {plan.users:,} users in a SQLite file...")

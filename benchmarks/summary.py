@@ -10,7 +10,19 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from benchmarks.measure import DATABASES, SETUP_MODES, Measurements, Plan
+from benchmarks.measure import (
+    DATABASES,
+    LOAD_WORKERS,
+    MIXED_REPEATS,
+    NOT_INSTALLED,
+    SCENARIO_LATENCY_SECONDS,
+    SETUP_MODES,
+    STAMPEDE_ID,
+    STAMPEDE_LOOKUPS,
+    LoadOutcome,
+    Measurements,
+    Plan,
+)
 from config.settings import Settings
 from simulator.core import percentile as core_percentile
 
@@ -31,16 +43,38 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator if numerator is not None and denominator else None
 
 
+# The targets' thresholds (issue 11)
+HIT_ROUND_TRIPS, MISS_ROUND_TRIPS = 1, 3
+SEED_X_PIPE = 2.5  # a big seed through the real scripts, at most this many times redis-cli --pipe
+ASYNC_X_SYNC = 1.0  # the async seed at least as fast as the sync one
+FLAT_MEMORY = 1.2  # peak memory at N within this many times the peak at N/10
+HIT_X_DEFAULT_GET = 1.15  # a hit through the lookup against a raw GET on a default client of the same twin
+STARTUP_SECONDS = 0.25
+LEVEL_BAND = 0.05  # a peer within 5% of ours (time, a hit's cost) is level with it: closer than the noise
+
+# name: (library, twin, how it is used); the names are measure.OURS' and peers.LIBRARIES'
+CONTENDERS: dict[str, tuple[str, str, str]] = {
+    "ours-async": ("ours", "async", "ours, async: `AsyncCacheAside.lookup`"),
+    "ours-sync": ("ours", "sync", "ours, sync: `CacheAside.lookup`, from threads"),
+    "cashews": ("cashews", "async", "`@cache(ttl=...)`, its default"),
+    "cashews-lock": ("cashews", "async", "`@cache(ttl=..., lock=True)`"),
+    "cashews-get": ("cashews", "async", "`await cache.get(key)` (`cache.set` on a miss; a hit only)"),
+    "aiocache": ("aiocache", "async", "`@cached(cache=Cache.REDIS)`"),
+    "aiocache-stampede": ("aiocache", "async", "`@cached_stampede` (lease 2 s, its default)"),
+    "dogpile": ("dogpile.cache", "sync", "`region.get_or_create` on `dogpile.cache.redis`, from threads"),
+}
+
+
 def figures(measurements: Measurements, plan: Plan, machine: dict[str, str]) -> dict[str, Any]:
     """Every figure of a run, as JSON-ready numbers (seconds unless the name says otherwise)."""
-    ceiling = _median(measurements.setup.get("redis-benchmark"))
+    ceiling = _median(measurements.setup.get("pipe"))
     setup = {}
-    for mode in (*SETUP_MODES, "redis-benchmark"):
+    for mode in (*SETUP_MODES, "pipe", "pipe-startup"):
         seconds = _median(measurements.setup.get(mode))
         if seconds is not None:
             setup[mode] = {
                 "seconds": seconds,
-                "records_per_second": plan.records / seconds,
+                "records_per_second": plan.records / seconds if mode != "pipe-startup" else None,
                 "x_ceiling": _ratio(seconds, ceiling),
                 "runs": measurements.setup[mode],
             }
@@ -49,10 +83,12 @@ def figures(measurements: Measurements, plan: Plan, machine: dict[str, str]) -> 
         for name, samples in measurements.hits.items()
     }
     for twin in ("sync", "async"):
-        if f"lookup-{twin}" in hits:
-            hits[f"lookup-{twin}"]["x_raw_get_p50"] = (
-                hits[f"lookup-{twin}"]["p50_us"] / hits[f"raw-get-{twin}"]["p50_us"]
-            )
+        lookup = hits.get(f"lookup-{twin}")
+        if lookup is None:
+            continue
+        for baseline, ratio in ((f"raw-get-{twin}", "x_raw_get_p50"), (f"raw-get-default-{twin}", "x_default_get_p50")):
+            if baseline in hits:
+                lookup[ratio] = lookup["p50_us"] / hits[baseline]["p50_us"]
     if measurements.redis_benchmark_get:
         hits["redis-benchmark-get"] = {
             name + "_us": value * 1e6 for name, value in measurements.redis_benchmark_get.items()
@@ -72,12 +108,9 @@ def figures(measurements: Measurements, plan: Plan, machine: dict[str, str]) -> 
         "async_x_default_db_latency": _ratio(
             _median(measurements.misses.get("async-concurrent-default-latency")), Settings().db_latency_seconds
         ),
-        "concurrent_lookups": plan.concurrent_lookups,
-        "concurrent_lookups_seconds": _median(measurements.misses.get("async-1000-lookups")),
-        "concurrent_lookup_errors": measurements.lookup_errors,
     }
-    big_ceiling = _median(measurements.scale.get("ceiling-seconds"))
-    scale: dict[str, Any] = {"records": plan.big, "ceiling_seconds": big_ceiling}
+    big_ceiling = _median(measurements.scale.get("pipe-seconds"))
+    scale: dict[str, Any] = {"records": plan.big, "ceiling": "redis-cli --pipe", "ceiling_seconds": big_ceiling}
     for twin in ("sync", "async"):
         seconds = _median(measurements.scale.get(f"{twin}-seconds"))
         scale[twin] = {
@@ -87,6 +120,7 @@ def figures(measurements: Measurements, plan: Plan, machine: dict[str, str]) -> 
             "peak_rss_mb": max(measurements.scale.get(f"{twin}-peak-mb", [0.0])),
             "peak_rss_mb_at_tenth": max(measurements.scale.get(f"{twin}-peak-mb-tenth", [0.0])),
         }
+    scale["async_x_sync"] = _ratio(scale["async"]["seconds"], scale["sync"]["seconds"])
     during_seed = {
         twin: {
             "samples": len(samples),
@@ -115,9 +149,71 @@ def figures(measurements: Measurements, plan: Plan, machine: dict[str, str]) -> 
         "hits_during_seed": during_seed,
         "startup": startup,
         "topologies": {"records": plan.cluster_records, **topologies},
+        "round_trips": dict(measurements.round_trips),
+        "concurrency": concurrency_figures(measurements, plan, hits),
     }
     result["targets"] = targets(result)
     return result
+
+
+def outcome_figures(runs: list[LoadOutcome]) -> dict[str, Any]:
+    """One contender's rounds of a scenario: the median time; the worst round's failures and loader calls."""
+    return {
+        "rounds": len(runs),
+        "seconds": statistics.median(run.seconds for run in runs),
+        "errors": max(run.errors for run in runs),
+        "loader_calls": max(run.loader_calls for run in runs),
+        "loader_calls_min": min(run.loader_calls for run in runs),
+        "degraded": max(run.degraded for run in runs),
+        "wrong": max(run.wrong for run in runs),
+        "logged": max(run.logged for run in runs),
+    }
+
+
+def concurrency_figures(measurements: Measurements, plan: Plan, hits: dict[str, Any]) -> dict[str, Any]:
+    """Ours and the peers: a hit against a raw GET on a default client, the stampede, the mixed load."""
+    contender_hits: dict[str, Any] = {}
+    for twin in ("async", "sync"):  # ours: the lookup against a default client's GET, from the hit-latency rounds
+        lookup = hits.get(f"lookup-{twin}")
+        if lookup and "x_default_get_p50" in lookup:
+            default = hits[f"raw-get-default-{twin}"]
+            contender_hits[f"ours-{twin}"] = {
+                "p50_us": lookup["p50_us"],
+                "raw_p50_us": default["p50_us"],
+                "x_raw_get_p50": lookup["x_default_get_p50"],
+            }
+    for name, samples in measurements.peer_hits.items():
+        raw = measurements.peer_hits.get(f"{name}:raw")
+        if name.endswith(":raw") or not samples or not raw:
+            continue
+        hit_p50, raw_p50 = percentile(samples, 0.5) * 1e6, percentile(raw, 0.5) * 1e6
+        contender_hits[name] = {"p50_us": hit_p50, "raw_p50_us": raw_p50, "x_raw_get_p50": hit_p50 / raw_p50}
+    lookups = plan.concurrent_lookups
+    concurrency: dict[str, Any] = {
+        "db_latency_seconds": SCENARIO_LATENCY_SECONDS,
+        "libraries": dict(measurements.peers),
+        "failed": dict(measurements.peer_failures),
+        "hits": contender_hits,
+        "stampede": {
+            "lookups": STAMPEDE_LOOKUPS,
+            "user_id": STAMPEDE_ID,
+            "contenders": {name: outcome_figures(runs) for name, runs in measurements.stampede.items() if runs},
+        },
+        "load": {
+            "lookups": lookups,
+            "hits": lookups // 2,
+            "missing_ids": lookups // (2 * MIXED_REPEATS),
+            "repeats": MIXED_REPEATS,
+            "workers": LOAD_WORKERS,
+            "contenders": {name: outcome_figures(runs) for name, runs in measurements.load.items() if runs},
+        },
+    }
+    concurrency["against_ours"] = {
+        name: against_ours(concurrency, name)
+        for name, (library, _, _) in CONTENDERS.items()
+        if library != "ours" and measurements.peers.get(library) and name not in measurements.peer_failures
+    }
+    return concurrency
 
 
 def database_figures(measurements: Measurements) -> dict[str, Any]:
@@ -155,67 +251,119 @@ def read_figures(measurements: Measurements) -> dict[str, Any]:
 
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's six targets, each with the figure measured and whether it is met."""
-    setup, hits, misses, scale = result["setup"], result["hits"], result["misses"], result["scale"]
+    """Issue 11's six targets, each with the figure measured and whether it is met (None: not measured)."""
+    hits, scale = result["hits"], result["scale"]
     rows: list[dict[str, Any]] = []
 
     def add(target: str, measured: str, met: bool | None) -> None:
         rows.append({"target": target, "measured": measured, "met": met})
 
-    records = result["plan"]["records"]
-    pipelined = [setup[mode]["seconds"] for mode in ("pipelined-sync", "pipelined-async") if mode in setup]
+    trips = result["round_trips"]
     add(
-        f"1. seeding {records:,} records pipelined, reading them from the database included: at most 0.1 s in "
-        "either twin",
-        " / ".join(f"{seconds:.3f} s" for seconds in pipelined),
-        all(seconds <= 0.1 for seconds in pipelined),
+        f"T1. round trips of one lookup: a hit {HIT_ROUND_TRIPS}, a miss at most {MISS_ROUND_TRIPS} (single server "
+        "and cluster)",
+        ", ".join(f"{name} {count}" for name, count in trips.items()) or "n/a (not measured)",
+        None
+        if not trips
+        else all(
+            count <= (HIT_ROUND_TRIPS if name.startswith("hit") else MISS_ROUND_TRIPS) for name, count in trips.items()
+        ),
     )
     big = scale["records"]
     ratios = [scale[twin]["x_ceiling"] for twin in ("sync", "async")]
     peaks = [scale[twin]["peak_rss_mb"] for twin in ("sync", "async")]
     tenth = [scale[twin]["peak_rss_mb_at_tenth"] for twin in ("sync", "async")]
+    async_x_sync = scale["async_x_sync"]
     add(
-        f"2. seeding {big:,} records: at most 5x the redis-benchmark ceiling; peak memory under 150 MB, flat in N",
-        "sync "
-        + _x(ratios[0])
-        + ", async "
-        + _x(ratios[1])
-        + f"; peak {peaks[0]:.0f} / {peaks[1]:.0f} MB (at N/10: {tenth[0]:.0f} / {tenth[1]:.0f} MB)",
+        f"T2. seeding {big:,} records through the real scripts: at most {SEED_X_PIPE:g}x `redis-cli --pipe` of the "
+        f"same SETs, both twins; async / sync at most {ASYNC_X_SYNC:g}; peak memory at N within {FLAT_MEMORY:g}x of "
+        "the peak at N/10",
+        f"sync {_x(ratios[0])}, async {_x(ratios[1])}; async / sync {_cell(async_x_sync, '.2f')}; peak "
+        f"{peaks[0]:.0f} / {peaks[1]:.0f} MB (at N/10: {tenth[0]:.0f} / {tenth[1]:.0f} MB)",
         None
-        if None in ratios
-        else all(r <= 5 for r in ratios)
-        and all(p < 150 for p in peaks)
-        and all(p <= t * 1.25 for p, t in zip(peaks, tenth, strict=True)),
+        if None in ratios or async_x_sync is None
+        else all(ratio <= SEED_X_PIPE for ratio in ratios)
+        and async_x_sync <= ASYNC_X_SYNC
+        and all(peak <= at_tenth * FLAT_MEMORY for peak, at_tenth in zip(peaks, tenth, strict=True)),
     )
-    hit_ratios = [hits.get(f"lookup-{twin}", {}).get("x_raw_get_p50") for twin in ("sync", "async")]
+    hit_ratios = [hits.get(f"lookup-{twin}", {}).get("x_default_get_p50") for twin in ("sync", "async")]
     add(
-        "3. hit through the lookup at most 1.3x a raw redis-py GET, p50, both twins",
+        f"T3. a hit through the lookup at most {HIT_X_DEFAULT_GET:g}x a raw GET on a default client of the same twin "
+        "(`redis.Redis.from_url` / `redis.asyncio.Redis.from_url`), p50",
         f"sync {_x(hit_ratios[0])}, async {_x(hit_ratios[1])}",
-        None if None in hit_ratios else all(ratio <= 1.3 for ratio in hit_ratios),
-    )
-    during = result["hits_during_seed"]
-    p99s = [during.get(twin, {}).get("p99_ms") for twin in ("sync", "async")]
-    add(
-        f"4. a hit typed while {big:,} records seed in the background: p99 under 50 ms, both twins",
-        " / ".join("n/a" if p is None else f"{p:.1f} ms" for p in p99s),
-        None if None in p99s else all(p < 50 for p in p99s),
-    )
-    concurrent, short = misses["async_x_default_db_latency"], misses["async_x_db_latency"]
-    add(
-        f"5. {misses['count']} concurrent misses in at most 1.5x one database latency (the demo's "
-        f"{misses['default_db_latency_seconds']:g} s); {misses['concurrent_lookups']} concurrent lookups without "
-        "a connection error",
-        f"{_x(concurrent)} of {misses['default_db_latency_seconds']:g} s ({_x(short)} of "
-        f"{misses['db_latency_seconds']:g} s); {misses['concurrent_lookup_errors']} errors",
-        concurrent is not None and concurrent <= 1.5 and misses["concurrent_lookup_errors"] == 0,
+        None if None in hit_ratios else all(ratio <= HIT_X_DEFAULT_GET for ratio in hit_ratios),
     )
     startups = [result["startup"].get(twin, {}).get("median_seconds") for twin in ("sync", "async")]
     add(
-        "6. start-up to the first answer with --seed-mode none under 1 s",
-        " / ".join("n/a" if s is None else f"{s:.2f} s" for s in startups),
-        None if None in startups else all(s < 1 for s in startups),
+        f"T4. start-up to the first answer at most {STARTUP_SECONDS:g} s, both twins",
+        " / ".join("n/a" if seconds is None else f"{seconds:.2f} s" for seconds in startups),
+        None if None in startups else all(seconds <= STARTUP_SECONDS for seconds in startups),
     )
+    rows.append(_mixed_load_target(result["concurrency"]))
+    rows.append(_peers_target(result["concurrency"]))
     return rows
+
+
+def _mixed_load_target(concurrency: dict[str, Any]) -> dict[str, Any]:
+    """T5: ours against cashews' default `@cache` on the mixed load, with no errors, no degraded answers and one
+    database read per missing id."""
+    load = concurrency["load"]
+    target = (
+        f"T5. {load['lookups']:,} concurrent lookups ({load['hits']} hits, {load['repeats']} each of "
+        f"{load['missing_ids']} missing ids; database {concurrency['db_latency_seconds']:g} s), async: no slower than "
+        f"cashews' default `@cache`, 0 errors, 0 degraded answers, {load['missing_ids']} database reads"
+    )
+    ours, cashews = load["contenders"].get("ours-async"), load["contenders"].get("cashews")
+    if ours is None:
+        return {"target": target, "measured": "n/a", "met": None}
+    if cashews is not None:
+        versus = f"cashews {cashews['seconds']:.3f} s"
+    elif concurrency["libraries"].get("cashews", "") is None:
+        versus = f"cashews {NOT_INSTALLED}"
+    else:
+        versus = "cashews not measured"
+    reads = _calls(ours)
+    measured = (
+        f"{ours['seconds']:.3f} s ({versus}); {ours['errors']} errors, {ours['degraded']} degraded, {reads} "
+        "database reads"
+    )
+    if ours["wrong"]:
+        measured += f", {ours['wrong']} wrong answers"
+    sound = (
+        ours["errors"] == 0
+        and ours["degraded"] == 0
+        and ours["wrong"] == 0
+        and ours["loader_calls"] == ours["loader_calls_min"] == load["missing_ids"]
+    )
+    if not sound or (cashews is not None and ours["seconds"] > cashews["seconds"]):
+        met: bool | None = False
+    else:
+        met = None if cashews is None else True
+    return {"target": target, "measured": measured, "met": met}
+
+
+def _peers_target(concurrency: dict[str, Any]) -> dict[str, Any]:
+    """T6: every peer measured in the same run, in one table."""
+    libraries, failed = concurrency["libraries"], concurrency["failed"]
+    measured = [f"{library} {version}" for library, version in libraries.items() if version]
+    missing = [library for library, version in libraries.items() if version is None]
+    text = ", ".join(measured) or "none"
+    if missing:
+        text += f"; {NOT_INSTALLED}: {', '.join(missing)}"
+    if failed:
+        text += f"; failed: {', '.join(failed)}"
+    met = None if not libraries or missing else not failed
+    return {
+        "target": "T6. the peers (cashews, aiocache, dogpile.cache) in one table, same server, run and loader",
+        "measured": text,
+        "met": False if failed else met,
+    }
+
+
+def _calls(row: dict[str, Any]) -> str:
+    """Loader calls of the worst round, or the range when rounds differ."""
+    low, high = row["loader_calls_min"], row["loader_calls"]
+    return f"{high:,}" if low == high else f"{low:,}-{high:,}"
 
 
 def _x(value: float | None) -> str:
@@ -264,7 +412,7 @@ def markdown(result: dict[str, Any], label: str) -> str:
         f"Initial setup of {records:,} records ({result['record_bytes']} bytes each), median of "
         f"{result['plan']['rounds']} interleaved rounds:",
         "",
-        "| Mode | Seconds | Records/s | x redis-benchmark |",
+        "| Mode | Seconds | Records/s | x redis-cli --pipe |",
         "|---|---|---|---|",
     ]
     names = {
@@ -272,13 +420,15 @@ def markdown(result: dict[str, Any], label: str) -> str:
         "threaded": "threaded (sync, pipelines in a thread)",
         "pipelined-sync": "pipelined (sync)",
         "pipelined-async": "pipelined (async)",
-        "redis-benchmark": "redis-benchmark SET ... EX, -P 1000 (the ceiling)",
+        "pipe": "`redis-cli --pipe` of the same SETs (the ceiling)",
+        "pipe-startup": "`redis-cli --pipe` of no commands: starting it, connecting, exiting (in the ceiling)",
     }
     for mode, name in names.items():
         if mode in setup:
             row = setup[mode]
             lines.append(
-                f"| {name} | {row['seconds']:.4f} | {row['records_per_second']:,.0f} | {_x(row['x_ceiling'])} |"
+                f"| {name} | {row['seconds']:.4f} | {_cell(row['records_per_second'], ',.0f')} | "
+                f"{_x(row['x_ceiling'])} |"
             )
     lines += [
         "",
@@ -286,26 +436,29 @@ def markdown(result: dict[str, Any], label: str) -> str:
         "a batch at a time; its users were created beforehand, not timed here), median of "
         f"{result['plan']['scale_rounds']}: sync {_cell(scale['sync']['seconds'], '.2f')} s "
         f"({_x(scale['sync']['x_ceiling'])} the ceiling), async {_cell(scale['async']['seconds'], '.2f')} s "
-        f"({_x(scale['async']['x_ceiling'])}); redis-benchmark {_cell(scale['ceiling_seconds'], '.2f')} s.",
+        f"({_x(scale['async']['x_ceiling'])}), async / sync {_cell(scale['async_x_sync'], '.2f')}; `redis-cli --pipe` "
+        f"of the same {big:,} SETs (`SET bench:user-<id> <record> EX <ttl>`, written to a file beforehand) "
+        f"{_cell(scale['ceiling_seconds'], '.2f')} s.",
         "",
         "Hit latency, all samples of every round:",
         "",
-        "| Path | p50 | p99 | x raw GET (p50) |",
-        "|---|---|---|---|",
+        "| Path | p50 | p99 | x raw GET, same client (p50) | x raw GET, default client (p50) |",
+        "|---|---|---|---|---|",
     ]
     for name, label_text in (
         ("lookup-sync", "lookup, sync"),
-        ("raw-get-sync", "raw redis-py GET, sync"),
+        ("raw-get-sync", "raw redis-py GET, sync, the demo's client"),
+        ("raw-get-default-sync", "raw redis-py GET, sync, a default client (`redis.Redis.from_url`)"),
         ("lookup-async", "lookup, async"),
-        ("raw-get-async", "raw redis-py GET, async"),
+        ("raw-get-async", "raw redis-py GET, async, the demo's client"),
+        ("raw-get-default-async", "raw redis-py GET, async, a default client (`redis.asyncio.Redis.from_url`)"),
         ("redis-benchmark-get", "redis-benchmark GET, -c 1 -P 1"),
     ):
         if name in hits:
             row = hits[name]
-            lines.append(
-                f"| {label_text} | {row['p50_us']:.1f} us | {row['p99_us']:.1f} us | "
-                f"{_x(row.get('x_raw_get_p50')) if 'x_raw_get_p50' in row else ''} |"
-            )
+            same = _x(row["x_raw_get_p50"]) if "x_raw_get_p50" in row else ""
+            default = _x(row["x_default_get_p50"]) if "x_default_get_p50" in row else ""
+            lines.append(f"| {label_text} | {row['p50_us']:.1f} us | {row['p99_us']:.1f} us | {same} | {default} |")
     lines += reads_markdown(result)
     topologies = result["topologies"]
     if "cluster-sync" in topologies:
@@ -323,10 +476,8 @@ def markdown(result: dict[str, Any], label: str) -> str:
                 f"| {twin} | {single['records_per_second']:,.0f} | {cluster['records_per_second']:,.0f} | "
                 f"{cluster['records_per_second'] / single['records_per_second']:.2f} |"
             )
+    lines += concurrency_markdown(result["concurrency"])
     lines += [
-        "",
-        f"{misses['concurrent_lookups']:,} concurrent lookups in the async twin: "
-        f"{_cell(misses['concurrent_lookups_seconds'], '.2f')} s, {misses['concurrent_lookup_errors']} errors.",
         "",
         "| Target | Measured | Met |",
         "|---|---|---|",
@@ -335,6 +486,119 @@ def markdown(result: dict[str, Any], label: str) -> str:
         met = "n/a" if row["met"] is None else ("yes" if row["met"] else "**no**")
         lines.append(f"| {row['target']} | {row['measured']} | {met} |")
     return "\n".join(lines) + "\n"
+
+
+def concurrency_markdown(concurrency: dict[str, Any]) -> list[str]:
+    """Ours and the peers in one table, and where each peer is ahead of ours or behind."""
+    stampede, load = concurrency["stampede"], concurrency["load"]
+    libraries, failed = concurrency["libraries"], concurrency["failed"]
+    rounds = max((row["rounds"] for row in load["contenders"].values()), default=0)
+    lines = [
+        "",
+        "Ours against other Python caching libraries on Redis, each used as its documentation shows, on the same "
+        "server in the same run; every loader is the same database read (`AsyncDatabase.fetch` / `Database.fetch`, "
+        f"{concurrency['db_latency_seconds']:g} s simulated delay, returning the record as the demo stores it). "
+        "Hit: p50 against a raw GET of the same key on a default redis-py client of its kind, interleaved. "
+        f"Stampede: {stampede['lookups']} lookups of one missing id at once (async: `asyncio.gather`; sync: a thread "
+        f"each). Mixed load: {load['lookups']:,} lookups at once, {load['hits']} hits of ids cached beforehand and "
+        f"{load['repeats']} each of {load['missing_ids']} missing ids, shuffled (async: `asyncio.gather`; sync: a "
+        f"pool of {load['workers']} threads). Median time of {rounds} rounds; errors and loader calls: the worst "
+        "round.",
+        "",
+        "| Contender | Hit, p50 (x raw GET) | Stampede: time, loader calls | Mixed load: time, errors, loader calls |",
+        "|---|---|---|---|",
+    ]
+    shown: set[str] = set()
+    for name, (library, _, usage) in CONTENDERS.items():
+        if library != "ours" and library not in libraries:
+            continue  # the peers were not measured at all
+        if library != "ours" and libraries[library] is None:
+            if library not in shown:
+                lines.append(f"| {library} | {NOT_INSTALLED} | {NOT_INSTALLED} | {NOT_INSTALLED} |")
+            shown.add(library)
+            continue
+        title = usage if library == "ours" else f"{library} {libraries[library]}: {usage}"
+        if name in failed:
+            lines.append(f"| {title} | failed: {failed[name]} | | |")
+            continue
+        hit = concurrency["hits"].get(name)
+        hit_cell = "n/a" if hit is None else f"{hit['p50_us']:.1f} us ({_x(hit['x_raw_get_p50'])})"
+        lines.append(
+            f"| {title} | {hit_cell} | {_outcome(stampede['contenders'].get(name))} | "
+            f"{_outcome(load['contenders'].get(name), errors=True)} |"
+        )
+    verdicts = [verdict for name in CONTENDERS if (verdict := _peer_verdict(concurrency, name))]
+    return [*lines, "", *(f"- {verdict}" for verdict in verdicts)] if verdicts else lines
+
+
+def _outcome(row: dict[str, Any] | None, *, errors: bool = False) -> str:
+    if row is None:
+        return "n/a"
+    parts = [f"{row['seconds']:.3f} s"]
+    if errors or row["errors"]:
+        parts.append(_count(row["errors"], "error"))
+    parts.append(f"{_calls(row)} loader call{'' if row['loader_calls'] == 1 else 's'}")
+    if row["degraded"]:
+        parts.append(f"{row['degraded']} degraded")
+    if row["wrong"]:
+        parts.append(_count(row["wrong"], "wrong answer"))
+    if row["logged"]:
+        parts.append(f"{_count(row['logged'], 'cache error')} logged and answered past")
+    return ", ".join(parts)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
+def _standing(theirs: float, ours: float) -> str:
+    """Ahead when the peer's figure is below ours by more than LEVEL_BAND, behind when above, else level."""
+    if theirs < ours * (1 - LEVEL_BAND):
+        return "ahead"
+    return "behind" if theirs > ours * (1 + LEVEL_BAND) else "level"
+
+
+def against_ours(concurrency: dict[str, Any], name: str) -> dict[str, list[str]]:
+    """Where a peer is ahead of ours of the same kind (async or sync), level with it, and behind, in figures.
+
+    Time and a hit's cost within LEVEL_BAND of ours are level; less time and fewer loader
+    calls count only when every lookup was answered right (a lookup that raised calls no loader).
+    """
+    _, twin, _ = CONTENDERS[name]
+    ours = f"ours-{twin}"
+    standing: dict[str, list[str]] = {"ahead": [], "level": [], "behind": []}
+    hit, our_hit = concurrency["hits"].get(name), concurrency["hits"].get(ours)
+    if hit and our_hit:
+        text = f"a hit {_x(hit['x_raw_get_p50'])} a raw GET (ours {_x(our_hit['x_raw_get_p50'])})"
+        standing[_standing(hit["x_raw_get_p50"], our_hit["x_raw_get_p50"])].append(text)
+    for scenario, what in (("stampede", "the stampede"), ("load", "the mixed load")):
+        row = concurrency[scenario]["contenders"].get(name)
+        our_row = concurrency[scenario]["contenders"].get(ours)
+        if not row or not our_row:
+            continue
+        failed = row["errors"] or row["wrong"] or row["logged"]
+        time_standing = _standing(row["seconds"], our_row["seconds"])
+        if not (failed and time_standing == "ahead"):  # quicker by failing is not ahead
+            standing[time_standing].append(f"{what} in {row['seconds']:.3f} s (ours {our_row['seconds']:.3f} s)")
+        calls, our_calls = row["loader_calls"], our_row["loader_calls"]
+        if calls > our_calls or (calls < our_calls and not failed):
+            text = f"{_calls(row)} loader calls in {what} (ours {_calls(our_row)})"
+            standing["ahead" if calls < our_calls else "behind"].append(text)
+        if failed:
+            standing["behind"].append(
+                f"{_count(row['errors'], 'error')}, {_count(row['logged'], 'cache error')} logged and "
+                f"{_count(row['wrong'], 'wrong answer')} in {what}"
+            )
+    return standing
+
+
+def _peer_verdict(concurrency: dict[str, Any], name: str) -> str | None:
+    library, twin, usage = CONTENDERS[name]
+    standing = concurrency["against_ours"].get(name)
+    if not standing or not any(standing.values()):
+        return None
+    parts = [f"{where} on {'; '.join(items)}" for where, items in standing.items() if items]
+    return f"{library} {usage}, against ours ({twin}): {'; '.join(parts)}."
 
 
 READ_LABELS = {

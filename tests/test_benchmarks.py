@@ -5,13 +5,32 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from benchmarks import peers
+from benchmarks.environment import PEERS
 from benchmarks.local_postgres import postgres_binaries
-from benchmarks.measure import NO_POSTGRES, Measurements, Plan
-from benchmarks.summary import figures, markdown, percentile
+from benchmarks.measure import (
+    NO_POSTGRES,
+    OURS,
+    POLICY,
+    Answer,
+    LoadOutcome,
+    Measurements,
+    Plan,
+    mixed_workload,
+    resp_command,
+    write_seed_commands,
+)
+from benchmarks.summary import CONTENDERS, figures, markdown, percentile
+from config.database import SqliteConnector
+from simulator.core import seed_value
+from simulator.database import Database
 from tests.conftest import PROJECT_ROOT, redis_server_binary
 
 MACHINE = {
@@ -37,39 +56,45 @@ def test_percentile_is_nearest_rank(samples: list[float], fraction: float, expec
     assert percentile(samples, fraction) == expected
 
 
-def test_figures_and_targets_come_from_the_measurements() -> None:
-    plan = Plan(records=1000, big=1_000_000, misses=100, miss_latency=0.1)
-    measured = Measurements(
-        setup={"pipelined-sync": [0.02, 0.01, 0.03], "pipelined-async": [0.2], "redis-benchmark": [0.002]},
-        hits={
-            "lookup-sync": [0.0001] * 10,
+def _outcome(seconds: float, loader_calls: int, **failures: int) -> LoadOutcome:
+    return LoadOutcome(seconds, loader_calls=loader_calls, **failures)
+
+
+def _measurements(**overrides: Any) -> Measurements:
+    """A whole run's measurements, made by hand: every target but T6 missed or met on purpose."""
+    fields: dict[str, Any] = {
+        "setup": {
+            "pipelined-sync": [0.02, 0.01, 0.03],
+            "pipelined-async": [0.2],
+            "pipe": [0.002],
+            "pipe-startup": [0.001],
+        },
+        "hits": {
+            "lookup-sync": [0.00011] * 10,
             "raw-get-sync": [0.0001] * 10,
+            "raw-get-default-sync": [0.0001] * 10,
             "lookup-async": [0.0002] * 10,
             "raw-get-async": [0.0001] * 10,
+            "raw-get-default-async": [0.00016] * 10,
         },
-        misses={
-            "sync-sequential": [10.0],
-            "async-concurrent": [0.12],
-            "async-1000-lookups": [0.3],
-            "async-concurrent-default-latency": [2.04],
-        },
-        scale={
+        "misses": {"sync-sequential": [10.0], "async-concurrent": [0.12], "async-concurrent-default-latency": [2.04]},
+        "scale": {
             "sync-seconds": [8.0],
             "async-seconds": [12.0],
-            "ceiling-seconds": [2.0],
+            "pipe-seconds": [2.0],
             "sync-peak-mb": [40.0],
             "async-peak-mb": [41.0],
             "sync-peak-mb-tenth": [39.0],
             "async-peak-mb-tenth": [40.0],
         },
-        hits_during_seed={"sync": [0.005] * 99 + [0.06], "async": [0.004] * 100},
-        startup={"sync": [0.3, 0.2], "async": [0.25]},
-        record_bytes=160,
-        fill={
+        "hits_during_seed": {"sync": [0.005] * 99 + [0.06], "async": [0.004] * 100},
+        "startup": {"sync": [0.3, 0.2], "async": [0.25]},
+        "record_bytes": 160,
+        "fill": {
             "sqlite": {"users": 1_000_000, "seconds": 14.5, "bytes": 150_000_000},
             "postgresql": {"users": 1_000_000, "seconds": 40.0, "bytes": 180_000_000},
         },
-        reads={
+        "reads": {
             "hit-sync": [0.0002] * 10,
             "hit-async": [0.0003] * 10,
             "sqlite-sync": [0.00002] * 10,
@@ -77,30 +102,278 @@ def test_figures_and_targets_come_from_the_measurements() -> None:
             "postgresql-sync": [0.0003] * 10,
             "postgresql-async": [0.0006] * 10,
         },
-    )
-    result = figures(measured, plan, MACHINE)
+        "round_trips": {"hit-single": 1, "miss-single": 3, "hit-cluster": 1, "miss-cluster": 4},
+        "stampede": {
+            "ours-async": [_outcome(0.11, 1), _outcome(0.13, 1)],
+            "ours-sync": [_outcome(0.12, 1)],
+            "cashews": [_outcome(0.10, 1)],
+            "aiocache": [_outcome(0.20, 100)],
+            "dogpile": [_outcome(0.12, 1)],
+        },
+        "load": {
+            "ours-async": [_outcome(0.30, 100), _outcome(0.40, 100), _outcome(0.35, 100)],
+            "ours-sync": [_outcome(0.30, 100)],
+            "cashews": [_outcome(0.25, 100)],
+            "aiocache": [_outcome(0.60, 950, logged=1600)],
+            "dogpile": [_outcome(0.50, 100)],
+        },
+        "peer_hits": {
+            "cashews": [0.0003] * 10,
+            "cashews:raw": [0.0001] * 10,
+            "aiocache": [0.00012] * 10,
+            "aiocache:raw": [0.0001] * 10,
+            "dogpile": [0.0001] * 10,
+            "dogpile:raw": [0.0001] * 10,
+        },
+        "peers": {"cashews": "7.6.0", "aiocache": "0.12.3", "dogpile.cache": "1.5.0"},
+        "peer_failures": {"cashews-lock": "MaxConnectionsError: Too many connections"},
+    }
+    return Measurements(**{**fields, **overrides})
+
+
+def test_figures_and_targets_come_from_the_measurements() -> None:
+    plan = Plan(records=1000, big=1_000_000, misses=100, miss_latency=0.1)
+    result = figures(_measurements(), plan, MACHINE)
     assert result["setup"]["pipelined-sync"]["seconds"] == 0.02
     assert result["setup"]["pipelined-sync"]["x_ceiling"] == pytest.approx(10)
+    assert result["setup"]["pipe-startup"]["x_ceiling"] == pytest.approx(0.5)
+    assert result["setup"]["pipe-startup"]["records_per_second"] is None
     assert result["hits"]["lookup-async"]["x_raw_get_p50"] == pytest.approx(2)
+    assert result["hits"]["lookup-async"]["x_default_get_p50"] == pytest.approx(1.25)
+    assert result["hits"]["lookup-sync"]["x_default_get_p50"] == pytest.approx(1.1)
+    assert result["scale"]["ceiling"] == "redis-cli --pipe"
     assert result["scale"]["async"]["x_ceiling"] == pytest.approx(6)
-    assert [row["met"] for row in result["targets"]] == [False, False, False, True, True, True]
+    assert result["scale"]["async_x_sync"] == pytest.approx(1.5)
+    assert result["round_trips"]["miss-cluster"] == 4
+    assert [row["target"][:3] for row in result["targets"]] == ["T1.", "T2.", "T3.", "T4.", "T5.", "T6."]
+    # T1 a cluster miss takes 4; T2 6x the pipe; T3 sync 1.10x, async 1.25x; T4 0.25 s; T5 0.35 s against
+    # cashews' 0.25 s; T6 cashews' lock row failed
+    assert [row["met"] for row in result["targets"]] == [False, False, False, True, False, False]
+    assert result["targets"][4]["measured"] == ("0.350 s (cashews 0.250 s); 0 errors, 0 degraded, 100 database reads")
+    concurrency = result["concurrency"]
+    assert concurrency["load"]["contenders"]["ours-async"] == {
+        "rounds": 3,
+        "seconds": 0.35,
+        "errors": 0,
+        "loader_calls": 100,
+        "loader_calls_min": 100,
+        "degraded": 0,
+        "wrong": 0,
+        "logged": 0,
+    }
+    assert concurrency["stampede"]["contenders"]["ours-async"]["seconds"] == pytest.approx(0.12)
+    assert concurrency["hits"]["cashews"]["x_raw_get_p50"] == pytest.approx(3)
+    assert concurrency["hits"]["ours-async"]["x_raw_get_p50"] == pytest.approx(1.25)
+    assert concurrency["against_ours"]["cashews"] == {
+        "ahead": [
+            "the stampede in 0.100 s (ours 0.120 s)",
+            "the mixed load in 0.250 s (ours 0.350 s)",
+        ],
+        "level": [],
+        "behind": ["a hit 3.00x a raw GET (ours 1.25x)"],
+    }
+    assert concurrency["against_ours"]["dogpile"] == {
+        "ahead": ["a hit 1.00x a raw GET (ours 1.10x)"],
+        "level": ["the stampede in 0.120 s (ours 0.120 s)"],
+        "behind": ["the mixed load in 0.500 s (ours 0.300 s)"],
+    }
+    aiocache = concurrency["against_ours"]["aiocache"]
+    assert "950 loader calls in the mixed load (ours 100)" in aiocache["behind"]
+    assert "0 errors, 1,600 cache errors logged and 0 wrong answers in the mixed load" in aiocache["behind"]
+    assert "cashews-lock" not in concurrency["against_ours"]
     assert result["database"]["sqlite"] == {"users": 1_000_000, "fill_seconds": 14.5, "megabytes": 150.0}
     assert result["reads"]["hit"]["sync"]["p50_us"] == pytest.approx(200)
     assert result["reads"]["sqlite"]["sync"]["x_hit_p50"] == pytest.approx(0.1)
-    assert result["reads"]["sqlite"]["async"]["x_hit_p50"] == pytest.approx(0.2)
     assert result["reads"]["postgresql"]["async"]["x_hit_p50"] == pytest.approx(2)
+    json.dumps(result)  # --json writes exactly this
     table = markdown(result, "the test machine")
     assert table.startswith("Measured on: the test machine\n")
     assert "| **no** |" in table
+    assert "| Mode | Seconds | Records/s | x redis-cli --pipe |" in table
+    assert "| `redis-cli --pipe` of the same SETs (the ceiling) | 0.0020 | 500,000 | 1.00x |" in table
     assert "| Creating 1,000,000 users (SQLite), once per run, before any seed | 14.50 s, 150 MB |" in table
-    assert "What a cache buys, measured" in table
-    assert "| SQLite read (a local file) | 20.0 / 20.0 us | 60.0 / 60.0 us | 0.10x / 0.20x |" in table
-    postgres_row = (
-        "| PostgreSQL read (a private server on loopback) | 300.0 / 300.0 us | 600.0 / 600.0 us | 1.50x / 2.00x |"
+    assert "| lookup, async | 200.0 us | 200.0 us | 2.00x | 1.25x |" in table
+    assert "| ours, async: `AsyncCacheAside.lookup` | 200.0 us (1.25x) | 0.120 s, 1 loader call |" in table
+    assert "| cashews 7.6.0: `@cache(ttl=..., lock=True)` | failed: MaxConnectionsError: Too many connections |" in (
+        table
     )
-    assert postgres_row in table
-    assert "SQLite: a read is as fast as a hit or faster" in table
-    assert "PostgreSQL: a read takes longer than a hit" in table
+    assert (
+        "| aiocache 0.12.3: `@cached(cache=Cache.REDIS)` | 120.0 us (1.20x) | 0.200 s, 100 loader calls | 0.600 s, "
+        "0 errors, 950 loader calls, 1,600 cache errors logged and answered past |"
+    ) in table
+    assert "- cashews `@cache(ttl=...)`, its default, against ours (async): ahead on the stampede" in table
+    assert all(row["measured"] in table for row in result["targets"])
+    assert "| SQLite read (a local file) | 20.0 / 20.0 us | 60.0 / 60.0 us | 0.10x / 0.20x |" in table
+
+
+@pytest.mark.parametrize(
+    ("round_trips", "met"),
+    [
+        ({}, None),
+        ({"hit-single": 1, "miss-single": 3}, True),
+        ({"hit-single": 1, "miss-single": 3, "hit-cluster": 2, "miss-cluster": 3}, False),
+        ({"hit-single": 1, "miss-single": 2, "hit-cluster": 1, "miss-cluster": 3}, True),
+    ],
+)
+def test_t1_a_hit_takes_one_round_trip_and_a_miss_at_most_three(round_trips: dict[str, int], met: bool | None) -> None:
+    target = figures(_measurements(round_trips=round_trips), Plan(), MACHINE)["targets"][0]
+    assert target["met"] is met
+    assert target["measured"] == (
+        ", ".join(f"{name} {count}" for name, count in round_trips.items()) or "n/a (not measured)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("scale", "met"),
+    [
+        ({"sync-seconds": [5.0], "async-seconds": [4.9], "pipe-seconds": [2.0]}, True),
+        ({"sync-seconds": [5.0], "async-seconds": [5.1], "pipe-seconds": [2.1]}, False),  # async slower than sync
+        ({"sync-seconds": [5.1], "async-seconds": [4.0], "pipe-seconds": [2.0]}, False),  # 2.55x the pipe
+        ({"sync-seconds": [5.0], "async-seconds": [4.0], "pipe-seconds": [2.0], "sync-peak-mb": [48.0]}, False),
+        ({"sync-seconds": [5.0], "async-seconds": [4.0]}, None),  # no redis-cli: no ceiling
+    ],
+)
+def test_t2_a_big_seed_against_the_pipe_async_against_sync_and_flat_memory(
+    scale: dict[str, list[float]], met: bool | None
+) -> None:
+    peaks = {
+        "sync-peak-mb": [40.0],
+        "async-peak-mb": [41.0],
+        "sync-peak-mb-tenth": [39.0],
+        "async-peak-mb-tenth": [40.0],
+    }
+    target = figures(_measurements(scale={**peaks, **scale}), Plan(), MACHINE)["targets"][1]
+    assert target["met"] is met
+
+
+@pytest.mark.parametrize(
+    ("ours", "cashews", "peers", "met", "measured"),
+    [
+        (_outcome(0.2, 100), _outcome(0.25, 100), None, True, "0.200 s (cashews 0.250 s); 0 errors, 0 degraded, 100"),
+        (_outcome(0.3, 100), _outcome(0.25, 100), None, False, "0.300 s (cashews 0.250 s)"),
+        (_outcome(0.2, 101), _outcome(0.25, 100), None, False, "101 database reads"),
+        (_outcome(0.2, 100, degraded=1), _outcome(0.25, 100), None, False, "1 degraded"),
+        (_outcome(0.2, 100, errors=2), _outcome(0.25, 100), None, False, "2 errors"),
+        (_outcome(0.2, 100, wrong=1), _outcome(0.25, 100), None, False, "1 wrong answers"),
+        (_outcome(0.2, 100), None, {"cashews": None}, None, "0.200 s (cashews not installed)"),
+        (_outcome(0.2, 99), None, {"cashews": None}, False, "99 database reads"),
+    ],
+)
+def test_t5_the_mixed_load_against_cashews(
+    ours: LoadOutcome, cashews: LoadOutcome | None, peers: dict[str, str | None] | None, met: bool | None, measured: str
+) -> None:
+    load = {"ours-async": [ours], **({"cashews": [cashews]} if cashews else {})}
+    overrides: dict[str, Any] = {"load": load}
+    if peers is not None:
+        overrides["peers"] = peers
+    target = figures(_measurements(**overrides), Plan(), MACHINE)["targets"][4]
+    assert target["met"] is met
+    assert measured in target["measured"]
+
+
+def test_the_peers_not_installed_are_rows_saying_so_and_leave_t6_open() -> None:
+    measured = _measurements(
+        peers={"cashews": "7.6.0", "aiocache": None, "dogpile.cache": None}, peer_failures={}, peer_hits={}
+    )
+    result = figures(measured, Plan(), MACHINE)
+    assert result["targets"][5]["met"] is None
+    assert result["targets"][5]["measured"] == "cashews 7.6.0; not installed: aiocache, dogpile.cache"
+    assert set(result["concurrency"]["against_ours"]) == {"cashews", "cashews-lock", "cashews-get"}
+    table = markdown(result, "the test machine")
+    assert "| aiocache | not installed | not installed | not installed |" in table
+    assert "| dogpile.cache | not installed | not installed | not installed |" in table
+    assert "| cashews 7.6.0: `@cache(ttl=...)`, its default | n/a | 0.100 s, 1 loader call |" in table
+
+
+def test_a_peer_quicker_because_its_lookups_failed_is_not_ahead() -> None:
+    load = {"ours-async": [_outcome(0.35, 100)], "aiocache": [_outcome(0.30, 45, errors=900, logged=900)]}
+    standing = figures(_measurements(load=load), Plan(), MACHINE)["concurrency"]["against_ours"]["aiocache"]
+    assert not any("mixed load" in item for item in standing["ahead"])
+    assert "900 errors, 900 cache errors logged and 0 wrong answers in the mixed load" in standing["behind"]
+
+
+def test_every_peer_measured_meets_t6() -> None:
+    result = figures(_measurements(peer_failures={}), Plan(), MACHINE)
+    assert result["targets"][5] == {
+        "target": "T6. the peers (cashews, aiocache, dogpile.cache) in one table, same server, run and loader",
+        "measured": "cashews 7.6.0, aiocache 0.12.3, dogpile.cache 1.5.0",
+        "met": True,
+    }
+
+
+def test_the_contenders_named_in_the_table_are_the_ones_measured() -> None:
+    assert tuple(peers.LIBRARIES) == PEERS
+    measured = [contender.name for contender in OURS] + [
+        contender.name for contenders in peers.LIBRARIES.values() for contender in contenders
+    ]
+    assert sorted(measured) == sorted(CONTENDERS)
+    for contenders in peers.LIBRARIES.values():
+        for contender in contenders:
+            assert CONTENDERS[contender.name][0] == contender.library
+            assert CONTENDERS[contender.name][1] == ("async" if contender.build_async else "sync")
+
+
+def test_a_peer_not_installed_is_recorded_as_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_such_package(name: str) -> str:
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(peers.metadata, "version", no_such_package)
+    measured = Measurements()
+    assert peers.contenders(measured) == []
+    assert measured.peers == {"cashews": None, "aiocache": None, "dogpile.cache": None}
+
+
+def test_the_mixed_load_is_500_hits_and_5_lookups_each_of_100_missing_ids_in_a_fixed_order() -> None:
+    cached, order = mixed_workload(1000)
+    assert cached == range(1, 501)
+    assert len(order) == 1000
+    assert sorted(set(order) - set(cached)) == list(range(501, 601))
+    assert Counter(order) == Counter({**dict.fromkeys(cached, 1), **dict.fromkeys(range(501, 601), 5)})
+    assert order != sorted(order)
+    assert mixed_workload(1000) == (cached, order)
+
+
+def test_a_load_outcome_counts_failures_and_wrong_answers() -> None:
+    outcomes: list[Answer | BaseException] = [
+        Answer("one"),
+        Answer("two", degraded=True),
+        RuntimeError("down"),
+        Answer("stale"),
+    ]
+    outcome = LoadOutcome.of(0.5, [1, 2, 3, 4], outcomes, {1: "one", 2: "two", 3: "three", 4: "four"}, 7, logged=2)
+    assert outcome == LoadOutcome(0.5, errors=1, loader_calls=7, degraded=1, wrong=1, logged=2)
+
+
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        (("GET", "k"), b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"),
+        (
+            ("SET", "bench:user-1", "Zoë", "EX", 3600),
+            b"*5\r\n$3\r\nSET\r\n$12\r\nbench:user-1\r\n$4\r\nZo\xc3\xab\r\n$2\r\nEX\r\n$4\r\n3600\r\n",
+        ),
+    ],
+)
+def test_resp_commands_count_bytes_not_characters(parts: tuple[str | int, ...], expected: bytes) -> None:
+    assert resp_command(*parts) == expected
+
+
+def test_the_pipe_file_holds_the_sets_a_seed_stores(tmp_path: Path) -> None:
+    database = Database(SqliteConnector(str(tmp_path / "seven-users.db"), 5.0), 0)
+    try:
+        database.fill(database.filled_to(), 7)
+        commands = tmp_path / "seed.resp"
+        write_seed_commands(commands, database, 9, 4, POLICY)  # users 8 and 9 do not exist
+        records = {record.id: record for record in database.read_range(range(1, 10))}
+    finally:
+        database.close()
+    values = [seed_value(user_id, records.get(user_id), POLICY) for user_id in range(1, 10)]
+    expected = b"".join(
+        resp_command("SET", POLICY.key(user_id), value, "EX", ttl) for user_id, (value, ttl) in enumerate(values, 1)
+    )
+    assert commands.read_bytes() == expected
+    assert sorted(records) == list(range(1, 8))
+    assert values[8] == ('{"id":9,"not_found":true}', POLICY.negative_ttl_seconds)
 
 
 def test_a_database_not_measured_is_a_row_saying_why() -> None:
@@ -160,9 +433,33 @@ def test_a_quick_run_prints_the_table_and_writes_the_same_figures_as_json(tmp_pa
         assert result["scale"][twin]["peak_rss_mb"] > 0
         assert result["hits_during_seed"][twin]["samples"] > 0
         assert result["startup"][twin]["median_seconds"] > 0
-    assert result["misses"]["concurrent_lookup_errors"] == 0
-    assert len(result["targets"]) == 6
+    assert [row["target"][:3] for row in result["targets"]] == ["T1.", "T2.", "T3.", "T4.", "T5.", "T6."]
     assert all(row["measured"] in done.stdout for row in result["targets"])
+    assert "| Mode | Seconds | Records/s | x redis-cli --pipe |" in done.stdout
+    assert result["setup"]["pipe"]["seconds"] > 0
+    assert result["scale"]["ceiling_seconds"] > 0
+    for twin in ("sync", "async"):
+        assert result["hits"][f"lookup-{twin}"]["x_default_get_p50"] > 0
+    concurrency = result["concurrency"]
+    for twin in ("sync", "async"):
+        load = concurrency["load"]["contenders"][f"ours-{twin}"]
+        assert (load["errors"], load["wrong"]) == (0, 0)
+        assert load["loader_calls_min"] >= concurrency["load"]["missing_ids"]
+        assert concurrency["stampede"]["contenders"][f"ours-{twin}"]["errors"] == 0
+    assert "| ours, async: `AsyncCacheAside.lookup` |" in done.stdout
+    assert concurrency["failed"] == {}
+    for library in PEERS:
+        try:
+            version = metadata.version(library)
+        except metadata.PackageNotFoundError:
+            assert concurrency["libraries"][library] is None
+            assert f"| {library} | not installed | not installed | not installed |" in done.stdout
+            continue
+        assert concurrency["libraries"][library] == version
+        rows = [name for name, (owner, _, _) in CONTENDERS.items() if owner == library]
+        for name in rows:
+            assert concurrency["hits"][name]["p50_us"] > 0
+            assert f"| {library} {version}: {CONTENDERS[name][2]} | " in done.stdout
     sqlite = result["database"]["sqlite"]
     assert sqlite["users"] >= result["plan"]["big"]
     assert sqlite["fill_seconds"] > 0
