@@ -10,6 +10,7 @@ import redis
 
 from benchmarks.environment import describe_machine, machine_label, private_redis_server
 from benchmarks.measure import Plan, measure_everything
+from benchmarks.plot import draw, plotting_library_missing
 from benchmarks.summary import figures, markdown
 from config.settings import ConfigError, mask_url, parse_redis_url
 
@@ -31,7 +32,11 @@ def main(argv: list[str] | None = None) -> int:
         "--redis-url", help="measure against this server (keys under bench: only); default: a private one"
     )
     parser.add_argument("--json", metavar="PATH", help="also write every figure as JSON to PATH")
+    parser.add_argument("--plot", metavar="DIR", help="also draw the charts as SVG files into DIR (needs matplotlib)")
     arguments = parser.parse_args(argv)
+    if arguments.plot and (missing := plotting_library_missing()):
+        print(missing, file=sys.stderr)
+        return 2
     plan = Plan.quick_plan(arguments.records) if arguments.quick else Plan(records=arguments.records)
     overrides = {name: value for name in ("big", "rounds") if (value := getattr(arguments, name)) is not None}
     plan = Plan(**{**plan.__dict__, **overrides})
@@ -41,12 +46,12 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as error:
             print(f"Configuration error: {error}", file=sys.stderr)
             return 2
-        return run(url, plan, arguments.json)
+        return run(url, plan, arguments.json, arguments.plot)
     with private_redis_server() as url:
-        return run(url, plan, arguments.json)
+        return run(url, plan, arguments.json, arguments.plot)
 
 
-def run(url: str, plan: Plan, json_path: str | None) -> int:
+def run(url: str, plan: Plan, json_path: str | None, plot_directory: str | None = None) -> int:
     """Measure against `url` and report."""
     client = redis.Redis.from_url(url)
     machine = describe_machine(client)
@@ -58,6 +63,9 @@ def run(url: str, plan: Plan, json_path: str | None) -> int:
     if json_path:
         with open(json_path, "w") as output:
             json.dump(result, output, indent=2)
+    if plot_directory:
+        for path in draw(measurements, plan, result, machine_label(machine), plot_directory):
+            print(f"Drew {path}", file=sys.stderr)
     return 0
 
 

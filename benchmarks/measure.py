@@ -36,7 +36,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import redis
@@ -206,6 +206,9 @@ class Measurements:
     # "hit-sync", "sqlite-async", ...: a hit against a read of a random user, no simulated delay
     reads: dict[str, list[float]] = field(default_factory=dict)
     not_measured: dict[str, str] = field(default_factory=dict)  # a database's rows left out, and why
+    # the traffic simulator from an empty cache, per twin: the hit ratio of each second of the run; and its summary
+    traffic: dict[str, list[float]] = field(default_factory=dict)
+    traffic_summary: dict[str, dict[str, Any]] = field(default_factory=dict)
     # round trips one lookup makes ("hit-single", "miss-single", "hit-cluster", "miss-cluster"), counted by a proxy
     round_trips: dict[str, int] = field(default_factory=dict)
     # per contender ("ours-async", "cashews", ...): 100 lookups of one missing id at once, and the mixed load
