@@ -56,7 +56,7 @@ class Database:
 
     def update(self, user_id: int) -> UserRecord | None:
         """Give the user a new email and version + 1, in one transaction, slowly. None: no such user."""
-        vocabulary()  # the words of the new email, built before the write lock is taken (once, ~0.1 s)
+        self._words_ready()
         if self.latency_seconds:
             time.sleep(self.latency_seconds)
         with self.connector.transaction() as session:
@@ -66,6 +66,10 @@ class Database:
             session.execute(sql.SET_EMAIL, (new_email(user_id, int(bumped[0][0])), user_id))
             rows = session.query(sql.SELECT_USER, (user_id,))
         return sql.record_from_row(rows[0])
+
+    def _words_ready(self) -> None:
+        """The words of a new email, drawn before the write lock is taken (the first time, ~0.1 s)."""
+        vocabulary()
 
     def read_range(self, ids: range) -> list[UserRecord]:
         """The users with ids in `ids`, in one range read (no simulated delay: a bulk export)."""
@@ -123,7 +127,7 @@ class AsyncDatabase:
 
     async def update(self, user_id: int) -> UserRecord | None:
         """Give the user a new email and version + 1, in one transaction, slowly. None: no such user."""
-        await asyncio.to_thread(vocabulary)  # built off the event loop, before the write lock (once, ~0.1 s)
+        await self._words_ready()
         if self.latency_seconds:
             await asyncio.sleep(self.latency_seconds)
         async with self.connector.transaction() as session:
@@ -133,6 +137,10 @@ class AsyncDatabase:
             await session.execute(sql.SET_EMAIL, (new_email(user_id, int(bumped[0][0])), user_id))
             rows = await session.query(sql.SELECT_USER, (user_id,))
         return sql.record_from_row(rows[0])
+
+    async def _words_ready(self) -> None:
+        """The words of a new email, drawn before the write lock is taken (the first time, ~0.1 s), off the loop."""
+        await asyncio.to_thread(vocabulary)
 
     async def read_range(self, ids: range) -> list[UserRecord]:
         """The users with ids in `ids`, in one range read (no simulated delay: a bulk export)."""
