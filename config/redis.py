@@ -84,6 +84,13 @@ def routed(client: SyncClient | AsyncClient, key: str) -> dict[str, Any]:
     return {}
 
 
+def on_node_of(client: SyncClient | AsyncClient, key: str) -> dict[str, Any]:
+    """Options that send a command to the node holding `key` (either cluster client; {} elsewhere)."""
+    if is_cluster(client):
+        return {"target_nodes": client.get_node_from_key(key)}  # type: ignore[union-attr]
+    return {}
+
+
 def shard_of(client: SyncClient | AsyncClient, key: str) -> str:
     """The cluster node holding `key` ("" outside a cluster): each node gets its own circuit breaker."""
     if not _is_cluster(type(client)):
