@@ -96,7 +96,7 @@ def test_the_shell_classes_mirror_each_other_method_for_method() -> None:
     for sync_class, async_class in pairs:
         sync_methods = {name for name, _ in inspect.getmembers(sync_class, callable) if not name.startswith("__")}
         async_methods = {
-            "close" if name == "aclose" else name  # the one name STYLE.md lets differ
+            "close" if name == "aclose" else name  # the one name docs/STYLE.md lets differ
             for name, _ in inspect.getmembers(async_class, callable)
             if not name.startswith("__")
         }
