@@ -204,8 +204,9 @@ class SqliteConnector:
             session.execute("COMMIT")
 
     def close(self) -> None:
-        """Close the connection."""
-        self._connection.close()
+        """Close the connection, once no thread is in a statement (closing under one crashes the process)."""
+        with self._lock:
+            self._connection.close()
 
 
 class AsyncSqliteConnector:
