@@ -25,6 +25,7 @@ import csv
 import io
 import json
 import logging
+import math
 import os
 import random
 import shutil
@@ -50,6 +51,7 @@ from config.redis import RedisClients, SyncClient, get_redis
 from config.settings import Settings
 from simulator.core import CachePolicy, SeedProgress, id_batches, seed_value
 from simulator.database import AsyncDatabase, Database
+from simulator.load import MAX_LOAD_SECONDS, LoadPlan, LoadReport, LoadRun, arun_load, run_load
 from simulator.records import encode_record, user_record, vocabulary
 from simulator.simulate_cache_db_flow import (
     AsyncCacheAside,
@@ -100,6 +102,8 @@ class Plan:
     cluster_records: int = 100_000
     read_samples: int = 2000
     load_rounds: int = 3
+    traffic_lookups: int = 20_000
+    traffic_population: int = 100_000
     quick: bool = False
 
     @classmethod
@@ -117,6 +121,8 @@ class Plan:
             cluster_records=5_000,
             read_samples=200,
             load_rounds=2,
+            traffic_lookups=2_000,
+            traffic_population=20_000,
             quick=True,
         )
 
@@ -1169,6 +1175,57 @@ def _sync_peer_hits(
         cache.close()
 
 
+TRAFFIC_ZIPF = 1.1
+TRAFFIC_CONCURRENCY = 50
+TRAFFIC_LATENCY_SECONDS = 0.02
+
+
+def measure_traffic(clients: RedisClients, plan: Plan, measurements: Measurements, data: BenchDatabase) -> None:
+    """The prompt's `load` command, from an empty cache: threads in the sync twin, tasks in the async one.
+
+    Zipf-popular ids among the first `traffic_population` users, TRAFFIC_CONCURRENCY at once,
+    a database of TRAFFIC_LATENCY_SECONDS: the hit ratio rises second by second as the cache fills.
+    """
+    load = LoadPlan(plan.traffic_lookups, TRAFFIC_ZIPF, TRAFFIC_CONCURRENCY, MAX_LOAD_SECONDS)
+    population = min(plan.traffic_population, data.users)
+    client = clients.sync_client()
+    cleanup(client)
+    report = run_load(CacheAside(client, data.sync(TRAFFIC_LATENCY_SECONDS), POLICY), LoadRun(load, population))
+    _keep_traffic(measurements, "sync", report)
+    cleanup(client)
+
+    async def in_the_loop() -> float:
+        async with data.open_async(TRAFFIC_LATENCY_SECONDS) as database:
+            cache = AsyncCacheAside(clients.async_client(), database, POLICY)
+            _keep_traffic(measurements, "async", await arun_load(cache, LoadRun(load, population)))
+        return 0.0
+
+    run_async(clients, in_the_loop)
+    cleanup(client)
+
+
+def _keep_traffic(measurements: Measurements, twin: str, report: LoadReport) -> None:
+    if report.errors:
+        raise RuntimeError(f"the {twin} traffic run failed {report.errors} lookups: {report.first_error}")
+    # a second in which no lookup ended has no ratio: NaN, which the chart leaves as a gap
+    measurements.traffic[twin] = [math.nan if ratio is None else ratio for ratio in report.hit_ratio_by_second]
+    measurements.traffic_summary[twin] = {
+        "lookups": report.lookups,
+        "population": report.population,
+        "zipf": report.plan.zipf,
+        "concurrency": report.plan.concurrency,
+        "db_latency_seconds": TRAFFIC_LATENCY_SECONDS,
+        "seconds": report.elapsed_seconds,
+        "hit_ratio": report.hit_ratio,
+        "database_reads": report.database_reads,
+        "saved": report.saved,
+        "shared": report.shared,
+        "degraded": report.degraded,
+        "hit_latency_ms": report.hit_latency_ms,
+        "miss_latency_ms": report.miss_latency_ms,
+    }
+
+
 Step = Callable[[RedisClients, Plan, Measurements, BenchDatabase], None]
 
 
@@ -1187,6 +1244,7 @@ def measure_everything(url: str, plan: Plan, progress: Callable[[str], object]) 
         ("start-up", measure_startup),
         ("Redis Cluster seeding, and round trips", measure_topologies),
         ("concurrency: ours and the peers (stampede, mixed load, hit)", measure_concurrency),
+        ("the traffic simulator (the prompt's load command)", measure_traffic),
     ]
     try:
         progress(f"creating {plan.users:,} users in a SQLite file...")

@@ -142,9 +142,9 @@ def _traffic_hit_ratio(axes: Any, measurements: Measurements, result: dict[str, 
         if series:
             script = "main_async.py" if twin == "async" else "main.py"
             axes.plot(range(1, len(series) + 1), series, label=script, color=colour, marker="o", markersize=3)
-    traffic = result.get("traffic", {})
+    runs = list(result.get("traffic", {}).values())
     title = "Traffic simulator: hit ratio over time, from an empty cache"
-    if traffic.get("lookups"):
-        title += f" ({traffic['lookups']:,} lookups, Zipf {traffic['zipf']:g})"
+    if runs:
+        title += f"\n({runs[0]['lookups']:,} lookups, Zipf {runs[0]['zipf']:g}, {runs[0]['concurrency']} at once)"
     axes.set(title=title, xlabel="second of the run", ylabel="hit ratio in that second", ylim=(0, 1.05))
     _legend_or_note(axes)

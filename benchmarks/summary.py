@@ -151,6 +151,7 @@ def figures(measurements: Measurements, plan: Plan, machine: dict[str, str]) -> 
         "topologies": {"records": plan.cluster_records, **topologies},
         "round_trips": dict(measurements.round_trips),
         "concurrency": concurrency_figures(measurements, plan, hits),
+        "traffic": dict(measurements.traffic_summary),
     }
     result["targets"] = targets(result)
     return result
@@ -477,6 +478,7 @@ def markdown(result: dict[str, Any], label: str) -> str:
                 f"{cluster['records_per_second'] / single['records_per_second']:.2f} |"
             )
     lines += concurrency_markdown(result["concurrency"])
+    lines += traffic_markdown(result["traffic"])
     lines += [
         "",
         "| Target | Measured | Met |",
@@ -681,3 +683,32 @@ def _us(row: dict[str, float] | None) -> str:
 
 def _ms(row: dict[str, float] | None) -> str:
     return "n/a" if not row else f"{row['p50_ms']:.1f} / {row['p99_ms']:.1f} ms"
+
+
+def traffic_markdown(traffic: dict[str, Any]) -> list[str]:
+    """The traffic simulator's run in each twin, from an empty cache (the chart draws its hit ratio per second)."""
+    if not traffic:
+        return []
+    first = next(iter(traffic.values()))
+    lines = [
+        "",
+        f"The traffic simulator (the prompt's `load`): {first['lookups']:,} lookups of Zipf({first['zipf']:g})-popular "
+        f"ids among {first['population']:,} users, {first['concurrency']} at once, database "
+        f"{first['db_latency_seconds']:g} s, from an empty cache:",
+        "",
+        "| Twin | Seconds | Hit ratio | Database reads | Shared (stampedes absorbed) "
+        "| Hit p50 / p99 | Miss p50 / p99 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for twin, run in traffic.items():
+        hit, miss = run["hit_latency_ms"], run["miss_latency_ms"]
+        lines.append(
+            f"| {twin} | {run['seconds']:.2f} | {run['hit_ratio']:.1%} | {run['database_reads']:,} | {run['shared']:,} "
+            f"| {_ms_pair(hit)} | {_ms_pair(miss)} |"
+        )
+    return lines
+
+
+def _ms_pair(latency: dict[str, float | None]) -> str:
+    p50, p99 = latency.get("p50"), latency.get("p99")
+    return "n/a" if p50 is None or p99 is None else f"{p50:.1f} / {p99:.1f} ms"
