@@ -15,8 +15,12 @@ from cli.commands import (
     Clear,
     Command,
     Delete,
+    Load,
     Lookup,
     Quit,
+    SetTrace,
+    Show,
+    ShowCache,
     ShowTtl,
     Stampede,
     Update,
@@ -39,11 +43,16 @@ from cli.render import (
     render_database,
     render_deleted,
     render_error,
+    render_inventory,
+    render_load_progress,
+    render_load_report,
+    render_load_started,
     render_reset_cache,
     render_seed_outcome,
     render_seed_started,
     render_stampede,
     render_stats,
+    render_trace_switch,
     render_ttl,
     render_updated,
     render_warning,
@@ -55,8 +64,11 @@ from config.redis import REDIS_ERRORS, RedisClients, StartupError, connect, fail
 from config.settings import ConfigError, Settings
 from simulator.core import CachePolicy, SeedProgress
 from simulator.database import Database
+from simulator.inventory import take_inventory
+from simulator.load import LoadPlan, LoadRun, run_load
 from simulator.records import vocabulary
 from simulator.simulate_cache_db_flow import BackgroundSeed, CacheAside, Seeder
+from simulator.trace import Trace, TraceSwitch
 
 
 def main(
@@ -151,12 +163,13 @@ def serve(clients: RedisClients, database: Database, console: Console, stdin: Bi
     if settings.reset_database:
         console.note(render_reset_cache(cache.clear()))
     background = start_seed(seeder, settings, console)
+    tracing = TraceSwitch(settings.trace)
     try:
-        for line in read_lines(stdin, is_interactive(stdin, console.out)):
+        for line in read_lines(stdin, is_interactive(stdin, console.out), console):
             command = parse_command(line)
             if isinstance(command, Quit) or console.output_closed:
                 break
-            respond(command, cache, console, settings.json_output)
+            respond(command, cache, console, settings.json_output, tracing)
     finally:
         stop_seed(background, console)
         cache.close()
@@ -164,25 +177,30 @@ def serve(clients: RedisClients, database: Database, console: Console, stdin: Bi
     return 0
 
 
-def respond(command: Command, cache: CacheAside, console: Console, json_output: bool) -> None:
+def respond(command: Command, cache: CacheAside, console: Console, json_output: bool, tracing: TraceSwitch) -> None:
     """Answer one command: at once if it needs no cache, else through the cache."""
+    if isinstance(command, SetTrace):
+        console.answer(render_trace_switch(tracing.set(command.on), command.on is None, json_output))
+        return
     if not needs_cache(command):
         reply = reply_to(command, json_output)
         if reply is not None:
             console.answer(reply)
         return
-    perform(command, cache, console, json_output)
+    with console.busy(command):
+        perform(command, cache, console, json_output, tracing.on)
 
 
-def perform(command: Command, cache: CacheAside, console: Console, json_output: bool) -> None:
-    """Run one command through the cache and print its answer; a Redis error is one line."""
+def perform(command: Command, cache: CacheAside, console: Console, json_output: bool, traced: bool = False) -> None:
+    """Run one command through the cache and print its answer (a lookup's steps too, if traced); errors are one line."""
     try:
         match command:
-            case Lookup(user_id):
-                result = cache.lookup(user_id)
+            case Lookup(user_id) | Show(user_id):
+                trace = Trace() if traced else None
+                result = cache.lookup(user_id, trace)
                 if result.warning:
                     console.note(render_warning(result.key, result.warning))
-                text = render_answer(result, json_output)
+                text = render_answer(result, json_output, trace, None if isinstance(command, Show) else console.width)
             case Stampede(user_id, count):
                 text = render_stampede(cache.stampede(user_id, count), json_output)
             case ShowTtl(user_id):
@@ -193,6 +211,10 @@ def perform(command: Command, cache: CacheAside, console: Console, json_output: 
                 text = render_updated(cache.update(user_id), json_output)
             case Clear():
                 text = render_cleared(cache.clear(), json_output)
+            case Load(plan):
+                text = drive_load(plan, cache, console, json_output)
+            case ShowCache():
+                text = render_inventory(take_inventory(cache.client, cache.policy), json_output)
             case _:
                 text = render_stats(cache.stats.snapshot(), json_output)
     except REDIS_ERRORS as error:
@@ -204,6 +226,19 @@ def perform(command: Command, cache: CacheAside, console: Console, json_output: 
     console.answer(text)
 
 
+def drive_load(plan: LoadPlan, cache: CacheAside, console: Console, json_output: bool) -> str:
+    """Run `load` in worker threads: a progress note every second, then the summary, printed even when interrupted."""
+    users = cache.database.filled_to()  # the database's ids are 1..users
+    run = LoadRun(plan, users)
+    try:
+        console.note(render_load_started(plan, users))
+        report = run_load(cache, run, lambda progress: console.note(render_load_progress(progress)))
+    except BaseException:  # Ctrl-C or a signal: say what ran, then stop as they always do
+        console.answer(render_load_report(run.report(time.perf_counter()), json_output))
+        raise
+    return render_load_report(report, json_output)
+
+
 def start_seed(seeder: Seeder, settings: Settings, console: Console) -> BackgroundSeed | None:
     """Seed as SEED_MODE asks: in a background thread, or blocking with a progress bar."""
     mode, count = settings.seed_mode, settings.seed_count
@@ -212,6 +247,7 @@ def start_seed(seeder: Seeder, settings: Settings, console: Console) -> Backgrou
     if mode == "threaded":
         console.note(render_seed_started(mode, count, seeder.batch_size))
         progress = SeedProgress(mode, count, time.perf_counter())
+        console.follow_seed(progress)
         return BackgroundSeed(seeder.seed_pipelined, progress, console.seed_ended).start()
     seed = seeder.seed_sequential if mode == "sequential" else seeder.seed_pipelined
     with console.progress_bar(count, f"Seeding {mode}") as advance:

@@ -18,8 +18,12 @@ from cli.commands import (
     Clear,
     Command,
     Delete,
+    Load,
     Lookup,
     Quit,
+    SetTrace,
+    Show,
+    ShowCache,
     ShowTtl,
     Stampede,
     Update,
@@ -43,11 +47,16 @@ from cli.render import (
     render_database,
     render_deleted,
     render_error,
+    render_inventory,
+    render_load_progress,
+    render_load_report,
+    render_load_started,
     render_reset_cache,
     render_seed_outcome,
     render_seed_started,
     render_stampede,
     render_stats,
+    render_trace_switch,
     render_ttl,
     render_updated,
     render_warning,
@@ -59,8 +68,11 @@ from config.redis import REDIS_ERRORS, RedisClients, StartupError, aconnect, fai
 from config.settings import ConfigError, Settings
 from simulator.core import CachePolicy, SeedProgress
 from simulator.database import AsyncDatabase
+from simulator.inventory import atake_inventory
+from simulator.load import LoadPlan, LoadRun, arun_load
 from simulator.records import vocabulary
 from simulator.simulate_cache_db_flow import AsyncBackgroundSeed, AsyncCacheAside, AsyncSeeder
+from simulator.trace import Trace, TraceSwitch
 
 MAX_LOOKUPS_IN_FLIGHT = 1000  # a stampede of n counts n; past this, reading input waits, so memory stays bounded
 
@@ -156,16 +168,17 @@ async def serve(clients: RedisClients, database: AsyncDatabase, console: Console
     if settings.reset_database:
         console.note(render_reset_cache(await cache.clear()))
     background = start_seed(seeder, settings, console)
+    tracing = TraceSwitch(settings.trace)
     lookups = InFlight(MAX_LOOKUPS_IN_FLIGHT)
     try:
-        async for line in aread_lines(stdin, is_interactive(stdin, console.out)):
+        async for line in aread_lines(stdin, is_interactive(stdin, console.out), console):
             command = parse_command(line)
             if isinstance(command, Quit) or console.output_closed:
                 break
-            await respond(command, cache, console, settings.json_output, lookups)
+            await respond(command, cache, console, settings.json_output, lookups, tracing)
         await lookups.wait()  # q or end of input: answers in flight still print
     finally:
-        lookups.cancel()  # only a Ctrl-C or an error leaves any
+        await lookups.cancel()  # only a Ctrl-C or an error leaves any
         await stop_seed(background, console)
         await cache.aclose()
         console.note(render_stats(cache.stats.snapshot(), json_output=False))
@@ -173,27 +186,40 @@ async def serve(clients: RedisClients, database: AsyncDatabase, console: Console
 
 
 async def respond(
-    command: Command, cache: AsyncCacheAside, console: Console, json_output: bool, lookups: InFlight
+    command: Command,
+    cache: AsyncCacheAside,
+    console: Console,
+    json_output: bool,
+    lookups: InFlight,
+    tracing: TraceSwitch,
 ) -> None:
     """Answer one command: at once if it needs no cache, else in its own task, after the commands it must follow."""
+    if isinstance(command, SetTrace):
+        console.answer(render_trace_switch(tracing.set(command.on), command.on is None, json_output))
+        return
     if not needs_cache(command):
         reply = reply_to(command, json_output)
         if reply is not None:
             console.answer(reply)
         return
     user_id, weight = order_of(command)
-    await lookups.start(user_id, weight, lambda: perform(command, cache, console, json_output))
+    traced = tracing.on  # as it was when the command was typed, not when its turn comes
+    busy = console.busy(command)  # in the live status from now: while it waits for the commands before it, too
+    await lookups.start(user_id, weight, lambda: busy.around(perform(command, cache, console, json_output, traced)))
 
 
-async def perform(command: Command, cache: AsyncCacheAside, console: Console, json_output: bool) -> None:
-    """Run one command through the cache and print its answer; a Redis error is one line."""
+async def perform(
+    command: Command, cache: AsyncCacheAside, console: Console, json_output: bool, traced: bool = False
+) -> None:
+    """Run one command through the cache and print its answer (a lookup's steps too, if traced); errors are one line."""
     try:
         match command:
-            case Lookup(user_id):
-                result = await cache.lookup(user_id)
+            case Lookup(user_id) | Show(user_id):
+                trace = Trace() if traced else None
+                result = await cache.lookup(user_id, trace)
                 if result.warning:
                     console.note(render_warning(result.key, result.warning))
-                text = render_answer(result, json_output)
+                text = render_answer(result, json_output, trace, None if isinstance(command, Show) else console.width)
             case Stampede(user_id, count):
                 text = render_stampede(await cache.stampede(user_id, count), json_output)
             case ShowTtl(user_id):
@@ -204,6 +230,10 @@ async def perform(command: Command, cache: AsyncCacheAside, console: Console, js
                 text = render_updated(await cache.update(user_id), json_output)
             case Clear():
                 text = render_cleared(await cache.clear(), json_output)
+            case Load(plan):
+                text = await drive_load(plan, cache, console, json_output)
+            case ShowCache():
+                text = render_inventory(await atake_inventory(cache.client, cache.policy), json_output)
             case _:
                 text = render_stats(cache.stats.snapshot(), json_output)
     except REDIS_ERRORS as error:
@@ -213,6 +243,19 @@ async def perform(command: Command, cache: AsyncCacheAside, console: Console, js
     except Exception as error:  # a bug: one line instead of a traceback, and the prompt goes on
         text = render_error(f"Unexpected error: {type(error).__name__}: {error}", json_output)
     console.answer(text)
+
+
+async def drive_load(plan: LoadPlan, cache: AsyncCacheAside, console: Console, json_output: bool) -> str:
+    """Run `load` in worker tasks: a progress note every second, then the summary, printed even when interrupted."""
+    users = await cache.database.filled_to()  # the database's ids are 1..users
+    run = LoadRun(plan, users)
+    try:
+        console.note(render_load_started(plan, users))
+        report = await arun_load(cache, run, lambda progress: console.note(render_load_progress(progress)))
+    except BaseException:  # cancelled by Ctrl-C or a signal: say what ran, then stop as they always do
+        console.answer(render_load_report(run.report(time.perf_counter()), json_output))
+        raise
+    return render_load_report(report, json_output)
 
 
 class InFlight:
@@ -272,10 +315,11 @@ class InFlight:
         while self._tasks:
             await asyncio.gather(*self._tasks)
 
-    def cancel(self) -> None:
-        """Cancel the commands still running or waiting."""
+    async def cancel(self) -> None:
+        """Cancel the commands still running or waiting, and wait until they have ended (a load says what ran)."""
         for task in self._tasks:
             task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 def start_seed(seeder: AsyncSeeder, settings: Settings, console: Console) -> AsyncBackgroundSeed | None:
@@ -285,6 +329,7 @@ def start_seed(seeder: AsyncSeeder, settings: Settings, console: Console) -> Asy
         return None
     console.note(render_seed_started(mode, count, seeder.batch_size))
     progress = SeedProgress(mode, count, time.perf_counter())
+    console.follow_seed(progress)
     seed = seeder.seed_sequential if mode == "sequential" else seeder.seed_pipelined
     return AsyncBackgroundSeed(seed, progress, console.seed_ended).start()
 

@@ -12,6 +12,19 @@ import re
 from dataclasses import dataclass
 
 from config.settings import MAX_USER_ID
+from simulator.load import (
+    DEFAULT_LOAD_CONCURRENCY,
+    DEFAULT_LOAD_SECONDS,
+    DEFAULT_LOAD_SEED,
+    DEFAULT_ZIPF,
+    MAX_LOAD_CONCURRENCY,
+    MAX_LOAD_LOOKUPS,
+    MAX_LOAD_SECONDS,
+    MAX_LOAD_SEED,
+    MAX_ZIPF,
+    MIN_LOAD_SECONDS,
+    LoadPlan,
+)
 
 MAX_LINE_BYTES = 4096
 # Only these separate words: str.split() would also split on \x1c-\x1f, \x0b, \x0c, \x85 and
@@ -29,6 +42,12 @@ USAGE = {
     "ttl": "ttl <id>",
     "del": "del <id>",
     "update": "update <id>",
+    "show": "show <id>",
+    "trace": "trace on, trace off, or trace (to ask whether it is on)",
+    "load": (
+        f"load <lookups 1-{MAX_LOAD_LOOKUPS:,}> [--zipf 0-{MAX_ZIPF:g}] [--concurrency 1-{MAX_LOAD_CONCURRENCY:,}] "
+        f"[--seconds {MIN_LOAD_SECONDS:g}-{MAX_LOAD_SECONDS:,.0f}] [--seed n]"
+    ),
 }
 
 
@@ -55,6 +74,13 @@ class Stampede:
 
     user_id: int
     lookups: int = DEFAULT_STAMPEDE
+
+
+@dataclass(frozen=True, slots=True)
+class Show:
+    """Look a user up through the cache, and print the whole record (a lookup's is cut to the terminal's width)."""
+
+    user_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +115,25 @@ class ShowStats:
 
 
 @dataclass(frozen=True, slots=True)
+class SetTrace:
+    """Turn the trace of each lookup's steps on or off (None: only say whether it is on)."""
+
+    on: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """Drive `plan.lookups` lookups of Zipf-popular ids through the cache, `plan.concurrency` at once."""
+
+    plan: LoadPlan
+
+
+@dataclass(frozen=True, slots=True)
+class ShowCache:
+    """Summarize the demo's keys in Redis: records, tombstones, leases, memory and TTLs."""
+
+
+@dataclass(frozen=True, slots=True)
 class Nothing:
     """An empty line: ignored."""
 
@@ -100,28 +145,49 @@ class Invalid:
     message: str
 
 
-Command = Lookup | Stampede | ShowTtl | Delete | Update | Clear | ShowStats | Quit | Help | Nothing | Invalid
+Command = (
+    Lookup
+    | Show
+    | Stampede
+    | ShowTtl
+    | Delete
+    | Update
+    | Clear
+    | ShowStats
+    | SetTrace
+    | Load
+    | ShowCache
+    | Quit
+    | Help
+    | Nothing
+    | Invalid
+)
 _SINGLE_WORDS: dict[str, Command] = {
     **dict.fromkeys(QUIT_WORDS, Quit()),
     **dict.fromkeys(HELP_WORDS, Help()),
     "clear": Clear(),
     "stats": ShowStats(),
+    "cache": ShowCache(),
 }
 
 
 def needs_cache(command: Command) -> bool:
     """True for the commands that go through the cache (and so, in the async twin, run as tasks)."""
-    return isinstance(command, Lookup | Stampede | ShowTtl | Delete | Update | Clear | ShowStats)
+    return isinstance(
+        command, Lookup | Show | Stampede | ShowTtl | Delete | Update | Clear | ShowStats | Load | ShowCache
+    )
 
 
 def order_of(command: Command) -> tuple[int | None, int]:
     """What a command must wait for when commands run concurrently (the async twin): the user id it is
     about (None: every key, like `clear` and `stats`), and how many lookups it runs."""
     match command:
-        case Lookup(user_id) | ShowTtl(user_id) | Delete(user_id) | Update(user_id):
+        case Lookup(user_id) | Show(user_id) | ShowTtl(user_id) | Delete(user_id) | Update(user_id):
             return user_id, 1
         case Stampede(user_id, lookups):
             return user_id, lookups
+        case Load(plan):  # every key, and `concurrency` lookups in flight at once
+            return None, plan.concurrency
         case _:
             return None, 1
 
@@ -146,8 +212,12 @@ def parse_command(line: str) -> Command:
     verb = words[0].lower() if words[0].isascii() else ""
     if len(words) == 1 and verb in _SINGLE_WORDS:
         return _SINGLE_WORDS[verb]
-    if verb in ("stampede", "ttl", "del", "delete", "update"):
+    if verb in ("stampede", "show", "ttl", "del", "delete", "update"):
         return _parse_id_command("del" if verb == "delete" else verb, words[1:], text)
+    if verb == "trace":
+        return _parse_trace(words[1:], text)
+    if verb == "load":
+        return _parse_load(words[1:], text)
     user_id = parse_user_id(text)
     if user_id is not None:
         return Lookup(user_id)
@@ -166,9 +236,75 @@ def _parse_id_command(verb: str, arguments: list[str], text: str) -> Command:
         if lookups is None:
             return Invalid(f"Not a stampede command: {shown(text)}. Type {USAGE[verb]}.")
         return Stampede(user_id, lookups)
+    if verb == "show":
+        return Show(user_id)
     if verb == "ttl":
         return ShowTtl(user_id)
     return Delete(user_id) if verb == "del" else Update(user_id)
+
+
+def _parse_trace(arguments: list[str], text: str) -> Command:
+    if not arguments:
+        return SetTrace()
+    if len(arguments) == 1 and arguments[0].lower() in ("on", "off"):
+        return SetTrace(arguments[0].lower() == "on")
+    return Invalid(f"Not a trace command: {shown(text)}. Type {USAGE['trace']}.")
+
+
+# A load option's name: whether it takes a whole number, and its bounds.
+_LOAD_OPTIONS: dict[str, tuple[bool, float, float]] = {
+    "--zipf": (False, 0, MAX_ZIPF),
+    "--concurrency": (True, 1, MAX_LOAD_CONCURRENCY),
+    "--seconds": (False, MIN_LOAD_SECONDS, MAX_LOAD_SECONDS),
+    "--seed": (True, 0, MAX_LOAD_SEED),
+}
+_NUMBER = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,6})?", re.ASCII)
+
+
+def _parse_load(arguments: list[str], text: str) -> Command:
+    """`load N [--zipf S] [--concurrency C] [--seconds T] [--seed K]`: options once each, `--name value` or `=value`."""
+    lookups = _number(arguments[0], True, 1, MAX_LOAD_LOOKUPS) if arguments else None
+    if lookups is None:
+        return Invalid(f"Not a load command: {shown(text)}. Type {USAGE['load']}.")
+    options: dict[str, float] = {}
+    rest = arguments[1:]
+    while rest:
+        name, equals, value = rest[0].partition("=")
+        name = name.lower()
+        if name not in _LOAD_OPTIONS or name in options:
+            problem = "it was given twice" if name in options else "no such option"
+            return Invalid(f"Not a load option: {shown(rest[0])} ({problem}). Type {USAGE['load']}.")
+        if not equals:
+            value, rest = (rest[1], rest[2:]) if len(rest) > 1 else ("", [])
+        else:
+            rest = rest[1:]
+        whole, least, most = _LOAD_OPTIONS[name]
+        number = _number(value, whole, least, most)
+        if number is None:
+            accepts = f"{'a whole number' if whole else 'a number'} from {_bound(least)} to {_bound(most)}"
+            return Invalid(f"Not a load command: {shown(text)}: {name} takes {accepts}. Type {USAGE['load']}.")
+        options[name] = number
+    return Load(
+        LoadPlan(
+            int(lookups),
+            zipf=options.get("--zipf", DEFAULT_ZIPF),
+            concurrency=int(options.get("--concurrency", DEFAULT_LOAD_CONCURRENCY)),
+            seconds=options.get("--seconds", DEFAULT_LOAD_SECONDS),
+            seed=int(options.get("--seed", DEFAULT_LOAD_SEED)),
+        )
+    )
+
+
+def _number(text: str, whole: bool, least: float, most: float) -> float | None:
+    """A plain decimal number (ASCII digits, maybe a fraction; no sign, exponent, inf or nan) within bounds."""
+    if not _NUMBER.fullmatch(text) or (whole and "." in text):
+        return None
+    number = int(text) if whole else float(text)
+    return number if least <= number <= most else None
+
+
+def _bound(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:g}"
 
 
 def _whole_number(text: str, most: int) -> int | None:

@@ -8,7 +8,10 @@ a terminal (line editing, and background output that never garbles the line bein
 typed), else as plain lines with no prompt text, so piped runs give clean output. The
 async reader never blocks the event loop. `terminate_on_signals` / `until_terminated`
 turn SIGTERM and SIGHUP into an unwinding `Terminated`, so every `finally` runs: clients
-closed, stdin's blocking flag and the terminal's mode restored.
+closed, stdin's blocking flag and the terminal's mode restored. At a terminal, and only
+there, answers are cut to its width and coloured (unless NO_COLOR is set), and the prompt
+shows a live status: how long the oldest command in flight has run, how many are in flight,
+and a background seed's progress. A pipe gets none of it.
 """
 
 from __future__ import annotations
@@ -17,30 +20,100 @@ import asyncio
 import contextlib
 import functools
 import io
+import itertools
 import os
 import signal
 import stat
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from types import FrameType
-from typing import Any, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
-from cli.commands import LineSplitter
-from cli.render import render_cache_event, render_seed_outcome
+from cli.commands import Command, LineSplitter
+from cli.render import (
+    colour_enabled,
+    describe_command,
+    paint,
+    render_cache_event,
+    render_live_status,
+    render_seed_outcome,
+)
 from config.database import DatabaseError
 from config.redis import describe_in_use, failure_reason
 from config.settings import Settings
-from simulator.core import CacheEvent, SeedReport
+from simulator.core import CacheEvent, SeedProgress, SeedReport
+
+if TYPE_CHECKING:
+    from prompt_toolkit import PromptSession
 
 PROMPT = "user id> "
 READ_CHUNK_BYTES = 65_536
 OUTPUT_FAILED_EXIT = 3  # 1 means Redis or the database, 2 a bad setting: this one means answers were lost
 TERMINATING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+STATUS_INTERVAL_SECONDS = 0.1  # the live status is redrawn about ten times a second, while anything runs
+ERASE_LINE = "\r\x1b[K"  # to column 0, then erase to the end of the line (ECMA-48 EL)
+
+
+class LiveStatus:
+    """What runs now, for the live status at a terminal: the commands in flight and a background seed.
+
+    The shells write it from any thread or task and the ticker thread reads it, so each access takes the lock.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._clock = clock  # perf_counter, as SeedProgress.started is
+        self._lock = threading.Lock()
+        self._in_flight: dict[int, tuple[str, float]] = {}  # per token: what the command does, when it started
+        self._tokens = itertools.count()
+        self._seed: SeedProgress | None = None
+        self.woken = threading.Event()  # set when something starts, so the ticker wakes up
+
+    def begin(self, label: str) -> int:
+        """Count a command in flight from now; returns the token `end` takes."""
+        with self._lock:
+            token = next(self._tokens)
+            self._in_flight[token] = (label, self._clock())
+        self.woken.set()
+        return token
+
+    def end(self, token: int) -> None:
+        """The command is over."""
+        with self._lock:
+            self._in_flight.pop(token, None)
+
+    def follow_seed(self, progress: SeedProgress | None) -> None:
+        """Show this background seed's progress (None: no seed runs)."""
+        with self._lock:
+            self._seed = progress
+        self.woken.set()
+
+    @property
+    def in_flight(self) -> int:
+        """How many commands are in flight."""
+        with self._lock:
+            return len(self._in_flight)
+
+    @property
+    def idle(self) -> bool:
+        """True when nothing runs, so there is nothing to redraw."""
+        with self._lock:
+            return not self._in_flight and self._seed is None
+
+    def text(self, width: int) -> str:
+        """The status now, in `width` columns; empty when there is nothing to show."""
+        with self._lock:
+            in_flight, seed = list(self._in_flight.values()), self._seed
+        return render_live_status(in_flight, seed, self._clock(), width)
 
 
 class Console:
-    """Where the demo writes; injected streams in tests, the real ones otherwise."""
+    """Where the demo writes; injected streams in tests, the real ones otherwise.
+
+    When stdout is a terminal, answers are cut to its width and coloured (unless NO_COLOR is
+    set); notes are coloured when stderr is one. `live` is what runs now, which the prompt shows.
+    """
 
     def __init__(self, stdout: TextIO | None = None, stderr: TextIO | None = None) -> None:
         self._stdout = stdout
@@ -49,6 +122,23 @@ class Console:
         self.output_closed = False  # stdout takes no more answers: the shells stop reading input
         self.output_failure: str | None = None  # why, when it was a failure rather than a reader that left
         self._notes_lost = False
+        self.live = LiveStatus()
+        self._answers_to_terminal = _isatty(self.out)
+        self._colour_answers = colour_enabled(os.environ, self._answers_to_terminal)
+        self._colour_notes = colour_enabled(os.environ, _isatty(self.err))
+        self.status_line = False  # the sync twin's prompt: while a command holds it back, the status is a line
+        self._status_drawn = False
+        self._status_answered = False  # the command has printed its answer: its status line stays away
+
+    @property
+    def width(self) -> int | None:
+        """The terminal's columns when answers go to one; None for a pipe or a file, which get whole lines."""
+        if not self._answers_to_terminal:
+            return None
+        try:
+            return os.get_terminal_size(self.out.fileno()).columns or None
+        except (AttributeError, OSError, ValueError):
+            return None
 
     @property
     def out(self) -> TextIO:
@@ -70,7 +160,8 @@ class Console:
                 self._stop_answering(None, "it is closed")
                 return
             try:
-                _write_line(stream, line)
+                _write_line(stream, self._erased_status() + (paint(line) if self._colour_answers else line))
+                self._status_answered = True
             except BrokenPipeError:  # `python main.py | head -3`: the reader has all it wants; stop quietly
                 self._stop_answering(stream, None)
             except OSError as error:  # a full disk (ENOSPC), a device gone (EIO), a closed descriptor (EBADF)
@@ -89,13 +180,18 @@ class Console:
             if self._notes_lost:
                 return
             try:
-                _write_line(self.err, line)
+                _write_line(self.err, self._erased_status() + (paint(line) if self._colour_notes else line))
             except OSError:  # nowhere is left to say so
                 self._notes_lost = True
                 _discard_further_output(self.err)
 
+    def follow_seed(self, progress: SeedProgress) -> None:
+        """Show a background seed's progress in the live status (at a terminal), until `seed_ended`."""
+        self.live.follow_seed(progress)
+
     def seed_ended(self, report: SeedReport, error: Exception | None) -> None:
         """Say how a seed ended: its numbers, or why Redis or the database cut it short."""
+        self.live.follow_seed(None)
         if error is None:
             self.note(render_seed_outcome(report))
         elif isinstance(error, DatabaseError):
@@ -110,6 +206,63 @@ class Console:
     def progress_bar(self, total: int, description: str) -> contextlib.AbstractContextManager[Callable[[int], object]]:
         """A tqdm bar on stderr when it is a terminal; its `update` counts records."""
         return _progress_bar(self.err, total, description)
+
+    def busy(self, command: Command) -> Busy:
+        """`command` is in flight from now: counted in the live status, which a terminal shows, until it ends."""
+        token = self.live.begin(describe_command(command))
+        with self._lock:
+            self._status_answered = False
+        return Busy(self, token)
+
+    def command_ended(self, token: int) -> None:
+        """A command of `busy` has ended: out of the live status (and the sync twin's status line erased)."""
+        with self._lock:
+            self.live.end(token)
+            if self._status_drawn and not self.live.in_flight:
+                with contextlib.suppress(OSError, ValueError):
+                    _write(self.out, self._erased_status())
+
+    def draw_status_line(self) -> None:
+        """The sync twin's live status while a command holds the prompt back: one line, redrawn in place.
+
+        It goes through the same stream as the answers (patch_stdout's proxy, one queue), so it can
+        never overtake one; an answer or a note erases it first, and once the answer is out it stays away.
+        """
+        with self._lock:
+            if not self.status_line or self._status_answered or self.output_closed or not self.live.in_flight:
+                return
+            text = self.live.text((self.width or 80) - 1)  # the last column would wrap on some terminals
+            if text or self._status_drawn:
+                with contextlib.suppress(OSError, ValueError):
+                    _write(self.out, f"{ERASE_LINE}{text}" if text else ERASE_LINE)
+                    self._status_drawn = bool(text)
+
+    def _erased_status(self) -> str:
+        """What erases the status line, if one is drawn; the caller writes it (holding the lock)."""
+        drawn, self._status_drawn = self._status_drawn, False
+        return ERASE_LINE if drawn else ""
+
+
+class Busy:
+    """A command in flight, as `Console.busy` counts it: until its `with` block ends (the sync twin), or
+    the work `around` awaits (the async twin's task, which may first wait for the commands before it)."""
+
+    def __init__(self, console: Console, token: int) -> None:
+        self._console = console
+        self._token = token
+
+    def __enter__(self) -> Busy:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._console.command_ended(self._token)
+
+    async def around(self, work: Awaitable[None]) -> None:
+        """Await `work`, then end."""
+        try:
+            await work
+        finally:
+            self._console.command_ended(self._token)
 
 
 class Terminated(SystemExit):
@@ -228,6 +381,11 @@ def _write_line(stream: TextIO, line: str) -> None:
     stream.flush()
 
 
+def _write(stream: TextIO, text: str) -> None:
+    stream.write(text)
+    stream.flush()
+
+
 def _discard_further_output(stream: TextIO) -> None:
     """Point the stream's descriptor at /dev/null, so the interpreter's flush at exit has nothing to fail on."""
     with contextlib.suppress(OSError, ValueError, AttributeError):
@@ -267,10 +425,11 @@ def is_interactive(stdin: BinaryIO, stdout: TextIO) -> bool:
 # --- reading input, sync ---
 
 
-def read_lines(stdin: BinaryIO, interactive: bool) -> Iterator[str]:
-    """The lines the user types, until end of input (Ctrl-D) or a closed pipe."""
+def read_lines(stdin: BinaryIO, interactive: bool, console: Console | None = None) -> Iterator[str]:
+    """The lines the user types, until end of input (Ctrl-D) or a closed pipe; a terminal's prompt shows
+    `console`'s live status."""
     if interactive:
-        yield from _prompt_lines()
+        yield from _prompt_lines(console)
         return
     splitter = LineSplitter()
     while chunk := _read_chunk(stdin):
@@ -283,12 +442,12 @@ def _read_chunk(stdin: BinaryIO) -> bytes:
     return bytes(read1(READ_CHUNK_BYTES) if read1 else stdin.read(READ_CHUNK_BYTES))
 
 
-def _prompt_lines() -> Iterator[str]:
+def _prompt_lines(console: Console | None) -> Iterator[str]:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.patch_stdout import patch_stdout
 
     session: PromptSession[str] = PromptSession()
-    with patch_stdout(raw=True):
+    with patch_stdout(raw=True), _live_status(session, console, commands_hold_the_prompt=True):
         while True:
             try:
                 yield session.prompt(PROMPT)
@@ -296,13 +455,84 @@ def _prompt_lines() -> Iterator[str]:
                 return
 
 
+@contextlib.contextmanager
+def _live_status(
+    session: PromptSession[str], console: Console | None, *, commands_hold_the_prompt: bool
+) -> Iterator[None]:
+    """Show `console`'s live status in the prompt's bottom toolbar, which is there only when it has
+    something to say.
+
+    A ticker thread asks prompt_toolkit for a redraw about ten times a second while anything
+    runs, and sleeps while nothing does, so an idle prompt is never redrawn. In the sync twin a
+    command holds the prompt back, so meanwhile the ticker draws the status as a line of its own.
+    """
+    if console is None:
+        yield
+        return
+    app = session.app
+
+    def refresh_toolbar(_: object) -> None:  # before each render of the prompt
+        text = console.live.text(app.output.get_size().columns - 1)
+        session.bottom_toolbar = f" {text}" if text else None
+
+    def redraw() -> None:
+        if app.is_running:
+            app.invalidate()  # thread-safe
+        elif commands_hold_the_prompt:
+            console.draw_status_line()
+
+    app.before_render += refresh_toolbar
+    console.status_line = commands_hold_the_prompt
+    try:
+        with _Ticker(console.live, redraw):
+            yield
+    finally:
+        console.status_line = False
+        app.before_render -= refresh_toolbar
+
+
+class _Ticker:
+    """A daemon thread that calls `redraw` every STATUS_INTERVAL_SECONDS while anything is live, once more
+    when it stops being, and otherwise sleeps until `LiveStatus.woken`."""
+
+    def __init__(self, live: LiveStatus, redraw: Callable[[], object]) -> None:
+        self._live = live
+        self._redraw = redraw
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="live-status", daemon=True)
+
+    def __enter__(self) -> _Ticker:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stopped.set()
+        self._live.woken.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            self._live.woken.clear()
+            if self._live.idle:  # checked after the clear: whatever starts from now on sets it again
+                self._live.woken.wait()
+                continue
+            while not self._live.idle and not self._stopped.wait(STATUS_INTERVAL_SECONDS):
+                self._redraw_quietly()
+            self._redraw_quietly()  # what ended leaves the status
+
+    def _redraw_quietly(self) -> None:
+        with contextlib.suppress(RuntimeError, OSError, ValueError):  # the prompt's loop closing as the demo ends
+            self._redraw()
+
+
 # --- reading input, async ---
 
 
-async def aread_lines(stdin: BinaryIO, interactive: bool) -> AsyncIterator[str]:
-    """The lines the user types, read without blocking the event loop."""
+async def aread_lines(stdin: BinaryIO, interactive: bool, console: Console | None = None) -> AsyncIterator[str]:
+    """The lines the user types, read without blocking the event loop; a terminal's prompt shows `console`'s
+    live status."""
     if interactive:
-        async for line in _aprompt_lines():
+        async for line in _aprompt_lines(console):
             yield line
         return
     splitter = LineSplitter()
@@ -381,12 +611,12 @@ def _pollable(fileno: int) -> bool:
     return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
-async def _aprompt_lines() -> AsyncIterator[str]:
+async def _aprompt_lines(console: Console | None) -> AsyncIterator[str]:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.patch_stdout import patch_stdout
 
     session: PromptSession[str] = PromptSession()
-    with patch_stdout(raw=True):
+    with patch_stdout(raw=True), _live_status(session, console, commands_hold_the_prompt=False):
         while True:
             try:
                 yield await session.prompt_async(PROMPT)

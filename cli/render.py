@@ -7,13 +7,32 @@ Nothing here writes: the console does. Measured times are formatted, never inven
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 
-from cli.commands import ACCEPTED, MAX_STAMPEDE, Command, Help, Invalid
+from cli.commands import (
+    ACCEPTED,
+    MAX_STAMPEDE,
+    Clear,
+    Command,
+    Delete,
+    Help,
+    Invalid,
+    Load,
+    Lookup,
+    Show,
+    ShowCache,
+    ShowTtl,
+    Stampede,
+    Update,
+)
 from config.settings import Settings
 from simulator.core import (
     CacheEvent,
     LookupResult,
+    SeedProgress,
     SeedReport,
     Source,
     StampedeReport,
@@ -21,11 +40,15 @@ from simulator.core import (
     TtlReport,
     UpdateReport,
 )
+from simulator.inventory import CacheInventory
+from simulator.load import LoadEnd, LoadPlan, LoadProgress, LoadReport
+from simulator.trace import Trace
 
 HELP = "\n".join(
     (
         "Commands:",
         "  42, user-42        look user 42 up: from the cache if it is there, else from the slow database (cached)",
+        "  show 42            the same lookup, with the whole record (a lookup's is cut to fit the terminal)",
         f"  stampede 42 [n]    fire n concurrent lookups of user 42 (default 50, at most {MAX_STAMPEDE:,}) "
         "and count the database reads",
         "  ttl 42             what the cache holds for user 42, and how long it has left",
@@ -33,6 +56,10 @@ HELP = "\n".join(
         "  update 42          change user 42 in the database (a new email, version + 1), then delete the cached copy",
         "  clear              remove every key the demo wrote, and nothing else",
         "  stats              hits, misses, database reads and latencies so far",
+        "  trace on|off       also print each lookup's steps: the command each sent, and its time (trace: is it on?)",
+        "  load 2000          2,000 lookups of Zipf-popular ids, 50 at once, and a summary "
+        "(--zipf, --concurrency, --seconds, --seed)",
+        "  cache              what the cache holds: the demo's records, cached 'not found's, leases, memory and TTLs",
         "  help               this list",
         "  q                  quit (also quit, exit, or end of input)",
     )
@@ -61,8 +88,12 @@ def format_elapsed(seconds: float) -> str:
     return f"{milliseconds:.1f} ms" if milliseconds < 10 else f"{milliseconds:.0f} ms"
 
 
-def render_answer(result: LookupResult, json_output: bool) -> str:
-    """One answer: `Found in cache: user-42 = {...} (0.2 ms)`, or its JSON object."""
+def render_answer(result: LookupResult, json_output: bool, trace: Trace | None = None, width: int | None = None) -> str:
+    """One answer: `Found in cache: user-42 = {...} (0.2 ms)`, or its JSON object; with the lookup's steps if traced.
+
+    `width`, a terminal's columns, shortens the record (never the source or the timing) so the line fits."""
+    if trace is not None and not json_output:
+        return "\n".join((render_answer(result, json_output, width=width), *render_steps(trace)))
     if json_output:
         return json.dumps(
             {
@@ -73,10 +104,18 @@ def render_answer(result: LookupResult, json_output: bool) -> str:
                 "elapsed_ms": round(result.elapsed_ms, 3),
                 "shared": result.shared,
                 "degraded": result.degraded,
+                **({} if trace is None else {"steps": step_objects(trace)}),
             }
         )
     took = format_elapsed(result.elapsed_seconds) + (", shared another lookup's database read" if result.shared else "")
     value = printable(result.value or "")
+    line = _answer_line(result, value, took)
+    if width is not None and value and (over := text_columns(line) - width) > 0:
+        line = _answer_line(result, shorten_record(value, text_columns(value) - over), took)
+    return line
+
+
+def _answer_line(result: LookupResult, value: str, took: str) -> str:
     if result.source is Source.CACHE:
         return f"Found in cache: {result.key} = {value} ({took})"
     if result.degraded:
@@ -89,6 +128,32 @@ def render_answer(result: LookupResult, json_output: bool) -> str:
         return f"Not found (cached): {result.key} is not in the database ({took})"
     remembered = "cached as not found" if result.stored else "not cached"
     return f"Not found: {result.key} is not in the database; {remembered} ({took})"
+
+
+def render_steps(trace: Trace) -> list[str]:
+    """A traced lookup's steps, one indented line each: the time it took, its name, and the command it sent."""
+    return [
+        printable(f"  {format_elapsed(step.seconds):>9}  {step.label}" + (f": {step.command}" if step.command else ""))
+        for step in trace.steps
+    ]
+
+
+def step_objects(trace: Trace) -> list[dict[str, object]]:
+    """A traced lookup's steps for --json: `{"step": ..., "command": ... (null: a decision), "ms": ...}` each."""
+    return [{"step": step.label, "command": step.command, "ms": round(step.milliseconds, 3)} for step in trace.steps]
+
+
+def render_trace_switch(on: bool, asked: bool, json_output: bool) -> str:
+    """The answer to `trace on` and `trace off`, or to `trace` (`asked`: whether it is on)."""
+    if json_output:
+        return json.dumps({"trace": on})
+    if asked and on:
+        return "Trace is on: each lookup also prints its steps (trace off stops it)."
+    if asked:
+        return "Trace is off (trace on prints each lookup's steps)."
+    if on:
+        return "Trace on: each lookup also prints its steps, the command each sent, and the time each took."
+    return "Trace off."
 
 
 def render_stampede(report: StampedeReport, json_output: bool) -> str:
@@ -226,6 +291,179 @@ def _percentiles(latency_ms: dict[str, float | None]) -> str:
     return ", ".join(f"{name} {format_elapsed((value or 0) / 1000)}" for name, value in latency_ms.items())
 
 
+def render_load_started(plan: LoadPlan, users: int) -> str:
+    """What a load is about to do (a note: progress and this go to stderr, the summary is the answer)."""
+    return (
+        f"Load: {plan.lookups:,} lookups of users 1..{users:,} (Zipf {plan.zipf:g}, seed {plan.seed}), "
+        f"{plan.concurrency:,} at once, for at most {plan.seconds:g} s; Ctrl-C stops it with a summary."
+    )
+
+
+def render_load_progress(progress: LoadProgress) -> str:
+    """A load as it runs, once a second: `Load: 4,210 of 10,000 lookups, hit ratio so far 81.2%, 4,180 lookups/s`."""
+    ratio = "n/a" if progress.hit_ratio is None else f"{progress.hit_ratio:.1%}"
+    errors = f", {progress.errors:,} errors" if progress.errors else ""
+    if progress.stopping:
+        return (
+            f"Load interrupted after {progress.done:,} of {progress.requested:,} lookups (hit ratio {ratio}{errors}): "
+            f"waiting for the {progress.in_flight:,} in flight to end (Ctrl-C again quits at once)..."
+        )
+    return (
+        f"Load: {progress.done:,} of {progress.requested:,} lookups, hit ratio so far {ratio}, "
+        f"{progress.rate:,.0f} lookups/s{errors} ({progress.elapsed_seconds:.0f} s)"
+    )
+
+
+def render_load_report(report: LoadReport, json_output: bool) -> str:
+    """The summary of a load: hit ratio overall and second by second, database reads saved, latencies, errors."""
+    plan = report.plan
+    if json_output:
+        return json.dumps(
+            {
+                "load": {
+                    "requested": plan.lookups,
+                    "zipf": plan.zipf,
+                    "concurrency": plan.concurrency,
+                    "seconds_limit": plan.seconds,
+                    "seed": plan.seed,
+                    "users": report.population,
+                    "ended": str(report.ended),
+                    "lookups": report.lookups,
+                    "hits": report.hits,
+                    "misses": report.misses,
+                    "hit_ratio": report.hit_ratio,
+                    "database_reads": report.database_reads,
+                    "saved": report.saved,
+                    "shared": report.shared,
+                    "degraded": report.degraded,
+                    "errors": report.errors,
+                    "first_error": report.first_error,
+                    "elapsed_ms": round(report.elapsed_seconds * 1000, 3),
+                    "lookups_per_second": round(report.rate, 1),
+                    "hit_ratio_by_second": report.hit_ratio_by_second,
+                    "lookups_by_second": [second.lookups for second in report.by_second],
+                    "hit_latency_ms": report.hit_latency_ms,
+                    "miss_latency_ms": report.miss_latency_ms,
+                }
+            }
+        )
+    ratio = "n/a" if report.hit_ratio is None else f"{report.hit_ratio:.1%}"
+    saved = f" ({report.saved / report.lookups:.1%})" if report.lookups else ""
+    errors = f" (the first: {printable(report.first_error)})" if report.first_error else ""
+    return "\n".join(
+        (
+            f"Load: {report.lookups:,} of {plan.lookups:,} lookups answered in {report.elapsed_seconds:.2f} s "
+            f"({report.rate:,.0f} lookups/s), {_load_end(report)}; Zipf {plan.zipf:g} over users "
+            f"1..{report.population:,}, {plan.concurrency:,} at once, seed {plan.seed}",
+            f"  hit ratio {ratio}: {report.hits:,} hits, {report.misses:,} misses",
+            f"  database reads: {report.database_reads:,}; saved: {report.saved:,} lookups answered without "
+            f"reading the database{saved}",
+            f"  stampedes absorbed: {report.shared:,} lookups answered by another lookup's database read",
+            f"  errors: {report.errors:,}{errors}; degraded: {report.degraded:,} answered without the cache",
+            f"  hit latency:  {_percentiles(report.hit_latency_ms)}",
+            f"  miss latency: {_percentiles(report.miss_latency_ms)}",
+            f"  {_hit_ratio_timeline(report)}",
+        )
+    )
+
+
+def _load_end(report: LoadReport) -> str:
+    if report.ended is LoadEnd.TIME_LIMIT:
+        return f"stopped at its time limit ({report.plan.seconds:g} s)"
+    if report.ended is LoadEnd.INTERRUPTED:
+        return "interrupted: this is what ran"
+    return str(report.ended)
+
+
+MAX_TIMELINE_POINTS = 30  # a longer run's seconds are shown in windows of several seconds each (--json has them all)
+
+
+def _hit_ratio_timeline(report: LoadReport) -> str:
+    """`hit ratio second by second: 41% 68% 80%`, or by windows of k seconds on a long run."""
+    seconds = report.by_second
+    if not seconds:
+        return "hit ratio second by second: no lookup answered"
+    width = -(-len(seconds) // MAX_TIMELINE_POINTS)  # seconds per window, rounded up
+    points = []
+    for start in range(0, len(seconds), width):
+        window = seconds[start : start + width]
+        lookups, hits = sum(second.lookups for second in window), sum(second.hits for second in window)
+        points.append(f"{hits / lookups:.0%}" if lookups else "-")
+    label = "second by second" if width == 1 else f"every {width} s"
+    return f"hit ratio {label}: {' '.join(points)}"
+
+
+def render_inventory(inventory: CacheInventory, json_output: bool) -> str:
+    """The answer to `cache`: the demo's keys by kind, their memory (an estimate from a sample) and TTLs."""
+    if json_output:
+        return json.dumps(
+            {
+                "cache": {
+                    "pattern": inventory.pattern,
+                    "keys": inventory.keys,
+                    "records": inventory.records,
+                    "not_found": inventory.not_found,
+                    "leases": inventory.leases,
+                    "other": inventory.other,
+                    "capped": inventory.capped,
+                    "scan_limit": inventory.limit,
+                    "sampled": inventory.sampled,
+                    "estimated": inventory.estimated,
+                    "memory_bytes": inventory.memory_bytes,
+                    "memory_problem": inventory.memory_problem,
+                    "key_and_value_bytes": inventory.payload_bytes,
+                    "ttl_seconds": inventory.ttl_seconds,
+                    "no_expiry": inventory.no_expiry,
+                    "elapsed_ms": round(inventory.elapsed_seconds * 1000, 3),
+                }
+            }
+        )
+    took = format_elapsed(inventory.elapsed_seconds)
+    if not inventory.keys:
+        return f"Cache: no demo keys ({inventory.pattern}) in Redis; the scan took {took}."
+    counted = f"at least {inventory.keys:,}" if inventory.capped else f"{inventory.keys:,}"
+    other = f", {inventory.other:,} other (not written by the demo)" if inventory.other else ""
+    lines = [
+        f"Cache: {counted} demo keys ({inventory.pattern}): {inventory.records:,} records, "
+        f"{inventory.not_found:,} cached 'not found', {inventory.leases:,} leases{other}; the scan took {took}"
+    ]
+    if inventory.capped:
+        lines.append(f"  the scan stopped at {inventory.limit:,} keys: there are more, these counts are of those")
+    how = (
+        f"estimated: a sample of {inventory.sampled:,} keys, extrapolated"
+        if inventory.estimated
+        else f"all {inventory.sampled:,} keys"
+    )
+    about = "~" if inventory.estimated else ""
+    if inventory.memory_bytes is not None:
+        lines.append(f"  memory: {about}{format_bytes(inventory.memory_bytes)} (MEMORY USAGE, {how})")
+    else:
+        lines.append(f"  memory: unknown: {inventory.memory_problem}")
+    if inventory.payload_bytes is not None:
+        lines.append(f"  keys and values: {about}{format_bytes(inventory.payload_bytes)} (STRLEN, {how})")
+    least, median, most = (inventory.ttl_seconds[name] for name in ("min", "median", "max"))
+    if least is not None and median is not None and most is not None:
+        lines.append(
+            f"  TTL left (PTTL of the same keys): min {_seconds(least)}, median {_seconds(median)}, "
+            f"max {_seconds(most)}; {inventory.no_expiry:,} without an expiry"
+        )
+    return "\n".join(lines)
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:,.0f} s"
+
+
+def format_bytes(count: int) -> str:
+    """A size for people: 812 B, 14.2 KiB, 3.1 MiB."""
+    size, unit = float(count), "B"
+    for bigger in ("KiB", "MiB", "GiB", "TiB"):
+        if size < 1024:
+            break
+        size, unit = size / 1024, bigger
+    return f"{count:,} B" if unit == "B" else f"{size:,.1f} {unit}"
+
+
 def render_error(message: str, json_output: bool) -> str:
     """A reply to bad input: the message, or `{"error": message}`."""
     return json.dumps({"error": message}) if json_output else printable(message, limit=1000)
@@ -296,3 +534,136 @@ def reply_to(command: Command, json_output: bool) -> str | None:
     if isinstance(command, Invalid):
         return render_error(command.message, json_output)
     return None
+
+
+# --- at a terminal only: the width, the colours and the live status (the console decides when) ---
+
+ELLIPSIS = "..."  # in answers: ASCII, as they may go to a terminal whose encoding has no "…"
+SHOW_AFTER_SECONDS = 0.1  # the live status ignores younger commands and seeds: a hit never flashes by
+GREEN, YELLOW, RED = "32", "33", "31"  # SGR foreground colours
+# The first line of an answer or note, by how it starts: the cache answered, the database did, or it went wrong.
+_TONES = (
+    (re.compile(r"Found in cache:|Not found \(cached\):"), GREEN),
+    (re.compile(r"Stored:|Read from the database|From the database|Not found:"), YELLOW),
+    (
+        re.compile(
+            r"[A-Z][a-z]*( [a-z]+)* error:|Warning:|Not valid UTF-8:|User id out of range:|Not an? [^:]* command:"
+            r"|Seeding failed|Cannot |Could not "
+        ),
+        RED,
+    ),
+)
+
+
+def text_columns(text: str) -> int:
+    """The terminal columns `text` takes: a wide East Asian character two, a combining mark none."""
+    return sum(_columns(char) for char in text)
+
+
+def _columns(char: str) -> int:
+    if unicodedata.combining(char):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in "WF" else 1
+
+
+def cut_to_columns(text: str, columns: int) -> str:
+    """The longest start of `text` that takes at most `columns` columns."""
+    used = 0
+    for index, char in enumerate(text):
+        used += _columns(char)
+        if used > columns:
+            return text[:index]
+    return text
+
+
+def shorten_record(value: str, columns: int) -> str:
+    """`value` in at most `columns` columns: a JSON object cut after the last member that fits
+    (`{"id":42,"name":"Jack Navarro",...}`), anything else cut where it must; `...` marks the cut."""
+    if text_columns(value) <= columns:
+        return value
+    if value.startswith("{"):
+        # `,"` only ever separates two members: inside a JSON string, a quote is escaped (`\"`).
+        end = cut_to_columns(value, columns - len(",...}")).rfind(',"')
+        if end > 0:
+            return value[:end] + ",...}"
+    return cut_to_columns(value, columns - len(ELLIPSIS)) + ELLIPSIS
+
+
+def colour_enabled(environ: Mapping[str, str], is_terminal: bool) -> bool:
+    """Colour only for a terminal, and not when NO_COLOR is set to anything (no-color.org) or TERM is dumb."""
+    return is_terminal and not environ.get("NO_COLOR") and environ.get("TERM") != "dumb"
+
+
+def tone_of(line: str) -> str | None:
+    """The colour of a line: green for the cache's answers, yellow for the database's, red for errors; or None."""
+    return next((tone for pattern, tone in _TONES if pattern.match(line)), None)
+
+
+def paint(text: str) -> str:
+    """`text` with its first line in its colour (a traced lookup's steps stay plain)."""
+    first, newline, rest = text.partition("\n")
+    tone = tone_of(first)
+    return text if tone is None else f"\x1b[{tone}m{first}\x1b[0m{newline}{rest}"
+
+
+def describe_command(command: Command) -> str:
+    """What a command in flight is doing, for the live status: `looking up user 42`."""
+    match command:
+        case Lookup(user_id) | Show(user_id):
+            return f"looking up user {user_id}"
+        case Stampede(user_id, lookups):
+            return f"{lookups:,} concurrent lookups of user {user_id}"
+        case ShowTtl(user_id):
+            return f"reading the TTL of user {user_id}"
+        case Delete(user_id):
+            return f"deleting user {user_id}'s key"
+        case Update(user_id):
+            return f"updating user {user_id}"
+        case Clear():
+            return "clearing the demo's keys"
+        case Load(plan):
+            return f"a load of {plan.lookups:,} lookups, {plan.concurrency:,} at once"
+        case ShowCache():
+            return "counting the demo's keys"
+        case _:
+            return "working"
+
+
+def format_duration(seconds: float) -> str:
+    """A time left, for people: `under 1 s`, `42 s`, `3 min 05 s`."""
+    if seconds < 1:
+        return "under 1 s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{rest} s" if not minutes else f"{minutes:,} min {rest:02d} s"
+
+
+def render_seed_progress(progress: SeedProgress, now: float) -> str:
+    """A background seed as it goes: `seeding 12,000 of 100,000 users (12%), 45,000 records/s, 2 s left`."""
+    done, elapsed = progress.written + progress.skipped, now - progress.started
+    text = f"seeding {done:,} of {progress.requested:,} users ({done / max(progress.requested, 1):.0%})"
+    if done == 0 or elapsed <= 0:
+        return text
+    rate = done / elapsed
+    return f"{text}, {rate:,.0f} records/s, {format_duration((progress.requested - done) / rate)} left"
+
+
+def render_live_status(
+    in_flight: Sequence[tuple[str, float]], seed: SeedProgress | None, now: float, width: int
+) -> str:
+    """The live status at a terminal, in `width` columns; empty when there is nothing to show.
+
+    `in_flight` holds each command running, as its `describe_command` text and when it started
+    (a perf_counter reading, as `now`): the oldest is shown with its time so far, and how many
+    more are in flight (`… 0.8 s looking up user 5000, and 2 more in flight`); then a background
+    seed's progress.
+    """
+    parts = []
+    if in_flight:
+        label, started = min(in_flight, key=lambda command: command[1])
+        if now - started >= SHOW_AFTER_SECONDS:
+            more = f", and {len(in_flight) - 1:,} more in flight" if len(in_flight) > 1 else ""
+            parts.append(f"… {now - started:.1f} s {label}{more}")
+    if seed is not None and now - seed.started >= SHOW_AFTER_SECONDS:
+        parts.append(render_seed_progress(seed, now))
+    line = " | ".join(parts)
+    return line if text_columns(line) <= width else cut_to_columns(line, width - 1) + "…"

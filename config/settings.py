@@ -77,6 +77,7 @@ class Settings:
     sentinels: tuple[tuple[str, int], ...] = ()
     sentinel_master: str = "mymaster"
     json_output: bool = False
+    trace: bool = False
 
     @property
     def embedded(self) -> bool:
@@ -430,6 +431,13 @@ FLAG_OPTIONS = (
         "refresh hot keys in the background before they expire (probabilistic early expiration)",
     ),
     Option("json_output", "JSON_OUTPUT", "--json", boolean, "print one JSON object per answer"),
+    Option(
+        "trace",
+        "TRACE",
+        "--trace",
+        boolean,
+        "start with the trace on: each lookup also prints its steps, the command each sent, and its time",
+    ),
     Option(
         "reset_database",
         "DB_RESET",

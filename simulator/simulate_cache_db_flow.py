@@ -31,6 +31,7 @@ from config.redis import (
     SyncClient,
     failure_reason,
     is_cluster,
+    on_node_of,
     routed,
     shard_of,
 )
@@ -73,6 +74,18 @@ from simulator.core import (
     stored_or_lost,
 )
 from simulator.database import AsyncDatabase, Database
+from simulator.trace import (
+    CHECK_THE_CACHE,
+    READ_THE_DATABASE,
+    REFRESH_EARLY,
+    SKIP_THE_CACHE,
+    STORE_WITH_TTL,
+    Trace,
+    claim_step,
+    fetch_command,
+    read_command,
+    script_command,
+)
 
 CLEAR_BATCH = 500
 REFRESH_JOIN_SECONDS = 0.5
@@ -109,26 +122,28 @@ def first_error_or(outcomes: Sequence[LookupResult | BaseException]) -> list[Loo
 
 
 def run_script(client: SyncClient, script: Any, key: str, arguments: Sequence[object] = ()) -> Any:
-    """Run a registered one-key script by its SHA1; where the key's server lacks it, send it whole.
+    """Run a registered one-key script by its SHA1; where the key's server lacks it, load it there first.
 
-    EVAL caches the script on that server, in the same round trip. (redis-py's Script object
-    would send SCRIPT LOAD instead, which a Redis Cluster sends to every master: with one of
-    them down, a lookup whose own node is fine would fail.)
+    Only there: redis-py's Script object would SCRIPT LOAD it on every master of a Redis
+    Cluster, so with one master down a lookup whose own node is fine would fail. (Not EVAL:
+    the ACL README gives the demo allows EVALSHA and SCRIPT LOAD only.)
     """
     redis_client: Any = client  # redis-py types each argument narrower than a script's
     try:
         return redis_client.evalsha(script.sha, 1, key, *arguments)
     except redis.exceptions.NoScriptError:
-        return redis_client.eval(script.script, 1, key, *arguments)
+        redis_client.execute_command("SCRIPT", "LOAD", script.script, **on_node_of(client, key))
+        return redis_client.evalsha(script.sha, 1, key, *arguments)
 
 
 async def arun_script(client: AsyncClient, script: Any, key: str, arguments: Sequence[object] = ()) -> Any:
-    """Run a registered one-key script by its SHA1; where the key's server lacks it, send it whole."""
+    """Run a registered one-key script by its SHA1; where the key's server lacks it, load it there first."""
     redis_client: Any = client  # redis-py types each argument narrower than a script's
     try:
         return await redis_client.evalsha(script.sha, 1, key, *arguments)
     except redis.exceptions.NoScriptError:
-        return await redis_client.eval(script.script, 1, key, *arguments)
+        await redis_client.execute_command("SCRIPT", "LOAD", script.script, **on_node_of(client, key))
+        return await redis_client.evalsha(script.sha, 1, key, *arguments)
 
 
 # --- stampede protection inside one process ---
@@ -204,8 +219,12 @@ class AsyncSingleFlight(Generic[Outcome]):
             flight.exception()  # retrieved here, so a fill nobody waited for logs nothing
             raise
         finally:
-            del self._flights[user_id]
+            self._land(user_id)
         return flight.result(), False
+
+    def _land(self, user_id: int) -> asyncio.Future[Outcome]:
+        """End the id's flight; the future its waiters hold."""
+        return self._flights.pop(user_id)
 
 
 # --- the cache-aside lookup ---
@@ -252,15 +271,19 @@ class BaseCacheAside:
             self.audit.checked(key)
         return cached
 
-    def _stored(self, key: str, reply: object) -> StoreProblem | None:
+    def _stored(self, key: str, reply: object, trace: Trace | None = None) -> StoreProblem | None:
         """What the store script's reply means; a key we stored has an expiry, so needs no check."""
         problem = reply if isinstance(reply, StoreProblem) else stored_or_lost(reply)
         if problem is None:
             self.audit.checked(key)
+        if trace is not None:
+            trace.stored(problem)
         return problem
 
-    def _counted(self, result: LookupResult) -> LookupResult:
+    def _counted(self, result: LookupResult, trace: Trace | None = None) -> LookupResult:
         self.stats.record(result)
+        if trace is not None:
+            trace.answered(result)
         return result
 
 
@@ -290,17 +313,20 @@ class CacheAside(BaseCacheAside):
         self._refills: SingleFlight[Filled] = SingleFlight()  # early refreshes: a hit never waits for one
         self._refreshes: set[threading.Thread] = set()
 
-    def lookup(self, user_id: int) -> LookupResult:
-        """The user's record (or "not found"), from the cache if it is there, else from the database."""
+    def lookup(self, user_id: int, trace: Trace | None = None) -> LookupResult:
+        """The user's record (or "not found"), from the cache if it is there, else from the database.
+
+        Given a `trace`, each step is also written down in it: what was sent, and how long it took.
+        """
         started = time.perf_counter()
         key = self.policy.key(user_id)
-        cached = self._shared_read(key, user_id)
+        cached = self._shared_read(key, user_id, trace)
         if cached.in_cache:
-            self._refresh_if_due(user_id, cached)
-            return self._counted(LookupResult.from_cache(user_id, key, cached, time.perf_counter() - started))
-        filled, shared = self._flights.run(user_id, lambda: self._fill(user_id, key, cached))
+            self._refresh_if_due(user_id, cached, trace)
+            return self._counted(LookupResult.from_cache(user_id, key, cached, time.perf_counter() - started), trace)
+        filled, shared = self._flights.run(user_id, lambda: self._fill(user_id, key, cached, trace))
         elapsed = time.perf_counter() - started
-        return self._counted(LookupResult.from_fill(user_id, key, filled, elapsed, cached.warning, shared))
+        return self._counted(LookupResult.from_fill(user_id, key, filled, elapsed, cached.warning, shared), trace)
 
     def stampede(self, user_id: int, lookups: int) -> StampedeReport:
         """Fire `lookups` concurrent lookups of one id, in threads, and count the database reads."""
@@ -363,24 +389,29 @@ class CacheAside(BaseCacheAside):
         for thread in list(self._refreshes):
             thread.join(timeout=REFRESH_JOIN_SECONDS)
 
-    def _shared_read(self, key: str, user_id: int) -> CachedEntry:
+    def _shared_read(self, key: str, user_id: int, trace: Trace | None = None) -> CachedEntry:
         """What the cache holds for the id, asked once for all the lookups of it running at once.
 
         While this process fills the id, a GET could only find the fill's lease: none is sent.
         (Measured, 1000 concurrent lookups, 500 hits and 500 misses of 100 ids: 0.29 s without, 0.21 s with.)
         """
         if self._flights.in_flight(user_id):
+            if trace is not None:
+                trace.step(SKIP_THE_CACHE)
             return MISS
-        cached, _ = self._reads.run(user_id, lambda: self._read(key, user_id))
+        cached, joined = self._reads.run(user_id, lambda: self._read(key, user_id, trace))
+        if trace is not None:
+            trace.found(cached, joined)
         return cached
 
-    def _read(self, key: str, user_id: int) -> CachedEntry:
+    def _read(self, key: str, user_id: int, trace: Trace | None = None) -> CachedEntry:
         """GET (with PTTL, one script, for early refresh or an expiry check); UNAVAILABLE if Redis is down."""
         shard = shard_of(self.client, key)
         if not self.breakers[shard].allow():
             return UNAVAILABLE
+        with_ttl = self.policy.early_refresh or self.audit.due(key)
         try:
-            if self.policy.early_refresh or self.audit.due(key):
+            if with_ttl:
                 raw, remaining_ms = run_script(self.client, self._read_with_ttl_script, key)
                 cached = self._audited(key, read_cached(raw, user_id, remaining_ms))
             else:
@@ -393,6 +424,9 @@ class CacheAside(BaseCacheAside):
             if not is_wrong_type(error):
                 raise
             return WRONG_TYPE
+        finally:
+            if trace is not None:
+                trace.step(CHECK_THE_CACHE, read_command(key, with_ttl))
         self._cache_worked(shard)
         return cached
 
@@ -404,44 +438,55 @@ class CacheAside(BaseCacheAside):
         raw, remaining_ms = pipeline.execute(raise_on_error=raise_on_error)
         return raw, remaining_ms
 
-    def _fill(self, user_id: int, key: str, seen: CachedEntry) -> Filled:
+    def _fill(self, user_id: int, key: str, seen: CachedEntry, trace: Trace | None = None) -> Filled:
         """Claim the key's lease and fill it; while another process holds the lease, wait for its record."""
         if seen.unavailable:
-            return self._fetch(user_id, degraded=True)
+            return self._fetch(user_id, degraded=True, trace=trace)
         for pause in self.policy.claim_schedule():
             time.sleep(pause)
-            claim = self._claim(key, user_id, seen)
+            claim = self._claim(key, user_id, seen, trace)
             if claim.problem is not None:  # Redis down, resting or full: answer from the database alone
-                return self._fetch(user_id).stored(claim.problem)
+                return self._fetch(user_id, trace=trace).stored(claim.problem)
             if claim.lease is not None:
-                filled = self._fetch(user_id)
-                return filled.stored(self._store(key, claim.lease, filled))
+                filled = self._fetch(user_id, trace=trace)
+                return filled.stored(self._store(key, claim.lease, filled, trace))
             if claim.found.in_cache:
                 return Filled.from_cache(user_id, claim.found)
             seen = claim.found  # another's lease: wait for its record (or a new corrupt value to replace)
-        return self._fetch(user_id).stored(LEASE_HELD)
+        return self._fetch(user_id, trace=trace).stored(LEASE_HELD)
 
-    def _fetch(self, user_id: int, *, degraded: bool = False) -> Filled:
+    def _fetch(self, user_id: int, *, degraded: bool = False, trace: Trace | None = None) -> Filled:
         started = time.perf_counter()
         record = self.database.fetch(user_id)
         self.last_fetch_seconds = time.perf_counter() - started
+        if trace is not None:
+            trace.step(READ_THE_DATABASE, fetch_command(user_id))
         self.stats.database_read()
         return Filled.from_database(user_id, record, degraded=degraded)
 
-    def _claim(self, key: str, user_id: int, seen: CachedEntry) -> Claim:
+    def _claim(self, key: str, user_id: int, seen: CachedEntry, trace: Trace | None = None) -> Claim:
         """One round trip: the key's value if it has one, else a lease on it for us."""
         lease = new_lease()
-        reply = self._run_script(self._claim_script, key, claim_arguments(lease, self.policy, seen))
-        return Claim(None, problem=reply) if isinstance(reply, StoreProblem) else Claim.of(reply, user_id, lease)
+        arguments = claim_arguments(lease, self.policy, seen)
+        reply = self._run_script(self._claim_script, key, arguments, trace, claim_step(seen))
+        claim = Claim(None, problem=reply) if isinstance(reply, StoreProblem) else Claim.of(reply, user_id, lease)
+        if trace is not None:
+            trace.claimed(seen, claim)
+        return claim
 
-    def _store(self, key: str, expected: bytes | str, filled: Filled) -> StoreProblem | None:
+    def _store(
+        self, key: str, expected: bytes | str, filled: Filled, trace: Trace | None = None
+    ) -> StoreProblem | None:
         """One round trip: store the value with its TTL if the key still holds `expected` (our lease)."""
         ttl = self.policy.ttl_of(filled)
-        reply = self._run_script(self._store_script, key, [expected, filled.value, ttl])
-        return self._stored(key, reply)
+        reply = self._run_script(self._store_script, key, [expected, filled.value, ttl], trace, STORE_WITH_TTL)
+        return self._stored(key, reply, trace)
 
-    def _run_script(self, script: Any, key: str, arguments: list[object]) -> Any:
-        """Run a one-key script; a StoreProblem instead when Redis is down, resting or full."""
+    def _run_script(self, script: Any, key: str, arguments: list[object], trace: Trace | None, step: str) -> Any:
+        """Run a one-key script; a StoreProblem instead when Redis is down, resting or full.
+
+        Given a `trace`, the command sent is written down as `step`, whether it worked or failed.
+        """
         shard = shard_of(self.client, key)
         if not self.breakers[shard].allow():
             return CACHE_RESTING
@@ -453,11 +498,16 @@ class CacheAside(BaseCacheAside):
         except CACHE_DOWN as error:
             self._cache_failed(shard, error)
             return StoreProblem(failure_reason(error), cache_down=True)
+        finally:
+            if trace is not None:
+                trace.step(step, script_command(script.script, key, arguments))
         self._cache_worked(shard)
         return reply
 
-    def _refresh_if_due(self, user_id: int, cached: CachedEntry) -> None:
+    def _refresh_if_due(self, user_id: int, cached: CachedEntry, trace: Trace | None = None) -> None:
         if self._refresh_due(cached, self._refills.in_flight(user_id) or self._flights.in_flight(user_id)):
+            if trace is not None:
+                trace.step(REFRESH_EARLY)
             thread = threading.Thread(target=self._refresh, args=(user_id, cached), name="early-refresh", daemon=True)
             self._refreshes.add(thread)
             thread.start()
@@ -510,17 +560,20 @@ class AsyncCacheAside(BaseCacheAside):
         self._refills: AsyncSingleFlight[Filled] = AsyncSingleFlight()  # early refreshes: a hit never waits for one
         self._refreshes: set[asyncio.Task[None]] = set()
 
-    async def lookup(self, user_id: int) -> LookupResult:
-        """The user's record (or "not found"), from the cache if it is there, else from the database."""
+    async def lookup(self, user_id: int, trace: Trace | None = None) -> LookupResult:
+        """The user's record (or "not found"), from the cache if it is there, else from the database.
+
+        Given a `trace`, each step is also written down in it: what was sent, and how long it took.
+        """
         started = time.perf_counter()
         key = self.policy.key(user_id)
-        cached = await self._shared_read(key, user_id)
+        cached = await self._shared_read(key, user_id, trace)
         if cached.in_cache:
-            self._refresh_if_due(user_id, cached)
-            return self._counted(LookupResult.from_cache(user_id, key, cached, time.perf_counter() - started))
-        filled, shared = await self._flights.run(user_id, lambda: self._fill(user_id, key, cached))
+            self._refresh_if_due(user_id, cached, trace)
+            return self._counted(LookupResult.from_cache(user_id, key, cached, time.perf_counter() - started), trace)
+        filled, shared = await self._flights.run(user_id, lambda: self._fill(user_id, key, cached, trace))
         elapsed = time.perf_counter() - started
-        return self._counted(LookupResult.from_fill(user_id, key, filled, elapsed, cached.warning, shared))
+        return self._counted(LookupResult.from_fill(user_id, key, filled, elapsed, cached.warning, shared), trace)
 
     async def stampede(self, user_id: int, lookups: int) -> StampedeReport:
         """Fire `lookups` concurrent lookups of one id, as tasks, and count the database reads."""
@@ -571,24 +624,29 @@ class AsyncCacheAside(BaseCacheAside):
             task.cancel()
         await asyncio.gather(*self._refreshes, return_exceptions=True)
 
-    async def _shared_read(self, key: str, user_id: int) -> CachedEntry:
+    async def _shared_read(self, key: str, user_id: int, trace: Trace | None = None) -> CachedEntry:
         """What the cache holds for the id, asked once for all the lookups of it running at once.
 
         While this process fills the id, a GET could only find the fill's lease: none is sent.
         (Measured, 1000 concurrent lookups, 500 hits and 500 misses of 100 ids: 0.29 s without, 0.21 s with.)
         """
         if self._flights.in_flight(user_id):
+            if trace is not None:
+                trace.step(SKIP_THE_CACHE)
             return MISS
-        cached, _ = await self._reads.run(user_id, lambda: self._read(key, user_id))
+        cached, joined = await self._reads.run(user_id, lambda: self._read(key, user_id, trace))
+        if trace is not None:
+            trace.found(cached, joined)
         return cached
 
-    async def _read(self, key: str, user_id: int) -> CachedEntry:
+    async def _read(self, key: str, user_id: int, trace: Trace | None = None) -> CachedEntry:
         """GET (with PTTL, one script, for early refresh or an expiry check); UNAVAILABLE if Redis is down."""
         shard = shard_of(self.client, key)
         if not self.breakers[shard].allow():
             return UNAVAILABLE
+        with_ttl = self.policy.early_refresh or self.audit.due(key)
         try:
-            if self.policy.early_refresh or self.audit.due(key):
+            if with_ttl:
                 raw, remaining_ms = await arun_script(self.client, self._read_with_ttl_script, key)
                 cached = self._audited(key, read_cached(raw, user_id, remaining_ms))
             else:
@@ -601,6 +659,9 @@ class AsyncCacheAside(BaseCacheAside):
             if not is_wrong_type(error):
                 raise
             return WRONG_TYPE
+        finally:
+            if trace is not None:
+                trace.step(CHECK_THE_CACHE, read_command(key, with_ttl))
         self._cache_worked(shard)
         return cached
 
@@ -612,44 +673,55 @@ class AsyncCacheAside(BaseCacheAside):
         raw, remaining_ms = await pipeline.execute(raise_on_error=raise_on_error)
         return raw, remaining_ms
 
-    async def _fill(self, user_id: int, key: str, seen: CachedEntry) -> Filled:
+    async def _fill(self, user_id: int, key: str, seen: CachedEntry, trace: Trace | None = None) -> Filled:
         """Claim the key's lease and fill it; while another process holds the lease, wait for its record."""
         if seen.unavailable:
-            return await self._fetch(user_id, degraded=True)
+            return await self._fetch(user_id, degraded=True, trace=trace)
         for pause in self.policy.claim_schedule():
             await asyncio.sleep(pause)
-            claim = await self._claim(key, user_id, seen)
+            claim = await self._claim(key, user_id, seen, trace)
             if claim.problem is not None:  # Redis down, resting or full: answer from the database alone
-                return (await self._fetch(user_id)).stored(claim.problem)
+                return (await self._fetch(user_id, trace=trace)).stored(claim.problem)
             if claim.lease is not None:
-                filled = await self._fetch(user_id)
-                return filled.stored(await self._store(key, claim.lease, filled))
+                filled = await self._fetch(user_id, trace=trace)
+                return filled.stored(await self._store(key, claim.lease, filled, trace))
             if claim.found.in_cache:
                 return Filled.from_cache(user_id, claim.found)
             seen = claim.found  # another's lease: wait for its record (or a new corrupt value to replace)
-        return (await self._fetch(user_id)).stored(LEASE_HELD)
+        return (await self._fetch(user_id, trace=trace)).stored(LEASE_HELD)
 
-    async def _fetch(self, user_id: int, *, degraded: bool = False) -> Filled:
+    async def _fetch(self, user_id: int, *, degraded: bool = False, trace: Trace | None = None) -> Filled:
         started = time.perf_counter()
         record = await self.database.fetch(user_id)
         self.last_fetch_seconds = time.perf_counter() - started
+        if trace is not None:
+            trace.step(READ_THE_DATABASE, fetch_command(user_id))
         self.stats.database_read()
         return Filled.from_database(user_id, record, degraded=degraded)
 
-    async def _claim(self, key: str, user_id: int, seen: CachedEntry) -> Claim:
+    async def _claim(self, key: str, user_id: int, seen: CachedEntry, trace: Trace | None = None) -> Claim:
         """One round trip: the key's value if it has one, else a lease on it for us."""
         lease = new_lease()
-        reply = await self._run_script(self._claim_script, key, claim_arguments(lease, self.policy, seen))
-        return Claim(None, problem=reply) if isinstance(reply, StoreProblem) else Claim.of(reply, user_id, lease)
+        arguments = claim_arguments(lease, self.policy, seen)
+        reply = await self._run_script(self._claim_script, key, arguments, trace, claim_step(seen))
+        claim = Claim(None, problem=reply) if isinstance(reply, StoreProblem) else Claim.of(reply, user_id, lease)
+        if trace is not None:
+            trace.claimed(seen, claim)
+        return claim
 
-    async def _store(self, key: str, expected: bytes | str, filled: Filled) -> StoreProblem | None:
+    async def _store(
+        self, key: str, expected: bytes | str, filled: Filled, trace: Trace | None = None
+    ) -> StoreProblem | None:
         """One round trip: store the value with its TTL if the key still holds `expected` (our lease)."""
         ttl = self.policy.ttl_of(filled)
-        reply = await self._run_script(self._store_script, key, [expected, filled.value, ttl])
-        return self._stored(key, reply)
+        reply = await self._run_script(self._store_script, key, [expected, filled.value, ttl], trace, STORE_WITH_TTL)
+        return self._stored(key, reply, trace)
 
-    async def _run_script(self, script: Any, key: str, arguments: list[object]) -> Any:
-        """Run a one-key script; a StoreProblem instead when Redis is down, resting or full."""
+    async def _run_script(self, script: Any, key: str, arguments: list[object], trace: Trace | None, step: str) -> Any:
+        """Run a one-key script; a StoreProblem instead when Redis is down, resting or full.
+
+        Given a `trace`, the command sent is written down as `step`, whether it worked or failed.
+        """
         shard = shard_of(self.client, key)
         if not self.breakers[shard].allow():
             return CACHE_RESTING
@@ -661,11 +733,16 @@ class AsyncCacheAside(BaseCacheAside):
         except CACHE_DOWN as error:
             self._cache_failed(shard, error)
             return StoreProblem(failure_reason(error), cache_down=True)
+        finally:
+            if trace is not None:
+                trace.step(step, script_command(script.script, key, arguments))
         self._cache_worked(shard)
         return reply
 
-    def _refresh_if_due(self, user_id: int, cached: CachedEntry) -> None:
+    def _refresh_if_due(self, user_id: int, cached: CachedEntry, trace: Trace | None = None) -> None:
         if self._refresh_due(cached, self._refills.in_flight(user_id) or self._flights.in_flight(user_id)):
+            if trace is not None:
+                trace.step(REFRESH_EARLY)
             task = asyncio.create_task(self._refresh(user_id, cached), name="early-refresh")
             self._refreshes.add(task)
             task.add_done_callback(self._refreshes.discard)

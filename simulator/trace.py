@@ -1,0 +1,217 @@
+"""Simulator layer, pure: the steps of one lookup, written down when the user asks (`trace on`, `--trace`).
+
+A `Trace` is a list of `Step`s: what the lookup did, named as in the user's flow diagram
+("check the cache", "hit", "take the lock", "read the database", "store with TTL and
+release the lock", "answer"), the Redis command or SQL it sent with its arguments
+shortened, and the time since the step before. The shells write a step only behind
+`if trace is not None`: with the trace off there is no Trace, so a hit builds no step,
+formats no string and reads no clock for it. Nothing here does I/O or knows which twin
+calls it; a step never holds a URL or a password (only keys, values, lease tokens cut
+short, and ids), and how it is printed is `cli.render`'s business.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from simulator import sql
+from simulator.core import (
+    CLAIM_SCRIPT,
+    LEASE_LOST,
+    LEASE_PREFIX,
+    READ_WITH_TTL_SCRIPT,
+    STORE_SCRIPT,
+    CachedEntry,
+    Claim,
+    LookupResult,
+    StoreProblem,
+)
+
+# The steps, in the words of the flow diagram ("Check Redis Cache", "Cache Hit?", "Store in Redis Cache", ...).
+CHECK_THE_CACHE = "check the cache"
+SKIP_THE_CACHE = "skip the cache (a lookup here is already filling this key)"
+JOINED_A_READ = "joined a concurrent read"
+HIT = "hit"
+HIT_NOT_FOUND = "hit (a cached 'not found')"
+MISS = "miss"
+MISS_LOCKED = "miss (another lookup holds the lock)"
+MISS_CORRUPT = "miss (corrupt entry: {problem})"
+CACHE_UNAVAILABLE = "cache unavailable, read the database"
+CACHE_FULL = "cache full (out of memory), read the database"
+TAKE_THE_LOCK = "take the lock"
+LOCKED = "locked by another lookup (wait for its record)"
+WAIT_FOR_THE_LOCK = "wait for the lock"
+STORED_BY_ANOTHER = "another lookup stored it"
+READ_THE_DATABASE = "read the database"
+STORE_WITH_TTL = "store with TTL and release the lock"
+NOT_STORED_LEASE_LOST = "not stored (an update removed the lock: the record read may be old)"
+NOT_STORED_UNAVAILABLE = "not stored (cache unavailable)"
+NOT_STORED_FULL = "not stored (cache full: out of memory)"
+REFRESH_EARLY = "refresh early, in the background"
+WAITED_FOR_A_FILL = "waited for another lookup's fill"
+ANSWER = "answer"
+
+# The scripts by what they do, and how many of their arguments a step shows.
+SCRIPTS = {READ_WITH_TTL_SCRIPT: ("get+pttl", 0), CLAIM_SCRIPT: ("claim", 2), STORE_SCRIPT: ("store", 3)}
+SHOWN_CHARACTERS = 24  # of one argument: a record is cut to its first ones
+# The lookup's query, its column list shortened: SELECT ... FROM users WHERE id = ?
+SELECT_USER = re.sub(r"^SELECT .+? FROM ", "SELECT ... FROM ", sql.SELECT_USER)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step of a lookup: its name, the command it sent (None: a decision), and the time since the step before."""
+
+    name: str
+    command: str | None
+    seconds: float
+    times: int = 1  # a step repeated back to back (asking for a lock another lookup holds) is one step
+
+    @property
+    def label(self) -> str:
+        """The name, with how many times it ran when more than once."""
+        return self.name if self.times == 1 else f"{self.name} (x{self.times})"
+
+    @property
+    def milliseconds(self) -> float:
+        """Its time in milliseconds."""
+        return self.seconds * 1000
+
+
+class Trace:
+    """The steps of one lookup, in order; each step's time runs from the end of the one before.
+
+    Made just before the lookup starts, and filled by the one lookup it is given to (the
+    steps of a read or fill it shares belong to the lookup that ran it).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.steps: list[Step] = []
+        self._clock = clock
+        self._last = clock()
+
+    def step(self, name: str, command: str | None = None) -> None:
+        """Write down a step that just ended; a repeat of the step before is counted into it."""
+        now = self._clock()
+        seconds, self._last = now - self._last, now
+        if self.steps and self.steps[-1].name == name:
+            before = self.steps[-1]
+            self.steps[-1] = replace(before, command=command, seconds=before.seconds + seconds, times=before.times + 1)
+        else:
+            self.steps.append(Step(name, command, seconds))
+
+    def found(self, cached: CachedEntry, joined: bool) -> None:
+        """What reading the cache found (through this lookup's own command, or one it `joined`)."""
+        if joined:
+            self.step(JOINED_A_READ)
+        self.step(verdict(cached))
+
+    def claimed(self, seen: CachedEntry, claim: Claim) -> None:
+        """What the claim script answered, when the lock is not simply ours."""
+        if outcome := claim_outcome(seen, claim):
+            self.step(outcome)
+
+    def stored(self, problem: StoreProblem | None) -> None:
+        """Why the store script stored nothing, if it did not."""
+        if problem is not None:
+            self.step(not_stored(problem))
+
+    def answered(self, result: LookupResult) -> None:
+        """The lookup has its answer (after waiting for another lookup's fill, if it shared one)."""
+        if result.shared:
+            self.step(WAITED_FOR_A_FILL)
+        self.step(ANSWER)
+
+
+# --- what each answer from the cache means, as a step ---
+
+
+def verdict(cached: CachedEntry) -> str:
+    """What a read of the cache found: a hit, a miss and why, or no answer at all."""
+    if cached.unavailable:
+        return CACHE_UNAVAILABLE
+    if cached.record is not None:
+        return HIT
+    if cached.not_found:
+        return HIT_NOT_FOUND
+    if cached.leased:
+        return MISS_LOCKED
+    if cached.problem is not None:
+        return MISS_CORRUPT.format(problem=cached.problem.value)
+    return MISS
+
+
+def claim_step(seen: CachedEntry) -> str:
+    """The name of a claim: taking the lock, or asking for it again while another lookup holds it."""
+    return WAIT_FOR_THE_LOCK if seen.leased else TAKE_THE_LOCK
+
+
+def claim_outcome(seen: CachedEntry, claim: Claim) -> str | None:
+    """The step after a claim, or None when the next step tells it (the lock is ours; still held, as before)."""
+    if claim.problem is not None:
+        return CACHE_UNAVAILABLE if claim.problem.cache_down else CACHE_FULL
+    if claim.lease is not None:
+        return None
+    if claim.found.in_cache:
+        return STORED_BY_ANOTHER
+    if claim.found.leased:
+        return None if seen.leased else LOCKED
+    return verdict(claim.found)  # a corrupt value, put there meanwhile: the next claim replaces it
+
+
+def not_stored(problem: StoreProblem) -> str:
+    """Why the store script stored nothing."""
+    if problem is LEASE_LOST:
+        return NOT_STORED_LEASE_LOST
+    return NOT_STORED_UNAVAILABLE if problem.cache_down else NOT_STORED_FULL
+
+
+# --- the commands, as a step shows them ---
+
+
+def read_command(key: str, with_ttl: bool) -> str:
+    """The command that reads a key: GET, or the GET+PTTL script on a key's first hit."""
+    return f"EVALSHA <get+pttl> 1 {key}" if with_ttl else f"GET {key}"
+
+
+def script_command(script: str, key: str, arguments: Sequence[object]) -> str:
+    """A one-key script's EVALSHA, named by what it does: `EVALSHA <claim> 1 user-42 <lease 3f2a...> 9000 ...`."""
+    name, shown = SCRIPTS.get(script, ("script", 0))
+    parts = ["EVALSHA", f"<{name}>", "1", key, *(shorten(argument) for argument in arguments[:shown])]
+    if len(arguments) > shown:
+        parts.append("...")
+    return " ".join(parts)
+
+
+def fetch_command(user_id: int) -> str:
+    """The query that reads one user, and its parameter: `SELECT ... FROM users WHERE id = ?  [42]`."""
+    return f"{SELECT_USER}  [{user_id}]"
+
+
+def shorten(argument: object) -> str:
+    """One argument as a step shows it: a lease by its first hex digits, a long value by its first characters."""
+    text = argument.decode("utf-8", "replace") if isinstance(argument, bytes | bytearray) else str(argument)
+    if text.startswith(LEASE_PREFIX.decode()):
+        return f"<lease {text[len(LEASE_PREFIX) : len(LEASE_PREFIX) + 4]}...>"
+    if not text:
+        return '""'
+    return text if len(text) <= SHOWN_CHARACTERS else text[:SHOWN_CHARACTERS] + "..."
+
+
+# --- the prompt's switch ---
+
+
+class TraceSwitch:
+    """Whether lookups at the prompt are traced: set by --trace (TRACE=1), then by `trace on` / `trace off`."""
+
+    def __init__(self, on: bool) -> None:
+        self.on = on
+
+    def set(self, on: bool | None) -> bool:
+        """Turn the trace on or off (None: leave it); whether it is on now."""
+        if on is not None:
+            self.on = on
+        return self.on
