@@ -1,4 +1,4 @@
-"""Measured performance of the demo: `python -m benchmarks` (see README, "Performance").
+"""Measured performance of the demo: `python -m benchmarks` (see docs/performance.md).
 
 Replaces the design document's guessed table with numbers measured in one run, on one
 machine, next to what Redis itself can do on the same server (`redis-cli --pipe` of the same SETs),

@@ -126,7 +126,7 @@ def run_script(client: SyncClient, script: Any, key: str, arguments: Sequence[ob
 
     Only there: redis-py's Script object would SCRIPT LOAD it on every master of a Redis
     Cluster, so with one master down a lookup whose own node is fine would fail. (Not EVAL:
-    the ACL README gives the demo allows EVALSHA and SCRIPT LOAD only.)
+    the ACL docs/security.md gives the demo allows EVALSHA and SCRIPT LOAD only.)
     """
     redis_client: Any = client  # redis-py types each argument narrower than a script's
     try:

@@ -1,4 +1,4 @@
-"""The documents a newcomer reads stay true: README, .env.example, docker-compose.yml and .ci/run."""
+"""The documents a newcomer reads stay true: README, docs/, .env.example, docker-compose.yml and .ci/run."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from tests.conftest import PROJECT_ROOT
 from tests.servers import redis_cli_binary, redis_server_binary
 
 README = (PROJECT_ROOT / "README.md").read_text()
+# README and what it points to: docs/*.md, the rest of the documentation
+DOCS = "\n".join([README, *(path.read_text() for path in sorted((PROJECT_ROOT / "docs").glob("*.md")))])
 
 
 def test_ci_runs_exactly_the_test_command_readme_gives() -> None:
@@ -31,7 +33,7 @@ def test_ci_runs_exactly_the_test_command_readme_gives() -> None:
 def test_readme_and_env_example_document_every_setting() -> None:
     example = (PROJECT_ROOT / ".env.example").read_text()
     for name in setting_names():
-        assert f"`{name}`" in README, name
+        assert f"`{name}`" in DOCS, name
         assert re.search(rf"^# {name}=", example, re.MULTILINE), name
 
 
@@ -40,7 +42,7 @@ def test_readme_documents_every_flag() -> None:
         for action in build_parser(twin)._actions:  # type: ignore[arg-type]
             for flag in action.option_strings:
                 if flag.startswith("--") and flag != "--help":
-                    assert f"`{flag}`" in README, flag
+                    assert f"`{flag}`" in DOCS, flag
 
 
 def test_env_example_holds_no_real_secret() -> None:
@@ -75,7 +77,7 @@ def test_docker_compose_runs_postgres_on_loopback_with_a_health_check_and_a_kept
     assert volume in COMPOSE["volumes"]  # a named volume: the users survive `down` and `up`
     assert mount == "/var/lib/postgresql/data"
     user, password, database = (postgres["environment"][f"POSTGRES_{name}"] for name in ("USER", "PASSWORD", "DB"))
-    assert f"DATABASE_URL=postgresql://{user}:{password}@localhost:5432/{database} python main.py" in README
+    assert f"DATABASE_URL=postgresql://{user}:{password}@localhost:5432/{database} python main.py" in DOCS
     assert "DATABASE_URL" not in COMPOSE["services"]["app"]["environment"]  # the app stays on SQLite by default
 
 
@@ -174,3 +176,11 @@ def test_the_sentinel_profiles_commands_really_watch_the_master(tmp_path: Path) 
         for process in processes:
             process.terminate()
             process.wait()
+
+
+def test_readme_is_read_in_ten_minutes_and_every_link_in_the_docs_leads_somewhere() -> None:
+    assert len(README.splitlines()) <= 200  # the lesson; operations, failures, security, scale and speed are in docs/
+    for document in [PROJECT_ROOT / "README.md", *sorted((PROJECT_ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", document.read_text()):
+            if not target.startswith(("http://", "https://")):
+                assert (document.parent / target).exists(), f"{document.name} links to {target}, which is missing"

@@ -542,4 +542,4 @@ def test_piped_input_with_answers_to_a_terminal_gets_colours_but_no_live_status(
 def test_readme_shows_an_answer_on_80_columns_as_the_demo_prints_it() -> None:
     record = user_record(5000)
     miss = LookupResult(5000, "user-5000", Source.DATABASE, record, encode_record(record), 2.007, stored=True)
-    assert f"`{render_answer(miss, json_output=False, width=80)}`" in (PROJECT_ROOT / "README.md").read_text()
+    assert f"`{render_answer(miss, json_output=False, width=80)}`" in (PROJECT_ROOT / "docs" / "using.md").read_text()

@@ -26,7 +26,7 @@ from tests.test_e2e import assert_clean, script_env, stderr_lines
 
 pytestmark = pytest.mark.integration
 SCRIPTS = ["main.py", "main_async.py"]
-# Everything the demo sends, and nothing else (README, "Security", shows this line).
+# Everything the demo sends, and nothing else (docs/security.md shows this line).
 ACL_RULES = "-@all +ping +get +set +del +unlink +pttl +type +scan +evalsha +script|load +client|setname +select"
 SECRET = "s3cr:t@p/w?#%"  # every character that breaks a URL unless percent-encoded
 
@@ -163,7 +163,7 @@ def _acl_user(server: RedisServer, rules: str, prefix: str = "") -> str:
 
 
 def test_readme_documents_the_acl_line_the_tests_use() -> None:
-    readme = (PROJECT_ROOT / "README.md").read_text()
+    readme = (PROJECT_ROOT / "docs" / "security.md").read_text()
     assert f"ACL SETUSER cache-demo on >a-long-password resetkeys ~user-* resetchannels {ACL_RULES}" in readme
 
 
