@@ -513,7 +513,7 @@ _HINTS: dict[FailureKind, str] = {
     "no-password": "put the password in REDIS_URL (redis://:password@host, percent-encoded) or in REDIS_PASSWORD",
     "authentication": "check the user name and password in REDIS_URL (percent-encoded), "
     "or REDIS_USERNAME and REDIS_PASSWORD",
-    "permission": 'allow the ACL user the commands the demo sends (docs/security.md)',
+    "permission": "allow the ACL user the commands the demo sends (docs/security.md)",
     "out-of-memory": "raise the server's maxmemory, or give it an eviction policy such as allkeys-lru",
     "tls-verification": "set REDIS_TLS_CA_FILE to the CA that signed the server's certificate, "
     "and use the host name the certificate names",

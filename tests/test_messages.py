@@ -497,7 +497,7 @@ def test_a_common_word_as_the_database_password_leaves_the_line_intact(
         (
             redis.exceptions.NoPermissionError("NOPERM this user ({password}) has no permissions to run 'ping'"),
             "permission denied by the server's ACL (NOPERM this user (****) has no permissions to run 'ping')",
-            'allow the ACL user the commands the demo sends (docs/security.md)',
+            "allow the ACL user the commands the demo sends (docs/security.md)",
         ),
     ],
 )
