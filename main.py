@@ -9,9 +9,10 @@ until `q` or end of input. Decisions live in the pure core (`simulator.core`,
 from __future__ import annotations
 
 import time
-from typing import BinaryIO, TextIO
+from typing import BinaryIO, TextIO, assert_never
 
 from cli.commands import (
+    CacheCommand,
     Clear,
     Command,
     Delete,
@@ -21,6 +22,7 @@ from cli.commands import (
     SetTrace,
     Show,
     ShowCache,
+    ShowStats,
     ShowTtl,
     Stampede,
     Update,
@@ -191,7 +193,9 @@ def respond(command: Command, cache: CacheAside, console: Console, json_output: 
         perform(command, cache, console, json_output, tracing.on)
 
 
-def perform(command: Command, cache: CacheAside, console: Console, json_output: bool, traced: bool = False) -> None:
+def perform(
+    command: CacheCommand, cache: CacheAside, console: Console, json_output: bool, traced: bool = False
+) -> None:
     """Run one command through the cache and print its answer (a lookup's steps too, if traced); errors are one line."""
     try:
         match command:
@@ -215,8 +219,10 @@ def perform(command: Command, cache: CacheAside, console: Console, json_output: 
                 text = drive_load(plan, cache, console, json_output)
             case ShowCache():
                 text = render_inventory(take_inventory(cache.client, cache.policy), json_output)
-            case _:
+            case ShowStats():
                 text = render_stats(cache.stats.snapshot(), json_output)
+            case _:
+                assert_never(command)
     except REDIS_ERRORS as error:
         text = render_error(f"Redis error: {failure_reason(error)}", json_output)
     except DatabaseError as error:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO, assert_never
 
 from cli.commands import (
+    CacheCommand,
     Clear,
     Command,
     Delete,
@@ -24,6 +25,7 @@ from cli.commands import (
     SetTrace,
     Show,
     ShowCache,
+    ShowStats,
     ShowTtl,
     Stampede,
     Update,
@@ -209,7 +211,7 @@ async def respond(
 
 
 async def perform(
-    command: Command, cache: AsyncCacheAside, console: Console, json_output: bool, traced: bool = False
+    command: CacheCommand, cache: AsyncCacheAside, console: Console, json_output: bool, traced: bool = False
 ) -> None:
     """Run one command through the cache and print its answer (a lookup's steps too, if traced); errors are one line."""
     try:
@@ -234,8 +236,10 @@ async def perform(
                 text = await drive_load(plan, cache, console, json_output)
             case ShowCache():
                 text = render_inventory(await atake_inventory(cache.client, cache.policy), json_output)
-            case _:
+            case ShowStats():
                 text = render_stats(cache.stats.snapshot(), json_output)
+            case _:
+                assert_never(command)
     except REDIS_ERRORS as error:
         text = render_error(f"Redis error: {failure_reason(error)}", json_output)
     except DatabaseError as error:

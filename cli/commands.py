@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from config.settings import MAX_USER_ID
 from simulator.load import (
@@ -171,11 +172,13 @@ _SINGLE_WORDS: dict[str, Command] = {
 }
 
 
-def needs_cache(command: Command) -> bool:
+# The commands that go through the cache (and so, in the async twin, run as tasks).
+CacheCommand = Lookup | Show | Stampede | ShowTtl | Delete | Update | Clear | ShowStats | Load | ShowCache
+
+
+def needs_cache(command: Command) -> TypeGuard[CacheCommand]:
     """True for the commands that go through the cache (and so, in the async twin, run as tasks)."""
-    return isinstance(
-        command, Lookup | Show | Stampede | ShowTtl | Delete | Update | Clear | ShowStats | Load | ShowCache
-    )
+    return isinstance(command, CacheCommand)
 
 
 def order_of(command: Command) -> tuple[int | None, int]:

@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, NoReturn
+from typing import Any, Literal, NoReturn
 from urllib.parse import quote, unquote, urlsplit
 
 Twin = Literal["sync", "async"]
@@ -110,7 +110,7 @@ class Settings:
         """Validate the settings found in `environ`; `labels` names where a value came from."""
         values = {name: value for name, value in environ.items() if value not in (None, "")}
         label = {**{name: name for name in values}, **(labels or {})}
-        chosen: dict[str, object] = {"seed_mode": SEED_MODES[twin][0]}
+        chosen: dict[str, Any] = {"seed_mode": SEED_MODES[twin][0]}  # each value parsed and checked as it is read
         for option in OPTIONS:
             if option.env in values:
                 chosen[option.attribute] = _parse_option(option, values[option.env], label[option.env], twin)
@@ -119,7 +119,7 @@ class Settings:
                 chosen[option.attribute] = _parse_option(option, values[option.env], label[option.env], twin)
         chosen["redis_url"], chosen["redis_configured"] = _redis_url_from(values, label)
         chosen["redis_configured"] = chosen["redis_configured"] or "REDIS_SENTINELS" in values
-        settings = cls(**chosen)  # type: ignore[arg-type]
+        settings = cls(**chosen)
         _check_topology(settings, label)
         if settings.tls_ca_file and not settings.redis_url.lower().startswith("rediss://"):
             raise ConfigError(
