@@ -60,6 +60,23 @@ AsyncClient = redis.asyncio.Redis | AsyncRedisCluster
 # "Any Redis failure": redis-py's cluster client raises some that are not RedisErrors.
 REDIS_ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException)
 
+# What "the cache is down" looks like: a dead or frozen server, a reset connection, a
+# timeout (not a ConnectionError in redis-py), a cluster without the key's node (some of
+# those are not even RedisErrors), or an OS-level socket error.
+CACHE_DOWN = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.RedisClusterException,
+    OSError,
+)
+
+
+def is_wrong_type(error: object) -> bool:
+    """True when a GET hit a key holding a hash, list or other non-string type (alone or in a pipeline)."""
+    return isinstance(error, redis.ResponseError) and "WRONGTYPE" in str(error)
+
 
 @functools.cache
 def _is_cluster(kind: type) -> bool:

@@ -26,11 +26,13 @@ import redis.asyncio
 from config.database import DatabaseError
 from config.redis import (
     BULK_BATCH_TIMEOUT_SECONDS,
+    CACHE_DOWN,
     REDIS_ERRORS,
     AsyncClient,
     SyncClient,
     failure_reason,
     is_cluster,
+    is_wrong_type,
     on_node_of,
     routed,
     shard_of,
@@ -89,25 +91,9 @@ from simulator.trace import (
 
 CLEAR_BATCH = 500
 REFRESH_JOIN_SECONDS = 0.5
-# What "the cache is down" looks like: a dead or frozen server, a reset connection, a
-# timeout (not a ConnectionError in redis-py), a cluster without the key's node (some of
-# those are not even RedisErrors), or an OS-level socket error.
-CACHE_DOWN = (
-    redis.ConnectionError,
-    redis.TimeoutError,
-    redis.exceptions.ClusterDownError,
-    redis.exceptions.TryAgainError,
-    redis.exceptions.RedisClusterException,
-    OSError,
-)
 SEED_SCRIPTS = (STORE_SCRIPT, CLAIM_MANY_SCRIPT, STORE_MANY_SCRIPT)  # in SeedScripts' order
 # What a background refresh or seed may meet and survive: the cache or the database failing.
 BACKGROUND_ERRORS = (*REDIS_ERRORS, DatabaseError)
-
-
-def is_wrong_type(error: object) -> bool:
-    """True when a GET hit a key holding a hash, list or other non-string type (alone or in a pipeline)."""
-    return isinstance(error, redis.ResponseError) and "WRONGTYPE" in str(error)
 
 
 def first_error_or(outcomes: Sequence[LookupResult | BaseException]) -> list[LookupResult]:
