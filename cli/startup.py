@@ -11,7 +11,8 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
-from config.settings import ConfigError, Settings, Twin, merge_sources, parse_command_line, value_for_error
+from cli.arguments import merge_sources, parse_command_line
+from config.settings import ConfigError, Settings, Twin, value_for_error
 
 DEFAULT_ENV_FILE = ".env"
 

@@ -1,21 +1,20 @@
 """Configuration layer, pure: every setting of the demo, validated once.
 
 Settings come from CLI flags, then the real environment, then a `.env` file, then
-defaults. This module turns those strings into a frozen `Settings` value and builds
-the one argument parser both twins share. It never connects, never reads a file
+defaults. This module turns those strings into a frozen `Settings` value, and declares
+which flag sets which setting (the parser itself is `cli.arguments`). It never connects, never reads a file
 (the caller passes the mappings) and never prints a password: every URL it shows
 goes through `mask_url`.
 """
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal
 from urllib.parse import quote, unquote, urlsplit
 
 Twin = Literal["sync", "async"]
@@ -34,15 +33,15 @@ CONNECTION_VARIABLES = ("REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_USERNAME
 SECRET_VARIABLES = frozenset({"REDIS_URL", "REDIS_PASSWORD", "DATABASE_URL"})
 _KEY_PREFIX = re.compile(r"[A-Za-z0-9_.:-]{0,64}")
 _HOST_NAME = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?")
-_URL_FORM = "redis://[user[:password]@]host[:port][/db], rediss://... for TLS, or memory://"
-_DATABASE_URL_FORM = (
+URL_FORM = "redis://[user[:password]@]host[:port][/db], rediss://... for TLS, or memory://"
+_DATABASEURL_FORM = (
     "sqlite:///file.db (relative to the current directory), sqlite:////absolute/path.db, "
     "or postgresql://[user[:password]@]host[:port]/dbname"
 )
 _POSTGRES_QUERY_OPTIONS = frozenset({"sslmode", "sslrootcert"})
 # `password=value` and its kin (`sslpassword`, libpq's `password = 'it\'s'`), in a query or a keyword DSN:
 # the value is quoted, or runs to a space or an '&' (not to a '#': in a DSN that is part of it).
-_SECRET_OPTION = re.compile(r"(?i)([\w.-]*pass[\w.-]*\s*=\s*)('(?:[^'\\]|\\.)*'?|(?:\\.|[^\s&\\])*)")
+SECRET_OPTION = re.compile(r"(?i)([\w.-]*pass[\w.-]*\s*=\s*)('(?:[^'\\]|\\.)*'?|(?:\\.|[^\s&\\])*)")
 # What a URL setting's value must look like to be shown at all: a scheme, `://`, and no spaces.
 _URL_SHAPE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\x00-\x1f\x7f]*")
 
@@ -233,7 +232,7 @@ def parse_database_url(text: str) -> str:
     scheme, separator, rest = url.partition("://")
     scheme = scheme.lower()
     if not separator or scheme not in ("sqlite", "postgresql", "postgres"):
-        raise ValueError(_DATABASE_URL_FORM)
+        raise ValueError(_DATABASEURL_FORM)
     if any(ord(char) < 32 or ord(char) == 127 for char in url):
         raise ValueError("a URL without control characters")
     if scheme == "sqlite":
@@ -242,7 +241,7 @@ def parse_database_url(text: str) -> str:
         return f"sqlite://{rest}"
     problem = _postgres_url_problem(url)
     if problem:
-        raise ValueError(f"{problem} ({_DATABASE_URL_FORM})")
+        raise ValueError(f"{problem} ({_DATABASEURL_FORM})")
     return f"postgresql://{rest}"
 
 
@@ -523,7 +522,7 @@ def parse_redis_url(url: str, label: str = "REDIS_URL") -> str:
     problem = _url_problem(url)
     if problem:
         shown = value_for_error("REDIS_URL", url)
-        raise ConfigError(f"{label}{shown} is not valid: {problem}; expected {_URL_FORM}")
+        raise ConfigError(f"{label}{shown} is not valid: {problem}; expected {URL_FORM}")
     scheme, _, rest = url.partition("://")
     return f"{scheme.lower()}://{rest}"  # REDIS:// and Rediss:// mean what redis:// and rediss:// do
 
@@ -587,7 +586,7 @@ def mask_url(url: str) -> str:
 
 def mask_keywords(text: str) -> str:
     """`text` with the value of every `password=`-style option (`sslpassword=x`, `password = '...'`) as ****."""
-    return _SECRET_OPTION.sub(r"\1****", text)
+    return SECRET_OPTION.sub(r"\1****", text)
 
 
 def redact_password(text: str, url: str) -> str:
@@ -631,14 +630,14 @@ def value_for_error(name: str, value: str) -> str:
     if name in ("REDIS_URL", "DATABASE_URL"):
         if not _URL_SHAPE.fullmatch(value):
             return _NOT_A_URL
-        return "=" + ascii(mask_url(value)) if _safe_to_show(value) else _HIDDEN
-    if "@" in value or "://" in value or _SECRET_OPTION.search(value):
+        return "=" + ascii(mask_url(value)) if safe_to_show(value) else _HIDDEN
+    if "@" in value or "://" in value or SECRET_OPTION.search(value):
         return _HIDDEN
     shown = value if len(value) <= 40 else value[:40] + "..."
     return "=" + ascii(shown)
 
 
-def _safe_to_show(url: str) -> bool:
+def safe_to_show(url: str) -> bool:
     """Can this (possibly malformed) URL be shown masked without any part of a password?
 
     Yes when urlsplit finds a password and every '@' is in the authority (mask_url then
@@ -660,137 +659,6 @@ def _safe_to_show(url: str) -> bool:
 
 
 # --- the shared argument parser and the settings loader ---
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse, but a bad argument is one line (not usage + error), exit code 2, and no password in it."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {_redact(message)} (see --help)\n")
-
-
-def _redact(text: str) -> str:
-    """An argparse message with nothing that was typed as a value in it (it may be a password).
-
-    argparse quotes the value a flag without one was given (`--json=...`); any other word
-    that looks like a URL or credentials is hidden whole, as a last guard.
-    """
-    text = re.sub(r"ignored explicit argument .*", "takes no value (the value given is not shown)", text)
-    return " ".join(word if _harmless(word) else "(hidden)" for word in text.split(" "))
-
-
-def _harmless(word: str) -> bool:
-    """No URL or credentials in it, or a URL already masked (`redis://:****@host`, `--flag=redis://...`)."""
-    value = word.rstrip(",")
-    if value.startswith("-"):
-        value = value.partition("=")[2]
-    if _SECRET_OPTION.search(value):
-        return False
-    if "@" not in value and "://" not in value:
-        return True
-    return _safe_to_show(value) and mask_url(value) == value
-
-
-def unrecognized_arguments(extras: Sequence[str]) -> str:
-    """argparse's `unrecognized arguments` error, with no password in it: argparse would echo them as typed.
-
-    Flags are named; a URL is shown masked when its shape leaves no doubt where the password
-    is; anything else typed is counted, not shown (a password may have been typed alone).
-    """
-    shown = []
-    hidden = 0
-    for argument in extras:
-        flag, equals, value = argument.partition("=")
-        if re.fullmatch(r"--?[A-Za-z0-9][A-Za-z0-9_-]{0,40}", flag):
-            shown.append(flag + (f"={_masked_or_hidden(value)}" if equals else ""))
-        elif "://" in argument and _safe_to_show(argument):
-            shown.append(mask_url(argument))
-        else:
-            hidden += 1
-    if hidden:
-        more, plural = "more " if shown else "", "s" if hidden > 1 else ""
-        shown.append(
-            f"{hidden} {more}argument{plural} not shown (it may be a password; type ids at the prompt, "
-            "and give URLs with --redis-url or --database-url)"
-        )
-    return "unrecognized arguments: " + ", ".join(shown)
-
-
-def _masked_or_hidden(value: str) -> str:
-    return mask_url(value) if "://" in value and _safe_to_show(value) else "(value not shown)"
-
-
-def build_parser(twin: Twin) -> argparse.ArgumentParser:
-    """The command line both twins share; only the seed modes differ."""
-    modes = SEED_MODES[twin]
-    parser = _OneLineParser(
-        prog=PROGRAM_NAMES[twin],
-        allow_abbrev=False,  # `--redis=...` must not be taken for --redis-url
-        description=(
-            "Cache-aside on Redis, "
-            + ("synchronous (redis.Redis)." if twin == "sync" else "non-blocking (redis.asyncio).")
-            + " Type a user id to look it up; q quits."
-        ),
-        epilog=(
-            "Every flag has an environment variable (also read from .env): "
-            + ", ".join(f"{option.flag}={option.env}" for option in OPTIONS if option.flag)
-            + ". Redis connection: REDIS_URL, or REDIS_HOST, REDIS_PORT, REDIS_USERNAME, REDIS_PASSWORD, REDIS_DB."
-        ),
-    )
-    parser.add_argument("--redis-url", metavar="URL", help=f"Redis to use: {_URL_FORM} (env REDIS_URL)")
-    for option in OPTIONS:
-        help_text = option.help
-        if option.twin_choices:
-            help_text = f"one of {', '.join(modes)} (default {modes[0]})"
-        parser.add_argument(option.flag or "", metavar=option.metavar, help=f"{help_text} (env {option.env})")
-    for option in FLAG_OPTIONS:
-        parser.add_argument(
-            option.flag or "", action="store_true", default=None, help=f"{option.help} (env {option.env})"
-        )
-    parser.add_argument("--env-file", metavar="PATH", help="the .env file to read (default: ./.env if it exists)")
-    return parser
-
-
-@dataclass(frozen=True, slots=True)
-class CommandLine:
-    """What the command line asked for: flag values as environment names, and the .env path."""
-
-    overrides: dict[str, str] = field(repr=False)  # --redis-url may hold a password
-    labels: dict[str, str]
-    env_file: str | None
-
-
-def parse_command_line(argv: Sequence[str], twin: Twin) -> CommandLine:
-    """Parse flags into overrides of the environment; argparse exits 2 (or 0 for --help)."""
-    parser = build_parser(twin)
-    namespace, extras = parser.parse_known_args(list(argv))
-    if extras:  # argparse would echo them, and one may be a URL with its password
-        parser.error(unrecognized_arguments(extras))
-    overrides: dict[str, str] = {}
-    labels: dict[str, str] = {}
-    flag_to_env = {"--redis-url": "REDIS_URL", **{option.flag: option.env for option in OPTIONS if option.flag}}
-    for flag, env in flag_to_env.items():
-        value = getattr(namespace, flag[2:].replace("-", "_"))
-        if value is not None:
-            overrides[env] = value
-            labels[env] = flag
-    for option in FLAG_OPTIONS:
-        if getattr(namespace, (option.flag or "")[2:].replace("-", "_")):
-            overrides[option.env] = "1"
-            labels[option.env] = option.flag or option.env
-    return CommandLine(overrides, labels, namespace.env_file)
-
-
-def merge_sources(
-    command_line: CommandLine, environ: Mapping[str, str], dotenv: Mapping[str, str | None]
-) -> dict[str, str | None]:
-    """Flags over the real environment over .env: python-dotenv's recipe, plus flags on top."""
-    merged: dict[str, str | None] = {**dotenv, **environ}
-    if "REDIS_URL" in command_line.overrides:
-        for name in CONNECTION_VARIABLES:
-            merged.pop(name, None)
-    merged.update(command_line.overrides)
-    return merged
 
 
 def setting_names() -> list[str]:

@@ -423,7 +423,8 @@ def test_a_mistyped_flag_never_echoes_a_password(
 
 
 def test_settings_never_show_the_password_in_their_repr() -> None:
-    from config.settings import Settings, parse_command_line
+    from cli.arguments import parse_command_line
+    from config.settings import Settings
 
     assert "hunter2" not in repr(Settings(redis_url="redis://:hunter2@h/0"))
     assert "hunter2" not in repr(parse_command_line(["--redis-url", "redis://:hunter2@h/0"], "sync"))

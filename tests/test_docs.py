@@ -15,7 +15,8 @@ import redis
 import yaml
 
 from benchmarks.local_redis import free_port
-from config.settings import build_parser, setting_names
+from cli.arguments import build_parser
+from config.settings import setting_names
 from tests.conftest import PROJECT_ROOT
 from tests.servers import redis_cli_binary, redis_server_binary
 

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from cli.arguments import parse_command_line
 from cli.commands import MAX_STAMPEDE, Invalid, LineSplitter, Lookup, Stampede, parse_command, parse_user_id
-from config.settings import MAX_USER_ID, ConfigError, Settings, parse_command_line, setting_names
+from config.settings import MAX_USER_ID, ConfigError, Settings, setting_names
 
 EXAMPLES = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ID_TEXT = re.compile(r"(?:user-)?0*([1-9][0-9]*)", re.IGNORECASE | re.ASCII)

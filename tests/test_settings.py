@@ -6,18 +6,17 @@ from pathlib import Path
 
 import pytest
 
+from cli.arguments import build_parser, unrecognized_arguments
 from cli.startup import load_settings
 from config.settings import (
     DEFAULT_REDIS_URL,
     EMBEDDED_REDIS_URL,
     ConfigError,
     Settings,
-    build_parser,
     mask_url,
     parse_redis_url,
     redact_password,
     setting_names,
-    unrecognized_arguments,
     value_for_error,
 )
 

@@ -22,11 +22,12 @@ import redis
 
 import main
 import main_async
+from cli.arguments import parse_command_line
 from cli.commands import Invalid, SetTrace, parse_command
 from cli.render import render_answer, render_trace_switch
 from config.database import AsyncSqliteConnector, SqliteConnector
 from config.redis import get_redis
-from config.settings import Settings, parse_command_line
+from config.settings import Settings
 from simulator import simulate_cache_db_flow as shells
 from simulator import trace as tracing
 from simulator.core import (
