@@ -1,4 +1,5 @@
-"""The mirror cannot drift: the sync twins are derived from the async ones, mechanically, and compared.
+"""The mirror cannot drift: the sync twins (the shells, the database, and main.py) are derived from
+the async ones, mechanically, and compared.
 
 As unasync (and httpcore's check of its sync code) does: take the async code's syntax tree,
 turn `async def` into `def`, drop every `await`, `async with` and `async for`, rename the
@@ -31,6 +32,10 @@ RENAMES = {
     "AsyncConnector": "Connector",
     "AsyncIterator": "Iterator",
     "arun_script": "run_script",
+    "arun_load": "run_load",
+    "atake_inventory": "take_inventory",
+    "aopen_connector": "open_connector",
+    "aconnect": "connect",
     "aclose": "close",
 }
 
@@ -47,6 +52,10 @@ ALLOWED = {
     ("simulator/simulate_cache_db_flow.py", "Seeder", "_send"): "the async bulk client bounds each round trip",
     ("simulator/simulate_cache_db_flow.py", "Seeder", "_send_one"): "the same bound, one command",
     ("simulator/database.py", "Database", "_words_ready"): "the async twin draws the words off the event loop",
+    ("main.py", "", "main"): "asyncio.run and the signal handlers of an event loop; the twin's name",
+    ("main.py", "", "respond"): "the async twin runs each command as a task, in the order InFlight keeps",
+    ("main.py", "", "serve"): "the async twin reads input while lookups run, and waits for them at the end",
+    ("main.py", "", "start_seed"): "a background seed in a thread, or a task",
 }
 
 TWINS = [
@@ -159,7 +168,7 @@ def test_the_sync_twin_is_the_async_twin_unasynced(path: str, async_class: str, 
 def test_every_allowed_difference_names_a_method_that_exists() -> None:
     for path, class_name, name in ALLOWED:
         tree = ast.parse((PROJECT / path).read_text())
-        assert name in _functions(tree, class_name), f"ALLOWED names {class_name}.{name}, which is gone"
+        assert name in _functions(tree, class_name), f"ALLOWED names {class_name or path}.{name}, which is gone"
 
 
 def test_a_change_to_one_twin_only_is_caught() -> None:
@@ -175,3 +184,26 @@ def test_a_change_to_one_twin_only_is_caught() -> None:
     assert len(found) == 1
     assert found[0].startswith("CacheAside._read:")
     assert "redis.ResponseError" in found[0]
+
+
+def entry_script_drift(async_path: str = "main_async.py", sync_path: str = "main.py") -> list[str]:
+    """Every difference between the functions of main.py and those of main_async.py, unasynced, outside ALLOWED."""
+    found = []
+    async_functions = _functions(ast.parse((PROJECT / async_path).read_text()), "")
+    sync_functions = _functions(ast.parse((PROJECT / sync_path).read_text()), "")
+    for name in sorted(async_functions.keys() | sync_functions.keys()):
+        if (sync_path, "", name) in ALLOWED:
+            continue
+        if name not in async_functions or name not in sync_functions:
+            found.append(f"{name}: only in {sync_path if name in sync_functions else async_path}")
+            continue
+        expected = unasynced(async_functions[name])
+        actual = ast.unparse(_without_docstrings(ast.parse(ast.unparse(sync_functions[name]))))
+        if expected != actual:
+            diff = difflib.unified_diff(actual.splitlines(), expected.splitlines(), sync_path, async_path, lineterm="")
+            found.append(f"{name}:\n" + "\n".join(diff))
+    return found
+
+
+def test_the_sync_entry_script_is_the_async_one_unasynced() -> None:
+    assert entry_script_drift() == []
