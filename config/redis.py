@@ -32,11 +32,12 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
-from redis.connection import HiredisRespSerializer, parse_url
+from redis.connection import parse_url
 from redis.retry import Retry
 from redis.utils import HIREDIS_AVAILABLE
 
 from config.settings import EMBEDDED_REDIS_URL, Settings, redact_password
+from config.speedups import POOL_WAIT_SECONDS, HiredisPackedConnection, WaitingConnectionPool
 
 if TYPE_CHECKING:
     from fakeredis import FakeServer
@@ -49,7 +50,6 @@ MAX_CONNECTIONS = 32  # per single-server client; its pool waits for a free conn
 # above anything the demo runs at once (1000 lookups in flight, or a stampede of 1000).
 MAX_CLUSTER_CONNECTIONS = 1100
 BULK_BATCH_TIMEOUT_SECONDS = 10.0  # a whole seeding batch on the bulk client
-POOL_WAIT_SECONDS = 5.0
 CLIENT_NAME = "cache-aside-demo"
 DOCKER_HINT = "start one with `docker compose up -d redis`, or set REDIS_URL=memory:// for the embedded one"
 
@@ -87,18 +87,6 @@ def _is_cluster(kind: type) -> bool:
 def is_cluster(client: SyncClient | AsyncClient) -> bool:
     """True for a Redis Cluster client (sync or asyncio)."""
     return _is_cluster(type(client))
-
-
-def routed(client: SyncClient | AsyncClient, key: str) -> dict[str, Any]:
-    """Options that send a pipelined command straight to the node holding `key` (a sync cluster only).
-
-    redis-py 8.1's sync ClusterPipeline asks the server (COMMAND GETKEYS, a round trip) where
-    the keys of every EVALSHA are: seeding a cluster ran at 2,100 records/s. Naming the node
-    (redis-py computes it locally from the key's hash slot) skips that: {} anywhere else.
-    """
-    if isinstance(client, RedisCluster):
-        return {"target_nodes": client.get_node_from_key(key)}  # type: ignore[no-untyped-call]
-    return {}
 
 
 def on_node_of(client: SyncClient | AsyncClient, key: str) -> dict[str, Any]:
@@ -282,62 +270,6 @@ class RedisClients:
             **options,
         )
         return redis.asyncio.Redis.from_pool(pool)
-
-
-class WaitingConnectionPool(redis.asyncio.ConnectionPool):
-    """redis.asyncio's default pool, except that a caller who finds every connection in use waits
-    for one (up to `timeout` seconds) instead of failing with "Too many connections".
-
-    redis.asyncio's BlockingConnectionPool waits too, but takes an asyncio.Condition and arms a
-    timer on every call, even with connections free: measured, 13 us of a 100 us GET, more than
-    the whole lookup adds to it. A semaphore costs nothing until the pool runs out. (The sync
-    client's BlockingConnectionPool measured no slower than the default pool: it stays.)
-    """
-
-    def __init__(self, *, timeout: float = POOL_WAIT_SECONDS, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.timeout = timeout
-        self._free = asyncio.Semaphore(self.max_connections)
-
-    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
-        """A connection of the pool, after waiting for one to be released if all are in use."""
-        if self._free.locked():
-            try:
-                async with asyncio.timeout(self.timeout):
-                    await self._free.acquire()
-            except TimeoutError:
-                raise redis.ConnectionError("No connection available.") from None
-        else:
-            await self._free.acquire()  # returns at once: a connection is free
-        try:
-            return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
-        except BaseException:
-            self._free.release()
-            raise
-
-    async def release(self, connection: Any) -> None:
-        """Give the connection back, and its place to the next waiter."""
-        owned = connection in self._in_use_connections
-        try:
-            await super().release(connection)
-        finally:
-            if owned:
-                self._free.release()
-
-
-class HiredisPackedConnection(redis.asyncio.Connection):
-    """redis.asyncio's connection, but packing commands in C with hiredis, as the sync client does.
-
-    redis.asyncio packs every command in pure Python: in a 1000-command seeding pipeline
-    that is a sixth of the whole seed. (rediss:// URLs keep redis-py's TLS connection.)
-    """
-
-    _serializer = HiredisRespSerializer()
-
-    def pack_command(self, *args: Any) -> list[bytes]:
-        """The command in the Redis protocol, packed by hiredis."""
-        packed: list[bytes] = self._serializer.pack(*args)
-        return packed
 
 
 def _connection_options(settings: Settings, socket_timeout: float | None) -> dict[str, Any]:

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from config.redis import AsyncClient, SyncClient, failure_reason, routed
+from config.redis import AsyncClient, SyncClient, failure_reason
+from config.speedups import routed
 from simulator.core import LEASE_PREFIX, CachePolicy, demo_key_pattern, encode_not_found
 
 MAX_SCANNED_KEYS = 1_000_000

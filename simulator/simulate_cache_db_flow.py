@@ -34,9 +34,9 @@ from config.redis import (
     is_cluster,
     is_wrong_type,
     on_node_of,
-    routed,
     shard_of,
 )
+from config.speedups import routed
 from simulator.core import (
     CACHE_RESTING,
     CLAIM_MANY_SCRIPT,

@@ -17,7 +17,7 @@ import redis
 import redis.asyncio
 
 from config.database import AsyncSqliteConnector
-from config.redis import WaitingConnectionPool
+from config.speedups import WaitingConnectionPool
 from simulator.core import CachePolicy, Filled, Source, seed_value
 from simulator.records import encode_record, user_record
 from simulator.simulate_cache_db_flow import AsyncCacheAside, SingleFlight
