@@ -240,9 +240,9 @@ class CachePolicy:
         """A SCAN MATCH glob that finds the demo's keys (filtered exactly by `demo_key_pattern`)."""
         return f"{self.key_prefix}user-*"
 
-    def ttl_of(self, filled: Filled) -> int:
-        """The TTL of what a fill stores: a record's (jittered), or a "not found"'s."""
-        return self.ttl_for(filled.record.id) if filled.record is not None else self.negative_ttl_seconds
+    def ttl_of(self, record: UserRecord | None) -> int:
+        """The TTL of what a fill or a seed stores for a database answer: a record's (jittered), or a "not found"'s."""
+        return self.ttl_for(record.id) if record is not None else self.negative_ttl_seconds
 
     def ttl_bounds(self) -> tuple[int, int]:
         """The shortest and longest TTL a record can get."""
@@ -398,9 +398,8 @@ class Filled:
     @classmethod
     def from_database(cls, user_id: int, record: UserRecord | None, *, degraded: bool = False) -> Filled:
         """What one database read found, and the value to store for it."""
-        if record is None:
-            return cls(Source.NOT_FOUND, None, encode_not_found(user_id), degraded)
-        return cls(Source.DATABASE, record, encode_record(record), degraded)
+        source = Source.NOT_FOUND if record is None else Source.DATABASE
+        return cls(source, record, stored_value(user_id, record), degraded)
 
     @classmethod
     def from_cache(cls, user_id: int, cached: CachedEntry) -> Filled:
@@ -431,12 +430,15 @@ def stored_or_lost(reply: object) -> StoreProblem | None:
     return None if reply == 1 else LEASE_LOST
 
 
+def stored_value(user_id: int, record: UserRecord | None) -> str:
+    """What the cache holds for a database answer: the record, or a "not found" tombstone."""
+    return encode_not_found(user_id) if record is None else encode_record(record)
+
+
 def seed_value(user_id: int, record: UserRecord | None, policy: CachePolicy) -> tuple[str, int]:
     """What seeding stores for an id it read from the database, and for how long: what a fill would
-    (`Filled.from_database` and `CachePolicy.ttl_of`, without building a `Filled` per record)."""
-    if record is None:
-        return encode_not_found(user_id), policy.negative_ttl_seconds
-    return encode_record(record), policy.ttl_for(user_id)
+    (the same two functions, without building a `Filled` per record)."""
+    return stored_value(user_id, record), policy.ttl_of(record)
 
 
 LEASE_LOST = StoreProblem("it changed while it was read (an update removed this lookup's lease)", cache_down=False)

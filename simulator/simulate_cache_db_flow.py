@@ -464,7 +464,7 @@ class CacheAside(BaseCacheAside):
         self, key: str, expected: bytes | str, filled: Filled, trace: Trace | None = None
     ) -> StoreProblem | None:
         """One round trip: store the value with its TTL if the key still holds `expected` (our lease)."""
-        ttl = self.policy.ttl_of(filled)
+        ttl = self.policy.ttl_of(filled.record)
         reply = self._run_script(self._store_script, key, [expected, filled.value, ttl], trace, STORE_WITH_TTL)
         return self._stored(key, reply, trace)
 
@@ -699,7 +699,7 @@ class AsyncCacheAside(BaseCacheAside):
         self, key: str, expected: bytes | str, filled: Filled, trace: Trace | None = None
     ) -> StoreProblem | None:
         """One round trip: store the value with its TTL if the key still holds `expected` (our lease)."""
-        ttl = self.policy.ttl_of(filled)
+        ttl = self.policy.ttl_of(filled.record)
         reply = await self._run_script(self._store_script, key, [expected, filled.value, ttl], trace, STORE_WITH_TTL)
         return self._stored(key, reply, trace)
 

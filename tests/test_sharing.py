@@ -164,4 +164,4 @@ def test_a_seeded_value_is_what_a_fill_would_store(found: bool) -> None:
     same = CachePolicy(ttl_seconds=3600, ttl_jitter=0.1, random=random.Random(3).random)
     record = user_record(11) if found else None
     filled = Filled.from_database(11, record)
-    assert seed_value(11, record, policy) == (filled.value, same.ttl_of(filled))
+    assert seed_value(11, record, policy) == (filled.value, same.ttl_of(filled.record))
