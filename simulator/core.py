@@ -796,12 +796,13 @@ class Stats:
             database_reads=counts["database_reads"],
             saved_by_stampede_protection=counts["saved"],
             degraded=counts["degraded"],
-            hit_latency_ms=_latency_summary(hits),
-            miss_latency_ms=_latency_summary(misses),
+            hit_latency_ms=latency_percentiles_ms(hits),
+            miss_latency_ms=latency_percentiles_ms(misses),
         )
 
 
-def _latency_summary(seconds: Sequence[float]) -> dict[str, float | None]:
+def latency_percentiles_ms(seconds: Sequence[float]) -> dict[str, float | None]:
+    """p50, p95 and p99 (nearest rank) of latencies in seconds, in milliseconds; None without any."""
     return {
         name: None if (value := percentile(seconds, fraction)) is None else value * 1000
         for name, fraction in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))

@@ -19,14 +19,14 @@ import random
 import threading
 import time
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from config.database import DatabaseError
 from config.redis import REDIS_ERRORS, failure_reason
-from simulator.core import LookupResult, percentile
+from simulator.core import LookupResult, latency_percentiles_ms
 
 if TYPE_CHECKING:  # the shells only call their `lookup`: the prompt's parser imports this module's plan
     from simulator.simulate_cache_db_flow import AsyncCacheAside, CacheAside
@@ -337,14 +337,6 @@ class LoadRun:
             hit_latency_ms=latency_percentiles_ms(hit_seconds),
             miss_latency_ms=latency_percentiles_ms(miss_seconds),
         )
-
-
-def latency_percentiles_ms(seconds: Sequence[float]) -> dict[str, float | None]:
-    """p50, p95 and p99 (nearest rank) of latencies in seconds, in milliseconds; None without any."""
-    return {
-        name: None if (value := percentile(seconds, fraction)) is None else value * 1000
-        for name, fraction in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
-    }
 
 
 def error_reason(error: Exception) -> str:
