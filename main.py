@@ -38,6 +38,7 @@ from cli.console import (
     standard_input,
     terminate_on_signals,
 )
+from cli.messages import StartupError, describe_database, unavailable
 from cli.render import (
     render_answer,
     render_banner,
@@ -60,9 +61,9 @@ from cli.render import (
     render_warning,
     reply_to,
 )
-from cli.startup import load_settings
-from config.database import DatabaseError, describe_database, open_connector, unavailable
-from config.redis import REDIS_ERRORS, RedisClients, StartupError, connect, failure_reason
+from cli.startup import connect, load_settings
+from config.database import DatabaseError, open_connector
+from config.redis import REDIS_ERRORS, RedisClients, failure_reason
 from config.settings import ConfigError, Settings
 from simulator.core import CachePolicy, SeedProgress
 from simulator.database import Database

@@ -42,6 +42,7 @@ from cli.console import (
     standard_input,
     until_terminated,
 )
+from cli.messages import StartupError, describe_database, unavailable
 from cli.render import (
     render_answer,
     render_banner,
@@ -64,9 +65,9 @@ from cli.render import (
     render_warning,
     reply_to,
 )
-from cli.startup import load_settings
-from config.database import DatabaseError, aopen_connector, describe_database, unavailable
-from config.redis import REDIS_ERRORS, RedisClients, StartupError, aconnect, failure_reason
+from cli.startup import aconnect, load_settings
+from config.database import DatabaseError, aopen_connector
+from config.redis import REDIS_ERRORS, RedisClients, failure_reason
 from config.settings import ConfigError, Settings
 from simulator.core import CachePolicy, SeedProgress
 from simulator.database import AsyncDatabase

@@ -1,4 +1,4 @@
-"""Prompt layer, I/O at start-up: the settings, read from flags, the environment and .env.
+"""Prompt layer, I/O at start-up: the settings, read from flags, the environment and .env; Redis, pinged once.
 
 The one place that reads `os.environ` and the `.env` file. The file is read from an
 explicit path (./.env, or --env-file), without interpolation, and never overrides the
@@ -12,6 +12,8 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from cli.arguments import merge_sources, parse_command_line
+from cli.messages import describe_connection, startup_failure
+from config.redis import RedisClients, RedisUnavailable, aopen_redis, open_redis
 from config.settings import ConfigError, Settings, Twin, value_for_error
 
 DEFAULT_ENV_FILE = ".env"
@@ -68,3 +70,21 @@ def read_env_file(path: str | None) -> dict[str, str | None]:
     except (OSError, UnicodeDecodeError) as error:
         shown = value_for_error("--env-file", path)
         raise ConfigError(f"--env-file{shown} cannot be read ({type(error).__name__})") from None
+
+
+def connect(settings: Settings) -> tuple[RedisClients, str]:
+    """Ping once (config.redis.open_redis); returns the clients and the start-up line, or raises StartupError."""
+    try:
+        opened = open_redis(settings)
+    except RedisUnavailable as failure:
+        raise startup_failure(settings, failure.error, failure.found) from None
+    return opened.clients, describe_connection(opened)
+
+
+async def aconnect(settings: Settings) -> tuple[RedisClients, str]:
+    """Ping once (config.redis.aopen_redis); returns the clients and the start-up line, or raises StartupError."""
+    try:
+        opened = await aopen_redis(settings)
+    except RedisUnavailable as failure:
+        raise startup_failure(settings, failure.error, failure.found) from None
+    return opened.clients, describe_connection(opened)

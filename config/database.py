@@ -5,7 +5,9 @@ DATABASE_URL picks the database: a SQLite file (the default; `sqlite3` for the s
 through psycopg 3, whose `ConnectionPool` and `AsyncConnectionPool` mirror redis-py's
 twins. A `Session` runs statements on one connection; a connector hands out sessions and
 transactions. Importing this module connects to nothing (psycopg and aiosqlite are
-imported on first use), and no message it builds contains a password.
+imported on first use). A failure becomes a DatabaseError whose message is a short reason,
+and `database_failure_kind` says which kind it is; the sentences a user reads about it,
+with the hint for each kind, are in cli/messages.py.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ import re
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
-from config.settings import Settings, redact_password
+from config.settings import Settings
 from simulator.sql import Dialect, for_dialect
 
 MAX_POOL_CONNECTIONS = 16  # per PostgreSQL pool; more lookups wait for a free connection, up to the timeout
@@ -28,10 +30,6 @@ STATEMENT_TIMEOUT_SECONDS = 30.0
 
 class DatabaseError(Exception):
     """A database call failed; the message is a few words a newcomer can act on, never a password."""
-
-
-class DatabaseUnavailable(Exception):
-    """The database cannot be used at start-up; the message is one printable line with the password masked."""
 
 
 @contextlib.contextmanager
@@ -49,52 +47,46 @@ def _psycopg_error() -> type[BaseException]:
     return psycopg.Error
 
 
-# What a driver's message says (a pattern, lower-cased) -> what to tell a newcomer, and what to do about it.
-_DOCKER_HINT = "start one with `docker compose up -d postgres`, or unset DATABASE_URL for the SQLite file"
-_REASONS = (
+DatabaseFailureKind = Literal[
+    "authentication",
+    "no-database",
+    "refused",
+    "timeout",
+    "unknown-host",
+    "no-route",
+    "tls",
+    "locked",
+    "not-a-database",
+    "not-writable",
+]
+# What a driver's message says (a pattern, lower-cased) -> what kind of failure it is, and the
+# few words a newcomer reads for it (cli/messages.py adds what to do about each kind).
+_REASONS: tuple[tuple[str, DatabaseFailureKind, str], ...] = (
     (
         r"password authentication failed|no password supplied|role .* does not exist",
+        "authentication",
         "authentication failed (wrong password or unknown user)",
-        "check the user name and password in DATABASE_URL (percent-encoded)",
     ),
-    (
-        r"database .* does not exist",
-        "no such database on the server",
-        "check the database name at the end of DATABASE_URL, or create it with createdb",
-    ),
-    (r"connection refused", "connection refused (nothing is listening there)", _DOCKER_HINT),
-    (
-        r"timeout|timed out",
-        "timed out (is the server down, overloaded or behind a firewall?)",
-        "check that the server is up and that no firewall drops the port, or raise DB_TIMEOUT_SECONDS",
-    ),
+    (r"database .* does not exist", "no-database", "no such database on the server"),
+    (r"connection refused", "refused", "connection refused (nothing is listening there)"),
+    (r"timeout|timed out", "timeout", "timed out (is the server down, overloaded or behind a firewall?)"),
     (
         r"could not translate host name|name or service not known|failed to resolve host",
+        "unknown-host",
         "unknown host",
-        "check the host name in DATABASE_URL",
     ),
-    (
-        r"network is unreachable|no route to host|cannot assign requested address",
-        "no route to the server",
-        "check the host in DATABASE_URL and this machine's network connection",
-    ),
-    (
-        r"certificate|does not support ssl|sslmode|ssl error: (?!syscall)",
-        "TLS failed",
-        "check the sslmode and sslrootcert options in DATABASE_URL",
-    ),
-    # SQLite's reasons say what to do; no hint follows them.
-    (r"database is locked", "the SQLite file is locked by another process (it waited DB_TIMEOUT_SECONDS)", ""),
-    (r"file is not a database|malformed", "the file is not a SQLite database", ""),
-    (r"unable to open database file|readonly", "the SQLite file cannot be opened for writing", ""),
+    (r"network is unreachable|no route to host|cannot assign requested address", "no-route", "no route to the server"),
+    (r"certificate|does not support ssl|sslmode|ssl error: (?!syscall)", "tls", "TLS failed"),
+    (r"database is locked", "locked", "the SQLite file is locked by another process (it waited DB_TIMEOUT_SECONDS)"),
+    (r"file is not a database|malformed", "not-a-database", "the file is not a SQLite database"),
+    (r"unable to open database file|readonly", "not-writable", "the SQLite file cannot be opened for writing"),
 )
-_HINTS = {reason: hint for _, reason, hint in _REASONS}
 
 
 def database_failure_reason(error: BaseException) -> str:
     """Why the database could not be used, in a few words a newcomer can act on."""
     text = str(error)
-    for pattern, reason, _ in _REASONS:
+    for pattern, _, reason in _REASONS:
         if re.search(pattern, text.lower()):
             return reason
     # Anything else: the driver's first line, without what it quotes ("..." or '...'): libpq
@@ -103,14 +95,10 @@ def database_failure_reason(error: BaseException) -> str:
     return first.rstrip(". ") or type(error).__name__
 
 
-def describe_database(settings: Settings) -> str:
-    """Where the data lives, for the start-up line: the SQLite file, or the masked PostgreSQL URL."""
-    import os
-
-    path = settings.sqlite_path
-    if path is not None:
-        return f"SQLite file {os.path.abspath(path)}"
-    return f"PostgreSQL at {settings.database_url_for_display}"
+def database_failure_kind(error: DatabaseError) -> DatabaseFailureKind | None:
+    """Which kind of failure a DatabaseError's reason names; None for the driver's own words."""
+    reason = str(error)
+    return next((kind for _, kind, known in _REASONS if known == reason), None)
 
 
 # --- sessions: one connection, statements in `?` style ---
@@ -413,17 +401,3 @@ async def aopen_connector(settings: Settings) -> AsyncConnector:
         return connector
     with reported(_psycopg_error()):
         return await AsyncPostgresConnector.open(settings)
-
-
-def unavailable(settings: Settings, error: DatabaseError) -> DatabaseUnavailable:
-    """The one-line start-up error for a database that cannot be used, with the hint for its cause.
-
-    Only a reason in the driver's own words is redacted (it never should quote the password,
-    but it might): the masked URL, the fixed reasons and the hints are the demo's own.
-    """
-    reason = str(error)
-    hint = _HINTS.get(reason, "check DATABASE_URL") if settings.sqlite_path is None else ""
-    if reason not in _HINTS:
-        reason = redact_password(reason, settings.database_url)
-    line = f"Cannot use the database, {describe_database(settings)}: {reason}." + (f" Hint: {hint}." if hint else "")
-    return DatabaseUnavailable(line)

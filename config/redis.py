@@ -5,8 +5,11 @@
 successor to the dead `aioredis`), both built from the same URL, timeouts, retry policy
 and pool bound. `memory://` gives fakeredis clients sharing one in-process `FakeServer`.
 Importing this module connects to nothing and clients connect on their first command;
-`connect` / `aconnect` ping once at start-up. Nothing here prints, and no message it
-builds contains a password.
+`open_redis` / `aopen_redis` ping once at start-up and say what they reached, or raise
+`RedisUnavailable`. `failure_kind` classifies a failure and `failure_reason` says it in a
+few words (the simulator's warnings use them); the sentences a user reads, with the hint
+for each kind, are worded in cli/messages.py. Nothing here prints, and no reason it gives
+contains a password.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ import re
 import socket
 import ssl
 import threading
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import urlsplit
 
 import redis
@@ -51,7 +54,6 @@ MAX_CONNECTIONS = 32  # per single-server client; its pool waits for a free conn
 MAX_CLUSTER_CONNECTIONS = 1100
 BULK_BATCH_TIMEOUT_SECONDS = 10.0  # a whole seeding batch on the bulk client
 CLIENT_NAME = "cache-aside-demo"
-DOCKER_HINT = "start one with `docker compose up -d redis`, or set REDIS_URL=memory:// for the embedded one"
 
 
 # The sync and asyncio clients of each topology: a server (or a Sentinel-found master), or a cluster.
@@ -60,10 +62,10 @@ AsyncClient = redis.asyncio.Redis | AsyncRedisCluster
 # "Any Redis failure": redis-py's cluster client raises some that are not RedisErrors.
 REDIS_ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException)
 
-# What "the cache is down" looks like: a dead or frozen server, a reset connection, a
+# What "the cache is unavailable" looks like: a dead or frozen server, a reset connection, a
 # timeout (not a ConnectionError in redis-py), a cluster without the key's node (some of
 # those are not even RedisErrors), or an OS-level socket error.
-CACHE_DOWN = (
+UNAVAILABLE_ERRORS = (
     redis.ConnectionError,
     redis.TimeoutError,
     redis.exceptions.ClusterDownError,
@@ -71,6 +73,28 @@ CACHE_DOWN = (
     redis.exceptions.RedisClusterException,
     OSError,
 )
+# Every error a call to the cache can end in: Redis's own, and the operating system's.
+CACHE_ERRORS = (*REDIS_ERRORS, OSError)
+
+# What a failed call to the cache means for a lookup (see `cache_failure`).
+CacheFailure = Literal["unavailable", "full", "wrong type", "refused"]
+
+
+def cache_failure(error: BaseException) -> CacheFailure:
+    """What a failed call to the cache means for a lookup.
+
+    - "unavailable": Redis did not answer; answer from the database and let it rest.
+    - "full": Redis answered that it is out of memory; answer without storing.
+    - "wrong type": the key holds a hash, a list or another non-string type.
+    - "refused": any other error Redis answered with (an ACL refusal, say): the user must see it.
+    """
+    if isinstance(error, UNAVAILABLE_ERRORS):
+        return "unavailable"
+    if isinstance(error, redis.exceptions.OutOfMemoryError):
+        return "full"
+    if is_wrong_type(error):
+        return "wrong type"
+    return "refused"
 
 
 def is_wrong_type(error: object) -> bool:
@@ -92,7 +116,8 @@ def is_cluster(client: SyncClient | AsyncClient) -> bool:
 def on_node_of(client: SyncClient | AsyncClient, key: str) -> dict[str, Any]:
     """Options that send a command to the node holding `key` (either cluster client; {} elsewhere)."""
     if is_cluster(client):
-        return {"target_nodes": client.get_node_from_key(key)}  # type: ignore[union-attr]
+        cluster: Any = client  # redis-py leaves the sync RedisCluster's get_node_from_key untyped
+        return {"target_nodes": cluster.get_node_from_key(key)}
     return {}
 
 
@@ -100,15 +125,12 @@ def shard_of(client: SyncClient | AsyncClient, key: str) -> str:
     """The cluster node holding `key` ("" outside a cluster): each node gets its own circuit breaker."""
     if not _is_cluster(type(client)):
         return ""
+    cluster: Any = client  # redis-py leaves the sync RedisCluster's get_node_from_key untyped
     try:
-        node = client.get_node_from_key(key)  # type: ignore[union-attr]
+        node = cluster.get_node_from_key(key)
     except REDIS_ERRORS:
         return "?"
     return str(node.name) if node is not None else "?"
-
-
-class StartupError(Exception):
-    """Redis cannot be used; the message is one printable line with the password masked."""
 
 
 class RedisClients:
@@ -217,7 +239,9 @@ class RedisClients:
             embedded = fakeredis.FakeRedis(
                 server=self._fake(), connection_pool_class=redis.BlockingConnectionPool, max_connections=MAX_CONNECTIONS
             )
-            embedded.connection_pool.timeout = POOL_WAIT_SECONDS  # type: ignore[attr-defined]  # waits: never "too many"
+            # The class asked for above; redis-py types the attribute as the ConnectionPool base.
+            pool = cast(redis.BlockingConnectionPool, embedded.connection_pool)
+            pool.timeout = POOL_WAIT_SECONDS  # waits: never "too many"
             return embedded
         options = _connection_options(settings, settings.redis_timeout_seconds)
         retry = Retry(NoBackoff(), retries=1, supported_errors=(redis.ConnectionError,))
@@ -225,12 +249,12 @@ class RedisClients:
             options["max_connections"] = MAX_CLUSTER_CONNECTIONS
             return RedisCluster.from_url(settings.redis_url, retry=retry, require_full_coverage=False, **options)
         if settings.sentinels:  # asks the Sentinels where the master is, again after every failover
-            sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+            sentinel = _Sentinel(
                 list(settings.sentinels), sentinel_kwargs={**_sentinel_options(settings), "retry": retry}
             )
             self._sentinel_clients.extend(sentinel.sentinels)
             options["max_connections"] = MAX_CLUSTER_CONNECTIONS
-            master: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+            master: redis.Redis = sentinel.master_for(
                 settings.sentinel_master, retry=retry, **options, **_master_options(settings)
             )
             return master
@@ -253,7 +277,7 @@ class RedisClients:
             options["max_connections"] = MAX_CLUSTER_CONNECTIONS
             return AsyncRedisCluster.from_url(settings.redis_url, retry=retry, require_full_coverage=False, **options)
         if settings.sentinels:
-            async_sentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+            async_sentinel = _AsyncSentinel(
                 list(settings.sentinels), sentinel_kwargs={**_sentinel_options(settings), "retry": retry}
             )
             self._async_sentinel_clients.extend(async_sentinel.sentinels)
@@ -270,6 +294,13 @@ class RedisClients:
             **options,
         )
         return redis.asyncio.Redis.from_pool(pool)
+
+
+# Called through Any: redis-py leaves its Sentinel classes (constructor and master_for) and
+# parse_url untyped. What they return is annotated where it is used.
+_Sentinel: Any = redis.sentinel.Sentinel
+_AsyncSentinel: Any = redis.asyncio.sentinel.Sentinel
+_parse_url: Any = parse_url
 
 
 def _connection_options(settings: Settings, socket_timeout: float | None) -> dict[str, Any]:
@@ -297,31 +328,42 @@ def _sentinel_options(settings: Settings) -> dict[str, Any]:
 
 def _master_options(settings: Settings) -> dict[str, Any]:
     """Credentials, database and TLS for the master, from REDIS_URL (its host is Sentinel's to say)."""
-    parsed: dict[str, Any] = parse_url(settings.redis_url)  # type: ignore[no-untyped-call]
+    parsed: dict[str, Any] = _parse_url(settings.redis_url)
     options = {name: parsed[name] for name in ("username", "password", "db") if parsed.get(name) is not None}
     if settings.redis_url.lower().startswith("rediss://"):
         options["ssl"] = True
     return options
 
 
-_singleton_lock = threading.Lock()
+class _ClientsCache:
+    """`get_redis`: one RedisClients per Settings, with `cache_clear` as on a `functools.cache` function.
+
+    A lock, not `functools.cache` alone: two threads missing at once would each build one.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[Settings, RedisClients] = {}
+
+    def __call__(self, settings: Settings) -> RedisClients:
+        """The one RedisClients for `settings` (thread-safe; creating it connects nothing)."""
+        with self._lock:
+            clients = self._clients.get(settings)
+            if clients is None:
+                clients = self._clients[settings] = RedisClients(settings)
+            return clients
+
+    def cache_clear(self) -> None:
+        """Forget every RedisClients (tests start from none); closes nothing."""
+        with self._lock:
+            self._clients.clear()
 
 
-@functools.cache
-def _clients_for(settings: Settings) -> RedisClients:
-    return RedisClients(settings)
-
-
-def get_redis(settings: Settings) -> RedisClients:
-    """The one RedisClients for `settings` (thread-safe; creating it connects nothing)."""
-    with _singleton_lock:
-        return _clients_for(settings)
-
-
-get_redis.cache_clear = _clients_for.cache_clear  # type: ignore[attr-defined]
+get_redis = _ClientsCache()
 
 
 # --- why Redis cannot be used: one decision, for the start-up line and every later message ---
+# (what kind of failure it is, and a few words for it; cli/messages.py words it with a hint)
 
 # errno values that say no packet can reach the address: no network at all (`unshare -n`
 # without loopback), no route, or an address family the machine does not have.
@@ -442,6 +484,7 @@ def failure_kind(error: BaseException, found: Probed | None = None) -> FailureKi
     return "other"
 
 
+# The few words a newcomer reads for each kind (the other kinds are said from the error: see failure_reason).
 _REASONS: dict[FailureKind, str] = {
     "no-password": "the server requires a password, and none was given",
     "authentication": "authentication failed (wrong password or unknown user)",
@@ -458,49 +501,19 @@ _REASONS: dict[FailureKind, str] = {
     "not-redis": "what answers there does not speak the Redis protocol",
     "no-master": "no Sentinel that answered knows a master by that name that is up",
 }
-_HINTS: dict[FailureKind, str] = {
-    "no-password": "put the password in REDIS_URL (redis://:password@host, percent-encoded) or in REDIS_PASSWORD",
-    "authentication": "check the user name and password in REDIS_URL (percent-encoded), "
-    "or REDIS_USERNAME and REDIS_PASSWORD",
-    "permission": "allow the ACL user the commands the demo sends (docs/security.md)",
-    "out-of-memory": "raise the server's maxmemory, or give it an eviction policy such as allkeys-lru",
-    "tls-verification": "set REDIS_TLS_CA_FILE to the CA that signed the server's certificate, "
-    "and use the host name the certificate names",
-    "tls-handshake": "use redis:// for a plain port, rediss:// for a TLS one",
-    "speaks-plain": "use redis:// for this port, or the server's TLS port with rediss://",
-    "speaks-tls": "use rediss:// for this port (with REDIS_TLS_CA_FILE for a private CA)",
-    "timeout": "check that the server is up and answering and that no firewall drops the port, "
-    "or raise REDIS_TIMEOUT_SECONDS",
-    "refused": DOCKER_HINT,
-    "no-route": "check the host in REDIS_URL and this machine's network connection",
-    "unknown-host": "check the host name in REDIS_URL (or REDIS_HOST)",
-    "closed": "check that the port is a Redis server's (a TLS port needs rediss://) and that it is not restarting",
-    "not-a-cluster": "unset REDIS_CLUSTER to use it as a single server",
-    "not-redis": "check the host and port in REDIS_URL",
-    "other": "check REDIS_URL",
-}
-_SENTINEL_HINTS: dict[FailureKind, str] = {
-    "no-sentinel": "check REDIS_SENTINELS (`docker compose --profile sentinel up -d` starts some)",
-    "no-master": "check REDIS_SENTINEL_MASTER: the name in the Sentinels' `sentinel monitor` line",
-    "refused": "the master the Sentinels name is down: wait for a failover, or check the Sentinels",
-    "no-route": "the master the Sentinels name cannot be reached from here: check the network",
-    "timeout": "the master the Sentinels name does not answer: check it, or raise REDIS_TIMEOUT_SECONDS",
-    "unknown-host": "the Sentinels name the master by a host name this machine cannot resolve",
-    "closed": "check that the master speaks what REDIS_URL's scheme says (rediss:// for TLS)",
-    "other": "check REDIS_SENTINELS, REDIS_SENTINEL_MASTER and REDIS_URL's credentials",
-}
 
 
-def failure_reason(error: BaseException, url: str = "") -> str:
+def failure_reason(error: BaseException, url: str = "", found: Probed | None = None) -> str:
     """Why Redis could not be used, in a few words a newcomer can act on (one line, no object dump).
 
     Words taken from the error itself have `url`'s password redacted, if they quote it.
+    `found` is what a probe found at the port instead, as for `failure_kind`.
     """
-    kind = failure_kind(error)
+    kind = failure_kind(error, found)
     if kind == "permission":
         return f"permission denied by the server's ACL ({_library_words(error, url)})"
     if kind == "no-route":
-        return f"no route to the server ({_errno_name(error_numbers(error) & NO_ROUTE_ERRNOS)})"
+        return f"no route to the server ({errno_name(error_numbers(error) & NO_ROUTE_ERRNOS)})"
     if kind == "no-sentinel":
         if not isinstance(error, NoSentinelAnswered):  # a MasterNotFoundError during a run: only a count is known
             return f"no Sentinel gave the master's address ({_unreachable_sentinels(str(error))} could not be reached)"
@@ -521,7 +534,7 @@ def _unreachable_sentinels(text: str) -> int:
     return len(re.findall(r" - (?:network|tls|auth|server):\w+", text))
 
 
-def _errno_name(numbers: set[int]) -> str:
+def errno_name(numbers: set[int]) -> str:
     """The most telling of the errors (asyncio reports one per address; redis-py's sync client only the last)."""
     number = min(numbers, key=lambda each: (_NO_ROUTE_ORDER.index(each) if each in _NO_ROUTE_ORDER else 99, each))
     return f"{os.strerror(number).lower()}, {errno.errorcode.get(number, str(number))}"
@@ -554,32 +567,6 @@ def is_unreachable(error: BaseException) -> bool:
     return bool(numbers) and numbers <= {errno.ECONNREFUSED, *NO_ROUTE_ERRNOS, *UNKNOWN_HOST_ERRNOS}
 
 
-def _sentinel_names(settings: Settings) -> str:
-    return ",".join(_address(host, port) for host, port in settings.sentinels)
-
-
-def _address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def startup_failure(settings: Settings, error: BaseException, found: Probed | None = None) -> StartupError:
-    """The one-line error for a server that cannot be used: what, why, and the hint for that cause.
-
-    Only the words taken from the error are redacted: the masked URL, the fixed reasons and
-    the hints are the demo's own.
-    """
-    kind = failure_kind(error, found)
-    free_form = kind in ("permission", "no-route", "no-sentinel", "other")
-    reason = failure_reason(error, settings.redis_url) if free_form else _REASONS[kind]
-    if settings.sentinels:
-        target = f"the Redis master '{settings.sentinel_master}' through Sentinel {_sentinel_names(settings)}"
-        hint = _SENTINEL_HINTS.get(kind) or _HINTS.get(kind, _SENTINEL_HINTS["other"])
-    else:
-        target = f"{'Redis Cluster' if settings.redis_cluster else 'Redis'} at {settings.redis_url_for_display}"
-        hint = _HINTS.get(kind, _HINTS["other"])
-    return StartupError(f"Cannot use {target}: {reason}. Hint: {hint}.")
-
-
 def may_fall_back(settings: Settings, error: BaseException) -> bool:
     """Nothing configured and nothing reachable at localhost:6379: the embedded Redis stands in."""
     return (
@@ -595,66 +582,24 @@ def embedded_settings(settings: Settings) -> Settings:
     return replace(settings, redis_url=EMBEDDED_REDIS_URL)
 
 
-def describe_connection(clients: RedisClients, fell_back: bool, where: str = "", because: str = "") -> str:
-    """The start-up line saying which Redis the demo uses, and on which topology."""
-    if not clients.embedded:
-        return f"Connected to {where or 'Redis at ' + clients.settings.redis_url_for_display}"
-    if fell_back:
-        nothing = f"localhost:6379 cannot be reached ({because})" if because else "nothing listens on localhost:6379"
-        return (
-            f"No Redis is configured and {nothing}: using the embedded "
-            "in-memory Redis (fakeredis). Set REDIS_URL to use a server."
-        )
-    return "Using the embedded in-memory Redis (fakeredis), as REDIS_URL=memory:// asks"
+def _opened(clients: RedisClients, client: SyncClient) -> OpenedRedis:
+    # Called through Any: redis-py leaves the sync RedisCluster's get_primaries and
+    # SentinelConnectionPool.get_master_address untyped.
+    cluster: Any = client if isinstance(client, RedisCluster) else None
+    sentinels = clients.settings.sentinels
+    pool: Any = client.connection_pool if sentinels and isinstance(client, redis.Redis) else None
+    masters = len(cluster.get_primaries()) if cluster is not None else 0
+    master = pool.get_master_address() if pool is not None else None
+    return OpenedRedis(clients, masters, master)
 
 
-def _fallback_line(clients: RedisClients, error: BaseException) -> str:
-    numbers = error_numbers(error)
-    if is_refused(error):
-        because = ""  # the usual case: nothing listens there
-    elif numbers & NO_ROUTE_ERRNOS:
-        because = _errno_name(numbers & NO_ROUTE_ERRNOS)
-    else:
-        because = "the name localhost cannot be resolved"
-    return describe_connection(clients, fell_back=True, because=because)
-
-
-def describe_in_use(settings: Settings) -> str:
-    """Which Redis the demo uses now (no I/O): for a Sentinel master, the address Sentinel last gave the client."""
-    if settings.embedded:
-        return "the embedded in-memory Redis (fakeredis)"
-    if settings.redis_cluster:
-        return f"Redis Cluster through {settings.redis_url_for_display}"
-    if settings.sentinels:
-        master = get_redis(settings).master_address()
-        at = f" at {_address(*master)}" if master is not None else ""
-        return f"Redis master '{settings.sentinel_master}'{at} (found through Sentinel {_sentinel_names(settings)})"
-    return f"Redis at {settings.redis_url_for_display}"
-
-
-def _where(settings: Settings, masters: int, master: tuple[str, int]) -> str:
-    if settings.redis_cluster:
-        return f"Redis Cluster ({masters} masters) through {settings.redis_url_for_display}"
-    if settings.sentinels:
-        return (
-            f"Redis master '{settings.sentinel_master}' at {_address(*master)}, "
-            f"found through Sentinel {_sentinel_names(settings)}"
-        )
-    return f"Redis at {settings.redis_url_for_display}"
-
-
-def _topology(client: SyncClient, settings: Settings) -> str:
-    masters = len(client.get_primaries()) if isinstance(client, RedisCluster) else 0  # type: ignore[no-untyped-call]
-    pool = client.connection_pool if settings.sentinels and isinstance(client, redis.Redis) else None
-    master = pool.get_master_address() if pool is not None else ("", 0)  # type: ignore[attr-defined]
-    return _where(settings, masters, master)
-
-
-async def _atopology(client: AsyncClient, settings: Settings) -> str:
+async def _aopened(clients: RedisClients, client: AsyncClient) -> OpenedRedis:
     masters = len(client.get_primaries()) if isinstance(client, AsyncRedisCluster) else 0
-    pool = client.connection_pool if settings.sentinels and isinstance(client, redis.asyncio.Redis) else None
-    master = await pool.get_master_address() if pool is not None else ("", 0)  # type: ignore[attr-defined]
-    return _where(settings, masters, master)
+    # Called through Any: redis-py leaves SentinelConnectionPool.get_master_address untyped.
+    sentinels = clients.settings.sentinels
+    pool: Any = client.connection_pool if sentinels and isinstance(client, redis.asyncio.Redis) else None
+    master = await pool.get_master_address() if pool is not None else None
+    return OpenedRedis(clients, masters, master)
 
 
 # --- probes, only once start-up has failed: is the protocol the other one? did any Sentinel answer? ---
@@ -765,43 +710,63 @@ async def aask_sentinels(clients: RedisClients) -> None:
 # --- the start-up check ---
 
 
-def connect(settings: Settings) -> tuple[RedisClients, str]:
-    """Ping once; returns the clients and the start-up line, or raises StartupError."""
+@dataclass(frozen=True, slots=True)
+class OpenedRedis:
+    """What the start-up check reached: the clients to use, and the topology behind them."""
+
+    clients: RedisClients
+    masters: int = 0  # a cluster's masters (0 outside a cluster)
+    master: tuple[str, int] | None = None  # the master's address, as Sentinel gave it (None outside Sentinel mode)
+    fallback_error: BaseException | None = None  # why localhost:6379 failed, when the embedded Redis stands in
+
+
+class RedisUnavailable(Exception):
+    """Redis cannot be used at start-up: `error` is why, `found` what a probe found at the port instead.
+
+    The message is only the kind of failure; cli/messages.py words it for the user.
+    """
+
+    def __init__(self, error: BaseException, found: Probed | None = None) -> None:
+        super().__init__(failure_kind(error, found))
+        self.error = error
+        self.found = found
+
+
+def open_redis(settings: Settings) -> OpenedRedis:
+    """Ping once; returns what was reached, or raises RedisUnavailable."""
     clients = get_redis(settings)
     try:
         client = clients.sync_client()
         ask_sentinels(clients)
         client.ping()
-        topology = _topology(client, settings)
+        opened = _opened(clients, client)
     except (*REDIS_ERRORS, OSError, ValueError) as error:
         clients.close()
         if may_fall_back(settings, error):
-            embedded = get_redis(embedded_settings(settings))
-            return embedded, _fallback_line(embedded, error)
+            return OpenedRedis(get_redis(embedded_settings(settings)), fallback_error=error)
         found = probe_other_protocol(settings) if protocol_in_doubt(settings, error) else None
-        raise startup_failure(settings, error, found) from None
+        raise RedisUnavailable(error, found) from None
     except BaseException:  # Ctrl-C while connecting: leave nothing open
         clients.close()
         raise
-    return clients, describe_connection(clients, fell_back=False, where=topology)
+    return opened
 
 
-async def aconnect(settings: Settings) -> tuple[RedisClients, str]:
-    """Ping once; returns the clients and the start-up line, or raises StartupError."""
+async def aopen_redis(settings: Settings) -> OpenedRedis:
+    """Ping once; returns what was reached, or raises RedisUnavailable."""
     clients = get_redis(settings)
     try:
         client = clients.async_client()
         await aask_sentinels(clients)
         await client.ping()
-        topology = await _atopology(client, settings)
+        opened = await _aopened(clients, client)
     except (*REDIS_ERRORS, OSError, ValueError) as error:
         await clients.aclose()
         if may_fall_back(settings, error):
-            embedded = get_redis(embedded_settings(settings))
-            return embedded, _fallback_line(embedded, error)
+            return OpenedRedis(get_redis(embedded_settings(settings)), fallback_error=error)
         found = await aprobe_other_protocol(settings) if protocol_in_doubt(settings, error) else None
-        raise startup_failure(settings, error, found) from None
+        raise RedisUnavailable(error, found) from None
     except BaseException:  # Ctrl-C while connecting: leave nothing open
         await clients.aclose()
         raise
-    return clients, describe_connection(clients, fell_back=False, where=topology)
+    return opened

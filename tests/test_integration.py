@@ -11,7 +11,9 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from config.redis import RedisClients, StartupError, aconnect, connect, get_redis
+from cli.messages import StartupError
+from cli.startup import aconnect, connect
+from config.redis import RedisClients, get_redis
 from config.settings import Settings
 from simulator.core import LEASE_PREFIX, MAX_LEASE_MS, CachePolicy, SeedProgress, Source
 from simulator.records import encode_record, user_record

@@ -37,8 +37,10 @@ import redis.sentinel
 import main
 import main_async
 from cli.console import Console
-from config.database import DatabaseError, database_failure_reason, unavailable
-from config.redis import _HINTS, NoSentinelAnswered, describe_in_use, get_redis, startup_failure
+from cli.messages import _REDIS_HINTS as _HINTS
+from cli.messages import describe_in_use, startup_failure, unavailable
+from config.database import DatabaseError, database_failure_reason
+from config.redis import NoSentinelAnswered, get_redis
 from config.settings import EMBEDDED_REDIS_URL, Settings, is_host
 from simulator.core import CacheEvent, CachePolicy, LookupResult, Source
 from simulator.simulate_cache_db_flow import AsyncCacheAside, CacheAside
