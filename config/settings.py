@@ -30,7 +30,6 @@ SEED_MODES: dict[Twin, tuple[str, ...]] = {
 }
 PROGRAM_NAMES: dict[Twin, str] = {"sync": "main.py", "async": "main_async.py"}
 CONNECTION_VARIABLES = ("REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_USERNAME", "REDIS_PASSWORD", "REDIS_DB")
-SECRET_VARIABLES = frozenset({"REDIS_URL", "REDIS_PASSWORD", "DATABASE_URL"})
 _KEY_PREFIX = re.compile(r"[A-Za-z0-9_.:-]{0,64}")
 _HOST_NAME = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?")
 URL_FORM = "redis://[user[:password]@]host[:port][/db], rediss://... for TLS, or memory://"

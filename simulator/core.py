@@ -244,11 +244,6 @@ class CachePolicy:
         """The TTL of what a fill or a seed stores for a database answer: a record's (jittered), or a "not found"'s."""
         return self.ttl_for(record.id) if record is not None else self.negative_ttl_seconds
 
-    def ttl_bounds(self) -> tuple[int, int]:
-        """The shortest and longest TTL a record can get."""
-        spread = self.ttl_seconds * self.ttl_jitter
-        return max(1, math.floor(self.ttl_seconds - spread)), max(1, math.ceil(self.ttl_seconds + spread))
-
     def ttl_for(self, user_id: int) -> int:
         """Seconds a record lives: TTL spread by up to ±jitter, so keys written together expire apart."""
         if not self.ttl_jitter:
@@ -336,22 +331,22 @@ class ExpiryAudit:
     known to have one. Thread-safe enough: a lost update only causes an extra check.
     """
 
-    def __init__(self, interval_seconds: float, capacity: int = 100_000, clock: Callable[[], float] = time.monotonic):
+    CAPACITY = 100_000  # keys remembered: memory stays bounded however many keys are hit
+
+    def __init__(self, interval_seconds: float) -> None:
         self.interval_seconds = interval_seconds
-        self.capacity = capacity
-        self._clock = clock
         self._checked: dict[str, float] = {}
 
     def due(self, key: str) -> bool:
         """True when the next read of `key` should ask for its expiry too."""
         checked = self._checked.get(key)
-        return checked is None or self._clock() - checked >= self.interval_seconds
+        return checked is None or time.monotonic() - checked >= self.interval_seconds
 
     def checked(self, key: str) -> None:
         """`key` was just seen (or written) with an expiry."""
-        if len(self._checked) >= self.capacity:
+        if len(self._checked) >= self.CAPACITY:
             self._checked.clear()  # bounded memory; forgetting only costs each key one more check
-        self._checked[key] = self._clock()
+        self._checked[key] = time.monotonic()
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,7 +387,7 @@ class Filled:
     source: Source
     record: UserRecord | None
     value: str
-    degraded: bool = False  # answered without the cache: it was down, or the store failed with it
+    degraded: bool = False  # answered without the cache: it was unavailable, or became so before the store
     warning: str | None = None
 
     @classmethod
@@ -409,20 +404,20 @@ class Filled:
         return cls(Source.CACHE, cached.record, cached.value or "")
 
     def stored(self, problem: StoreProblem | None) -> Filled:
-        """This outcome, after trying to store it: a full Redis is a warning, a dead one degrades."""
+        """This outcome, after trying to store it: a full Redis is a warning, an unavailable one degrades it."""
         if problem is None:
             return self
-        if problem.cache_down:
+        if problem.unavailable:
             return replace(self, degraded=True)
         return replace(self, warning=f"not cached: {problem.reason}")
 
 
 @dataclass(frozen=True, slots=True)
 class StoreProblem:
-    """Why a fill stored nothing: the cache is down, it refused (full, say), or the lease was lost."""
+    """Why a fill stored nothing: the cache is unavailable, it is full, or the lease was lost."""
 
     reason: str
-    cache_down: bool
+    unavailable: bool  # the cache could not be asked: the answer is marked degraded
 
 
 def stored_or_lost(reply: object) -> StoreProblem | None:
@@ -441,9 +436,9 @@ def seed_value(user_id: int, record: UserRecord | None, policy: CachePolicy) -> 
     return stored_value(user_id, record), policy.ttl_of(record)
 
 
-LEASE_LOST = StoreProblem("it changed while it was read (an update removed this lookup's lease)", cache_down=False)
-LEASE_HELD = StoreProblem("another lookup held its lease the whole time", cache_down=False)
-CACHE_RESTING = StoreProblem("the cache is unavailable", cache_down=True)
+LEASE_LOST = StoreProblem("it changed while it was read (an update removed this lookup's lease)", unavailable=False)
+LEASE_HELD = StoreProblem("another lookup held its lease the whole time", unavailable=False)
+CACHE_RESTING = StoreProblem("the cache is unavailable", unavailable=True)
 
 
 # --- the circuit breaker ---
@@ -556,7 +551,7 @@ class LookupResult:
     elapsed_seconds: float
     warning: str | None = None
     shared: bool = False  # answered by another lookup's database read (stampede protection)
-    degraded: bool = False  # answered without the cache (Redis down, or the breaker open)
+    degraded: bool = False  # answered without the cache: it was unavailable (Redis down, or the breaker open)
     stored: bool = False  # a database answer that is now in the cache
 
     @classmethod
@@ -613,7 +608,7 @@ class StampedeReport:
     key: str
     lookups: int
     database_reads: int
-    saved: int
+    shared: int  # lookups answered by another lookup's database read
     sources: dict[str, int]
     elapsed_seconds: float
 
@@ -662,11 +657,10 @@ class UpdateReport:
     elapsed_seconds: float = 0.0
 
 
-def id_batches(count: int, batch_size: int, first_id: int = 1) -> Iterator[range]:
-    """Ids first_id..first_id+count-1 in ranges of `batch_size`: seeding streams, memory stays flat."""
-    end = first_id + count
-    for start in range(first_id, end, batch_size):
-        yield range(start, min(start + batch_size, end))
+def id_batches(count: int, batch_size: int) -> Iterator[range]:
+    """Ids 1..count in ranges of `batch_size`: seeding streams, memory stays flat."""
+    for start in range(1, count + 1, batch_size):
+        yield range(start, min(start + batch_size, count + 1))
 
 
 # --- seeding ---
@@ -743,8 +737,8 @@ class StatsSnapshot:
     misses: int
     not_found: int
     database_reads: int
-    saved_by_stampede_protection: int
-    degraded: int
+    shared: int  # lookups answered by another lookup's database read (stampede protection)
+    degraded: int  # answers given without the cache, because it was unavailable
     hit_latency_ms: dict[str, float | None]
     miss_latency_ms: dict[str, float | None]
 
@@ -771,7 +765,7 @@ class Stats:
             self._counts["lookups"] += 1
             self._counts[result.source] += 1
             if result.shared:
-                self._counts["saved"] += 1
+                self._counts["shared"] += 1
             if result.degraded:
                 self._counts["degraded"] += 1
             if result.source.from_cache:
@@ -794,7 +788,7 @@ class Stats:
             misses=counts[Source.DATABASE] + counts[Source.NOT_FOUND],
             not_found=counts[Source.NOT_FOUND] + counts[Source.NEGATIVE_CACHE],
             database_reads=counts["database_reads"],
-            saved_by_stampede_protection=counts["saved"],
+            shared=counts["shared"],
             degraded=counts["degraded"],
             hit_latency_ms=latency_percentiles_ms(hits),
             miss_latency_ms=latency_percentiles_ms(misses),

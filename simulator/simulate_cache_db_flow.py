@@ -26,10 +26,13 @@ import redis.asyncio
 from config.database import DatabaseError
 from config.redis import (
     BULK_BATCH_TIMEOUT_SECONDS,
-    CACHE_DOWN,
+    CACHE_ERRORS,
     REDIS_ERRORS,
+    UNAVAILABLE_ERRORS,
     AsyncClient,
+    CacheFailure,
     SyncClient,
+    cache_failure,
     failure_reason,
     is_cluster,
     is_wrong_type,
@@ -226,25 +229,55 @@ class BaseCacheAside:
     def __init__(
         self,
         policy: CachePolicy,
-        stats: Stats | None,
         notify: Callable[[CacheEvent], object],
         latency_seconds: float,
     ) -> None:
         self.policy = policy
-        self.stats = stats or Stats()
+        self.stats = Stats()
         self.breakers = CircuitBreakers(policy.cooldown_seconds)
         self.audit = ExpiryAudit(policy.ttl_seconds)
         self.last_fetch_seconds = latency_seconds  # XFetch's delta until a read is measured
         self._notify = notify
         self._closed = False
 
-    def _cache_failed(self, shard: str, error: Exception) -> None:
-        if event := self.breakers.failed(shard, failure_reason(error)):
+    def _cache_failed(self, shard: str, error: Exception) -> CacheFailure:
+        """What a failed call to the cache means (config.redis.cache_failure), told to the shard's breaker."""
+        failure = cache_failure(error)
+        if failure == "unavailable":
+            event = self.breakers.failed(shard, failure_reason(error))
+        else:
+            event = self.breakers.succeeded(shard)  # Redis answered, if only with an error
+        if event:
             self._notify(event)
+        return failure
 
     def _cache_worked(self, shard: str) -> None:
         if event := self.breakers.succeeded(shard):
             self._notify(event)
+
+    def _read_failed(self, shard: str, error: Exception) -> CachedEntry:
+        """A failed read: the cache is unavailable, or the key holds another type; else `error` is raised."""
+        failure = self._cache_failed(shard, error)
+        if failure == "unavailable":
+            return UNAVAILABLE
+        if failure == "wrong type":
+            return WRONG_TYPE
+        raise error  # refused (an ACL, say): the user must see it
+
+    def _script_failed(self, shard: str, error: Exception) -> StoreProblem:
+        """A failed claim or store: the cache is unavailable or full, so nothing is stored; else `error` is raised."""
+        failure = self._cache_failed(shard, error)
+        if failure in ("unavailable", "full"):
+            return StoreProblem(failure_reason(error), unavailable=failure == "unavailable")
+        raise error
+
+    def _ttl_report(self, key: str, user_id: int, raw: Any, remaining_ms: Any) -> TtlReport:
+        """What `ttl` shows, from a GET and a PTTL that may each have failed."""
+        for reply in (raw, remaining_ms):
+            if isinstance(reply, Exception) and not is_wrong_type(reply):
+                raise reply  # refused (an ACL, say): reported, not mistaken for a corrupt value
+        cached = WRONG_TYPE if is_wrong_type(raw) else read_cached(raw, user_id)
+        return TtlReport.of(key, cached, remaining_ms)
 
     def _refresh_due(self, cached: CachedEntry, refreshing: bool) -> bool:
         """Early refresh (XFetch) of a hit, unless closing or already refreshing this key."""
@@ -285,10 +318,9 @@ class CacheAside(BaseCacheAside):
         client: SyncClient,
         database: Database,
         policy: CachePolicy,
-        stats: Stats | None = None,
         notify: Callable[[CacheEvent], object] = lambda event: None,
     ) -> None:
-        super().__init__(policy, stats, notify, database.latency_seconds)
+        super().__init__(policy, notify, database.latency_seconds)
         self.client = client
         self.database = database
         self._read_with_ttl_script: Any = client.register_script(READ_WITH_TTL_SCRIPT)
@@ -338,11 +370,7 @@ class CacheAside(BaseCacheAside):
         """What the cache holds for the user, and for how long."""
         key = self.policy.key(user_id)
         raw, remaining_ms = self._get_with_ttl(key, raise_on_error=False)
-        for reply in (raw, remaining_ms):
-            if isinstance(reply, Exception) and not is_wrong_type(reply):
-                raise reply  # refused (an ACL, say): reported, not mistaken for a corrupt value
-        cached = WRONG_TYPE if is_wrong_type(raw) else read_cached(raw, user_id)
-        return TtlReport.of(key, cached, remaining_ms)
+        return self._ttl_report(key, user_id, raw, remaining_ms)
 
     def delete(self, user_id: int) -> bool:
         """Invalidate the user's key; True if there was one."""
@@ -354,7 +382,7 @@ class CacheAside(BaseCacheAside):
         record = self.database.update(user_id)
         try:
             invalidated = record is not None and self.client.delete(key) >= 0
-        except CACHE_DOWN as error:
+        except UNAVAILABLE_ERRORS as error:
             return UpdateReport(key, record, False, failure_reason(error), time.perf_counter() - started)
         return UpdateReport(key, record, invalidated, None, time.perf_counter() - started)
 
@@ -402,14 +430,8 @@ class CacheAside(BaseCacheAside):
                 cached = self._audited(key, read_cached(raw, user_id, remaining_ms))
             else:
                 cached = read_cached(self.client.get(key), user_id)
-        except CACHE_DOWN as error:
-            self._cache_failed(shard, error)
-            return UNAVAILABLE
-        except redis.ResponseError as error:
-            self._cache_worked(shard)  # Redis answered, if only with an error
-            if not is_wrong_type(error):
-                raise
-            return WRONG_TYPE
+        except CACHE_ERRORS as error:
+            return self._read_failed(shard, error)
         finally:
             if trace is not None:
                 trace.step(CHECK_THE_CACHE, read_command(key, with_ttl))
@@ -478,12 +500,8 @@ class CacheAside(BaseCacheAside):
             return CACHE_RESTING
         try:
             reply = run_script(self.client, script, key, arguments)
-        except redis.exceptions.OutOfMemoryError as error:
-            self._cache_worked(shard)  # full, not down
-            return StoreProblem(failure_reason(error), cache_down=False)
-        except CACHE_DOWN as error:
-            self._cache_failed(shard, error)
-            return StoreProblem(failure_reason(error), cache_down=True)
+        except CACHE_ERRORS as error:
+            return self._script_failed(shard, error)
         finally:
             if trace is not None:
                 trace.step(step, script_command(script.script, key, arguments))
@@ -530,10 +548,9 @@ class AsyncCacheAside(BaseCacheAside):
         client: AsyncClient,
         database: AsyncDatabase,
         policy: CachePolicy,
-        stats: Stats | None = None,
         notify: Callable[[CacheEvent], object] = lambda event: None,
     ) -> None:
-        super().__init__(policy, stats, notify, database.latency_seconds)
+        super().__init__(policy, notify, database.latency_seconds)
         self.client = client
         self.database = database
         self._read_with_ttl_script: Any = client.register_script(READ_WITH_TTL_SCRIPT)
@@ -572,11 +589,7 @@ class AsyncCacheAside(BaseCacheAside):
         """What the cache holds for the user, and for how long."""
         key = self.policy.key(user_id)
         raw, remaining_ms = await self._get_with_ttl(key, raise_on_error=False)
-        for reply in (raw, remaining_ms):
-            if isinstance(reply, Exception) and not is_wrong_type(reply):
-                raise reply  # refused (an ACL, say): reported, not mistaken for a corrupt value
-        cached = WRONG_TYPE if is_wrong_type(raw) else read_cached(raw, user_id)
-        return TtlReport.of(key, cached, remaining_ms)
+        return self._ttl_report(key, user_id, raw, remaining_ms)
 
     async def delete(self, user_id: int) -> bool:
         """Invalidate the user's key; True if there was one."""
@@ -588,7 +601,7 @@ class AsyncCacheAside(BaseCacheAside):
         record = await self.database.update(user_id)
         try:
             invalidated = record is not None and await self.client.delete(key) >= 0
-        except CACHE_DOWN as error:
+        except UNAVAILABLE_ERRORS as error:
             return UpdateReport(key, record, False, failure_reason(error), time.perf_counter() - started)
         return UpdateReport(key, record, invalidated, None, time.perf_counter() - started)
 
@@ -637,14 +650,8 @@ class AsyncCacheAside(BaseCacheAside):
                 cached = self._audited(key, read_cached(raw, user_id, remaining_ms))
             else:
                 cached = read_cached(await self.client.get(key), user_id)
-        except CACHE_DOWN as error:
-            self._cache_failed(shard, error)
-            return UNAVAILABLE
-        except redis.ResponseError as error:
-            self._cache_worked(shard)  # Redis answered, if only with an error
-            if not is_wrong_type(error):
-                raise
-            return WRONG_TYPE
+        except CACHE_ERRORS as error:
+            return self._read_failed(shard, error)
         finally:
             if trace is not None:
                 trace.step(CHECK_THE_CACHE, read_command(key, with_ttl))
@@ -713,12 +720,8 @@ class AsyncCacheAside(BaseCacheAside):
             return CACHE_RESTING
         try:
             reply = await arun_script(self.client, script, key, arguments)
-        except redis.exceptions.OutOfMemoryError as error:
-            self._cache_worked(shard)  # full, not down
-            return StoreProblem(failure_reason(error), cache_down=False)
-        except CACHE_DOWN as error:
-            self._cache_failed(shard, error)
-            return StoreProblem(failure_reason(error), cache_down=True)
+        except CACHE_ERRORS as error:
+            return self._script_failed(shard, error)
         finally:
             if trace is not None:
                 trace.step(step, script_command(script.script, key, arguments))
@@ -763,14 +766,13 @@ def batches_in_flight(pipelined: bool) -> int:
 
 
 @contextlib.asynccontextmanager
-async def batch_deadline(seconds: float | None = None) -> AsyncIterator[None]:
+async def batch_deadline() -> AsyncIterator[None]:
     """Bound one pipeline batch as a whole (the bulk client has no timeout per reply)."""
-    seconds = BULK_BATCH_TIMEOUT_SECONDS if seconds is None else seconds
     try:
-        async with asyncio.timeout(seconds):
+        async with asyncio.timeout(BULK_BATCH_TIMEOUT_SECONDS):
             yield
     except TimeoutError:
-        raise redis.TimeoutError(f"a seeding batch took over {seconds:g} s") from None
+        raise redis.TimeoutError(f"a seeding batch took over {BULK_BATCH_TIMEOUT_SECONDS:g} s") from None
 
 
 class Seeder:
@@ -947,11 +949,6 @@ class BackgroundSeed:
         self._thread.start()
         return self
 
-    @property
-    def finished(self) -> bool:
-        """True once the seed has ended, by itself or stopped."""
-        return self._report is not None
-
     def wait(self) -> SeedReport:
         """Wait until the seed ends by itself."""
         self._thread.join()
@@ -1001,11 +998,6 @@ class AsyncBackgroundSeed:
         """Start seeding; returns at once."""
         self._task = asyncio.create_task(self._run(), name="background-seed")
         return self
-
-    @property
-    def finished(self) -> bool:
-        """True once the seed has ended, by itself or stopped."""
-        return self._report is not None
 
     async def wait(self) -> SeedReport:
         """Wait until the seed ends by itself."""

@@ -152,7 +152,7 @@ def claim_step(seen: CachedEntry) -> str:
 def claim_outcome(seen: CachedEntry, claim: Claim) -> str | None:
     """The step after a claim, or None when the next step tells it (the lock is ours; still held, as before)."""
     if claim.problem is not None:
-        return CACHE_UNAVAILABLE if claim.problem.cache_down else CACHE_FULL
+        return CACHE_UNAVAILABLE if claim.problem.unavailable else CACHE_FULL
     if claim.lease is not None:
         return None
     if claim.found.in_cache:
@@ -166,7 +166,7 @@ def not_stored(problem: StoreProblem) -> str:
     """Why the store script stored nothing."""
     if problem is LEASE_LOST:
         return NOT_STORED_LEASE_LOST
-    return NOT_STORED_UNAVAILABLE if problem.cache_down else NOT_STORED_FULL
+    return NOT_STORED_UNAVAILABLE if problem.unavailable else NOT_STORED_FULL
 
 
 # --- the commands, as a step shows them ---

@@ -12,8 +12,10 @@ DATABASE_URL) with TEST_DB_SIZE users, copied from one filled once per session.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +26,11 @@ import redis
 from pytest_redis import factories
 
 from benchmarks.local_postgres import postgres_binaries
-from config.database import SqliteConnector
+from config.database import AsyncSqliteConnector, SqliteConnector
 from config.redis import get_redis
 from config.settings import setting_names
-from simulator.database import Database
+from simulator.database import AsyncDatabase, Database
+from simulator.records import UserRecord
 from tests.postgres import MISSING_POSTGRES_LINE, LocalPostgres, fresh_database, needs_postgres, private_postgres
 from tests.servers import (
     RedisServer,
@@ -38,7 +41,7 @@ from tests.servers import (
     start_cluster,
     start_sentinel_group,
 )
-from tests.twins import TEST_DB_SIZE, close_databases
+from tests.twins import EVENT_WAIT_SECONDS, TEST_DB_SIZE, close_databases
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -193,3 +196,56 @@ def postgres_server() -> Iterator[LocalPostgres]:
 def postgres_url(postgres_server: LocalPostgres) -> Iterator[str]:
     """The URL of a fresh, uniquely named database on the private server, dropped after the test."""
     yield from fresh_database(postgres_server)
+
+
+# --- a database whose reads the test holds open (tests/test_race.py, tests/test_trace.py) ---
+
+
+class GatedDatabase(Database):
+    """A database whose reads, once done, wait at a gate: the read is "held open" until the test says.
+
+    The test waits for `read_done`, does what must happen meanwhile (an update, a second
+    lookup of the same id), then sets `gate`.
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__(SqliteConnector(path, 5.0), 0)
+        self.read_done = threading.Event()
+        self.gate = threading.Event()
+
+    def fetch(self, user_id: int) -> UserRecord | None:
+        record = super().fetch(user_id)
+        self._hold()
+        return record
+
+    def read_range(self, ids: range) -> list[UserRecord]:
+        records = super().read_range(ids)
+        self._hold()
+        return records
+
+    def _hold(self) -> None:
+        self.read_done.set()
+        assert self.gate.wait(EVENT_WAIT_SECONDS)
+
+
+class AsyncGatedDatabase(AsyncDatabase):
+    """The async twin's gated database."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(AsyncSqliteConnector(path, 5.0), 0)
+        self.read_done = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def fetch(self, user_id: int) -> UserRecord | None:
+        record = await super().fetch(user_id)
+        await self._hold()
+        return record
+
+    async def read_range(self, ids: range) -> list[UserRecord]:
+        records = await super().read_range(ids)
+        await self._hold()
+        return records
+
+    async def _hold(self) -> None:
+        self.read_done.set()
+        await asyncio.wait_for(self.gate.wait(), EVENT_WAIT_SECONDS)

@@ -12,7 +12,6 @@ reaches the cache and the next lookup reads the new one.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,62 +22,15 @@ import redis.asyncio
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
 
-from config.database import AsyncSqliteConnector, SqliteConnector
 from simulator.core import CachePolicy, SeedProgress, Source
 from simulator.database import AsyncDatabase, Database
-from simulator.records import UserRecord
 from simulator.simulate_cache_db_flow import AsyncCacheAside, AsyncSeeder, CacheAside, Seeder
+from tests.conftest import AsyncGatedDatabase, GatedDatabase
 from tests.twins import async_sqlite_database, sqlite_database
 
 pytestmark = pytest.mark.integration
 POLICY = CachePolicy(lease_seconds=30, wait_poll_seconds=0.01)  # no lease expires during a test
 GATE_SECONDS = 30  # a safety net: a gate never opened fails the test instead of hanging it
-
-
-class GatedDatabase(Database):
-    """A database whose reads, once done, wait at a gate: the read is "held open" until the test says."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(SqliteConnector(path, 5.0), 0)
-        self.read_done = threading.Event()
-        self.gate = threading.Event()
-
-    def fetch(self, user_id: int) -> UserRecord | None:
-        record = super().fetch(user_id)
-        self._hold()
-        return record
-
-    def read_range(self, ids: range) -> list[UserRecord]:
-        records = super().read_range(ids)
-        self._hold()
-        return records
-
-    def _hold(self) -> None:
-        self.read_done.set()
-        assert self.gate.wait(GATE_SECONDS)
-
-
-class AsyncGatedDatabase(AsyncDatabase):
-    """The async twin's gated database."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(AsyncSqliteConnector(path, 5.0), 0)
-        self.read_done = asyncio.Event()
-        self.gate = asyncio.Event()
-
-    async def fetch(self, user_id: int) -> UserRecord | None:
-        record = await super().fetch(user_id)
-        await self._hold()
-        return record
-
-    async def read_range(self, ids: range) -> list[UserRecord]:
-        records = await super().read_range(ids)
-        await self._hold()
-        return records
-
-    async def _hold(self) -> None:
-        self.read_done.set()
-        await asyncio.wait_for(self.gate.wait(), GATE_SECONDS)
 
 
 @dataclass

@@ -177,7 +177,6 @@ def test_a_background_seed_reports_when_done(sync_client: redis.Redis) -> None:
         seeder.seed_pipelined, SeedProgress("threaded", 300, time.perf_counter()), lambda r, e: outcomes.append((r, e))
     ).start()
     report = background.wait()
-    assert background.finished
     assert outcomes == [(report, None)]
     assert (report.written, report.stopped) == (300, False)
     assert sync_client.dbsize() == 300

@@ -25,7 +25,6 @@ import main_async
 from cli.arguments import parse_command_line
 from cli.commands import Invalid, SetTrace, parse_command
 from cli.render import render_answer, render_trace_switch
-from config.database import AsyncSqliteConnector, SqliteConnector
 from config.redis import get_redis
 from config.settings import Settings
 from simulator import simulate_cache_db_flow as shells
@@ -49,10 +48,10 @@ from simulator.core import (
     encode_not_found,
     read_cached,
 )
-from simulator.database import AsyncDatabase, Database
 from simulator.records import Problem, UserRecord, encode_record, user_record
 from simulator.simulate_cache_db_flow import AsyncCacheAside, CacheAside
 from simulator.trace import Step, Trace, TraceSwitch
+from tests.conftest import AsyncGatedDatabase, GatedDatabase
 from tests.servers import RedisServer
 from tests.test_e2e import assert_clean, run_script
 from tests.twins import EVENT_WAIT_SECONDS, TEST_DB_SIZE, Twin, app_twin, await_until, make_twin, wait_until
@@ -229,34 +228,6 @@ async def test_another_processs_lock_is_waited_for_until_its_record_is_there(
     )
 
 
-class GatedDatabase(Database):
-    """A database whose reads wait at a gate, so a second lookup arrives while the first one fills."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(SqliteConnector(path, 5.0), 0)
-        self.reading = threading.Event()
-        self.gate = threading.Event()
-
-    def fetch(self, user_id: int) -> UserRecord | None:
-        self.reading.set()
-        assert self.gate.wait(EVENT_WAIT_SECONDS)
-        return super().fetch(user_id)
-
-
-class AsyncGatedDatabase(AsyncDatabase):
-    """The async twin's gated database."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(AsyncSqliteConnector(path, 5.0), 0)
-        self.reading = asyncio.Event()
-        self.gate = asyncio.Event()
-
-    async def fetch(self, user_id: int) -> UserRecord | None:
-        self.reading.set()
-        await asyncio.wait_for(self.gate.wait(), EVENT_WAIT_SECONDS)
-        return await super().fetch(user_id)
-
-
 async def test_a_lookup_of_an_id_being_filled_waits_for_that_fill(
     name: str, sync_client: redis.Redis, async_client: redis.asyncio.Redis
 ) -> None:
@@ -267,7 +238,7 @@ async def test_a_lookup_of_an_id_being_filled_waits_for_that_fill(
         results: list[LookupResult] = []
         lookups = [threading.Thread(target=lambda t=t: results.append(cache.lookup(88, t))) for t in (first, second)]
         lookups[0].start()
-        assert database.reading.wait(EVENT_WAIT_SECONDS)
+        assert database.read_done.wait(EVENT_WAIT_SECONDS)  # the first lookup's read is held: it is filling
         lookups[1].start()
         wait_until(lambda: cache._flights._flights.get(88) is not None, "the second lookup to wait for the fill")
         database.gate.set()
@@ -278,7 +249,7 @@ async def test_a_lookup_of_an_id_being_filled_waits_for_that_fill(
         async_database = AsyncGatedDatabase("users.db")
         async_cache = AsyncCacheAside(async_client, async_database, CachePolicy())
         leader = asyncio.create_task(async_cache.lookup(88, first))
-        await asyncio.wait_for(async_database.reading.wait(), EVENT_WAIT_SECONDS)
+        await asyncio.wait_for(async_database.read_done.wait(), EVENT_WAIT_SECONDS)
         follower = asyncio.create_task(async_cache.lookup(88, second))
         await asyncio.sleep(0)  # its first step runs it up to the wait for the fill (nothing before it awaits I/O)
         async_database.gate.set()
@@ -557,7 +528,7 @@ LEASED = read_cached(b'{"lease":"0123456789abcdef"}', 3)
         (LEASED, Claim(None, LEASED), None),  # still locked: the next poll is counted into the one before
         (LEASED, Claim(None, read_cached(encode_record(user_record(3)).encode(), 3)), tracing.STORED_BY_ANOTHER),
         (MISS, Claim(None, problem=CACHE_RESTING), tracing.CACHE_UNAVAILABLE),
-        (MISS, Claim(None, problem=StoreProblem("Redis is out of memory", cache_down=False)), tracing.CACHE_FULL),
+        (MISS, Claim(None, problem=StoreProblem("Redis is out of memory", unavailable=False)), tracing.CACHE_FULL),
         (MISS, Claim(None, read_cached(b"{oops", 3)), "miss (corrupt entry: it is not JSON)"),
     ],
 )
@@ -571,7 +542,7 @@ def test_what_a_claim_answered(seen: CachedEntry, claim: Claim, step: str | None
     [
         (LEASE_LOST, tracing.NOT_STORED_LEASE_LOST),
         (CACHE_RESTING, tracing.NOT_STORED_UNAVAILABLE),
-        (StoreProblem("Redis is out of memory", cache_down=False), tracing.NOT_STORED_FULL),
+        (StoreProblem("Redis is out of memory", unavailable=False), tracing.NOT_STORED_FULL),
     ],
 )
 def test_why_a_store_stored_nothing(problem: StoreProblem, step: str) -> None:
