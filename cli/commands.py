@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TypeGuard
+from typing import TypeGuard, assert_never
 
 from config.settings import MAX_USER_ID
 from simulator.load import (
@@ -181,7 +181,7 @@ def needs_cache(command: Command) -> TypeGuard[CacheCommand]:
     return isinstance(command, CacheCommand)
 
 
-def order_of(command: Command) -> tuple[int | None, int]:
+def order_of(command: CacheCommand) -> tuple[int | None, int]:
     """What a command must wait for when commands run concurrently (the async twin): the user id it is
     about (None: every key, like `clear` and `stats`), and how many lookups it runs."""
     match command:
@@ -191,8 +191,10 @@ def order_of(command: Command) -> tuple[int | None, int]:
             return user_id, lookups
         case Load(plan):  # every key, and `concurrency` lookups in flight at once
             return None, plan.concurrency
-        case _:
+        case Clear() | ShowStats() | ShowCache():  # every key
             return None, 1
+        case _:
+            assert_never(command)
 
 
 def parse_user_id(text: str) -> int | None:

@@ -31,7 +31,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from types import FrameType
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
-from cli.commands import Command, LineSplitter
+from cli.commands import CacheCommand, LineSplitter
+from cli.messages import describe_in_use
 from cli.render import (
     colour_enabled,
     describe_command,
@@ -41,7 +42,7 @@ from cli.render import (
     render_seed_outcome,
 )
 from config.database import DatabaseError
-from config.redis import describe_in_use, failure_reason
+from config.redis import failure_reason
 from config.settings import Settings
 from simulator.core import CacheEvent, SeedProgress, SeedReport
 
@@ -207,7 +208,7 @@ class Console:
         """A tqdm bar on stderr when it is a terminal; its `update` counts records."""
         return _progress_bar(self.err, total, description)
 
-    def busy(self, command: Command) -> Busy:
+    def busy(self, command: CacheCommand) -> Busy:
         """`command` is in flight from now: counted in the live status, which a terminal shows, until it ends."""
         token = self.live.begin(describe_command(command))
         with self._lock:
@@ -425,7 +426,7 @@ def is_interactive(stdin: BinaryIO, stdout: TextIO) -> bool:
 # --- reading input, sync ---
 
 
-def read_lines(stdin: BinaryIO, interactive: bool, console: Console | None = None) -> Iterator[str]:
+def read_lines(stdin: BinaryIO, interactive: bool, console: Console) -> Iterator[str]:
     """The lines the user types, until end of input (Ctrl-D) or a closed pipe; a terminal's prompt shows
     `console`'s live status."""
     if interactive:
@@ -442,7 +443,7 @@ def _read_chunk(stdin: BinaryIO) -> bytes:
     return bytes(read1(READ_CHUNK_BYTES) if read1 else stdin.read(READ_CHUNK_BYTES))
 
 
-def _prompt_lines(console: Console | None) -> Iterator[str]:
+def _prompt_lines(console: Console) -> Iterator[str]:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.patch_stdout import patch_stdout
 
@@ -456,9 +457,7 @@ def _prompt_lines(console: Console | None) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _live_status(
-    session: PromptSession[str], console: Console | None, *, commands_hold_the_prompt: bool
-) -> Iterator[None]:
+def _live_status(session: PromptSession[str], console: Console, *, commands_hold_the_prompt: bool) -> Iterator[None]:
     """Show `console`'s live status in the prompt's bottom toolbar, which is there only when it has
     something to say.
 
@@ -466,9 +465,6 @@ def _live_status(
     runs, and sleeps while nothing does, so an idle prompt is never redrawn. In the sync twin a
     command holds the prompt back, so meanwhile the ticker draws the status as a line of its own.
     """
-    if console is None:
-        yield
-        return
     app = session.app
 
     def refresh_toolbar(_: object) -> None:  # before each render of the prompt
@@ -528,7 +524,7 @@ class _Ticker:
 # --- reading input, async ---
 
 
-async def aread_lines(stdin: BinaryIO, interactive: bool, console: Console | None = None) -> AsyncIterator[str]:
+async def aread_lines(stdin: BinaryIO, interactive: bool, console: Console) -> AsyncIterator[str]:
     """The lines the user types, read without blocking the event loop; a terminal's prompt shows `console`'s
     live status."""
     if interactive:
@@ -611,7 +607,7 @@ def _pollable(fileno: int) -> bool:
     return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
-async def _aprompt_lines(console: Console | None) -> AsyncIterator[str]:
+async def _aprompt_lines(console: Console) -> AsyncIterator[str]:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.patch_stdout import patch_stdout
 

@@ -11,10 +11,12 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
+from typing import assert_never
 
 from cli.commands import (
     ACCEPTED,
     MAX_STAMPEDE,
+    CacheCommand,
     Clear,
     Command,
     Delete,
@@ -24,6 +26,7 @@ from cli.commands import (
     Lookup,
     Show,
     ShowCache,
+    ShowStats,
     ShowTtl,
     Stampede,
     Update,
@@ -164,7 +167,7 @@ def render_stampede(report: StampedeReport, json_output: bool) -> str:
                 "stampede": report.key,
                 "lookups": report.lookups,
                 "database_reads": report.database_reads,
-                "shared": report.saved,
+                "shared": report.shared,
                 "sources": report.sources,
                 "elapsed_ms": round(report.elapsed_seconds * 1000, 3),
             }
@@ -172,7 +175,7 @@ def render_stampede(report: StampedeReport, json_output: bool) -> str:
     sources = ", ".join(f"{count} {source}" for source, count in report.sources.items())
     return (
         f"Stampede on {report.key}: database reads: {report.database_reads} of {report.lookups} "
-        f"({report.saved} shared a read; answers: {sources}) in {format_elapsed(report.elapsed_seconds)}"
+        f"({report.shared} shared a read; answers: {sources}) in {format_elapsed(report.elapsed_seconds)}"
     )
 
 
@@ -253,31 +256,22 @@ def render_cleared(count: int, json_output: bool) -> str:
     return f"Cleared {count:,} demo keys (user-<id>: records, tombstones, leases); no other key was touched."
 
 
+def fields_of(value: object, names: str) -> dict[str, object]:
+    """`{"hits": value.hits, ...}` for the space-separated attribute names: JSON keys are the code's names."""
+    return {name: getattr(value, name) for name in names.split()}
+
+
 def render_stats(stats: StatsSnapshot, json_output: bool) -> str:
     """Hits, misses, database reads and latencies: the answer to `stats`, and the summary on exit."""
     if json_output:
-        return json.dumps(
-            {
-                "stats": {
-                    "lookups": stats.lookups,
-                    "hits": stats.hits,
-                    "misses": stats.misses,
-                    "not_found": stats.not_found,
-                    "database_reads": stats.database_reads,
-                    "saved_by_stampede_protection": stats.saved_by_stampede_protection,
-                    "answered_without_the_cache": stats.degraded,
-                    "hit_ratio": stats.hit_ratio,
-                    "hit_latency_ms": stats.hit_latency_ms,
-                    "miss_latency_ms": stats.miss_latency_ms,
-                }
-            }
-        )
+        names = "lookups hits misses not_found database_reads shared degraded hit_ratio hit_latency_ms miss_latency_ms"
+        return json.dumps({"stats": fields_of(stats, names)})
     ratio = "n/a" if stats.hit_ratio is None else f"{stats.hit_ratio:.1%}"
     return "\n".join(
         (
             f"Stats: {stats.lookups:,} lookups: {stats.hits:,} hits, {stats.misses:,} misses (hit ratio {ratio}), "
             f"{stats.not_found:,} not found; {stats.database_reads:,} database reads; "
-            f"{stats.saved_by_stampede_protection:,} lookups saved by stampede protection; "
+            f"{stats.shared:,} lookups saved by stampede protection; "
             f"{stats.degraded:,} answered without the cache",
             f"  hit latency:  {_percentiles(stats.hit_latency_ms)}",
             f"  miss latency: {_percentiles(stats.miss_latency_ms)}",
@@ -318,26 +312,19 @@ def render_load_report(report: LoadReport, json_output: bool) -> str:
     """The summary of a load: hit ratio overall and second by second, database reads saved, latencies, errors."""
     plan = report.plan
     if json_output:
+        counts = fields_of(
+            report, "lookups hits misses hit_ratio database_reads saved shared degraded errors first_error"
+        )
         return json.dumps(
             {
                 "load": {
                     "requested": plan.lookups,
-                    "zipf": plan.zipf,
-                    "concurrency": plan.concurrency,
+                    **fields_of(plan, "zipf concurrency"),
                     "seconds_limit": plan.seconds,
                     "seed": plan.seed,
                     "users": report.population,
                     "ended": str(report.ended),
-                    "lookups": report.lookups,
-                    "hits": report.hits,
-                    "misses": report.misses,
-                    "hit_ratio": report.hit_ratio,
-                    "database_reads": report.database_reads,
-                    "saved": report.saved,
-                    "shared": report.shared,
-                    "degraded": report.degraded,
-                    "errors": report.errors,
-                    "first_error": report.first_error,
+                    **counts,
                     "elapsed_ms": round(report.elapsed_seconds * 1000, 3),
                     "lookups_per_second": round(report.rate, 1),
                     "hit_ratio_by_second": report.hit_ratio_by_second,
@@ -396,28 +383,14 @@ def _hit_ratio_timeline(report: LoadReport) -> str:
 def render_inventory(inventory: CacheInventory, json_output: bool) -> str:
     """The answer to `cache`: the demo's keys by kind, their memory (an estimate from a sample) and TTLs."""
     if json_output:
-        return json.dumps(
-            {
-                "cache": {
-                    "pattern": inventory.pattern,
-                    "keys": inventory.keys,
-                    "records": inventory.records,
-                    "not_found": inventory.not_found,
-                    "leases": inventory.leases,
-                    "other": inventory.other,
-                    "capped": inventory.capped,
-                    "scan_limit": inventory.limit,
-                    "sampled": inventory.sampled,
-                    "estimated": inventory.estimated,
-                    "memory_bytes": inventory.memory_bytes,
-                    "memory_problem": inventory.memory_problem,
-                    "key_and_value_bytes": inventory.payload_bytes,
-                    "ttl_seconds": inventory.ttl_seconds,
-                    "no_expiry": inventory.no_expiry,
-                    "elapsed_ms": round(inventory.elapsed_seconds * 1000, 3),
-                }
-            }
-        )
+        names = "pattern keys records not_found leases other capped sampled estimated memory_bytes memory_problem"
+        found = {
+            **fields_of(inventory, names + " ttl_seconds no_expiry"),
+            "scan_limit": inventory.limit,
+            "key_and_value_bytes": inventory.payload_bytes,
+            "elapsed_ms": round(inventory.elapsed_seconds * 1000, 3),
+        }
+        return json.dumps({"cache": found})
     took = format_elapsed(inventory.elapsed_seconds)
     if not inventory.keys:
         return f"Cache: no demo keys ({inventory.pattern}) in Redis; the scan took {took}."
@@ -606,7 +579,7 @@ def paint(text: str) -> str:
     return text if tone is None else f"\x1b[{tone}m{first}\x1b[0m{newline}{rest}"
 
 
-def describe_command(command: Command) -> str:
+def describe_command(command: CacheCommand) -> str:
     """What a command in flight is doing, for the live status: `looking up user 42`."""
     match command:
         case Lookup(user_id) | Show(user_id):
@@ -625,8 +598,10 @@ def describe_command(command: Command) -> str:
             return f"a load of {plan.lookups:,} lookups, {plan.concurrency:,} at once"
         case ShowCache():
             return "counting the demo's keys"
+        case ShowStats():
+            return "reading the stats"
         case _:
-            return "working"
+            assert_never(command)
 
 
 def format_duration(seconds: float) -> str:

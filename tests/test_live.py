@@ -21,6 +21,7 @@ import pytest
 import main
 import main_async
 from cli.commands import (
+    CacheCommand,
     Clear,
     Delete,
     Invalid,
@@ -274,11 +275,11 @@ def test_the_console_colours_what_goes_to_a_terminal(
         (Delete(5), "deleting user 5's key"),
         (Update(5), "updating user 5"),
         (Clear(), "clearing the demo's keys"),
-        (ShowStats(), "working"),
+        (ShowStats(), "reading the stats"),
     ],
 )
-def test_a_command_in_flight_says_what_it_does(command: object, label: str) -> None:
-    assert describe_command(command) == label  # type: ignore[arg-type]
+def test_a_command_in_flight_says_what_it_does(command: CacheCommand, label: str) -> None:
+    assert describe_command(command) == label
 
 
 def seed_progress(written: int, started: float, requested: int = 100_000) -> SeedProgress:
