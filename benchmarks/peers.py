@@ -14,7 +14,7 @@ installed is recorded as such and its rows say so.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from importlib import metadata
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -33,6 +33,7 @@ from simulator.database import AsyncDatabase, Database
 from simulator.records import encode_record
 
 TTL_SECONDS = POLICY.ttl_seconds
+Loader = Callable[[int], Awaitable[str | None]]  # what an async library's decorator wraps
 
 
 async def load(database: AsyncDatabase, user_id: int) -> str | None:
@@ -72,7 +73,10 @@ async def cashews_cache(clients: RedisClients, database: AsyncDatabase, *, lock:
     cache = await _cashews(clients)
     namespace = f"{PREFIX}cashews{'-lock' if lock else ''}:"
 
-    @cache(ttl=TTL_SECONDS, key=namespace + "user-{user_id}", lock=lock)  # type: ignore[untyped-decorator]  # imported at run time: Any
+    # cashews is imported at run time (mypy sees Any): what its decorator takes and gives
+    cached: Callable[[Loader], Loader] = cache(ttl=TTL_SECONDS, key=namespace + "user-{user_id}", lock=lock)
+
+    @cached
     async def get_user(user_id: int) -> str | None:
         return await load(database, user_id)
 
@@ -126,7 +130,10 @@ async def aiocache_cached(clients: RedisClients, database: AsyncDatabase, *, sta
         options["connection_pool_kwargs"] = {"username": unquote(parts.username)}
     decorator = aiocache.cached_stampede if stampede else aiocache.cached
 
-    @decorator(**options)  # type: ignore[untyped-decorator]  # imported at run time: Any
+    # aiocache is imported at run time (mypy sees Any): its decorator takes a loader, gives one with `.cache`
+    cached: Callable[[Loader], Any] = decorator(**options)
+
+    @cached
     async def get_user(user_id: int) -> str | None:
         return await load(database, user_id)
 

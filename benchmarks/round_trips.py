@@ -318,6 +318,33 @@ def async_cluster_client(proxies: ClusterProxies, settings: Settings) -> AsyncRe
     )
 
 
+class ClusterClients:
+    """A cluster's clients through its proxies, used as RedisClients is: each twin's client made on first use."""
+
+    def __init__(self, proxies: ClusterProxies, settings: Settings) -> None:
+        self.proxies, self.settings = proxies, settings
+        self._sync: RedisCluster | None = None
+        self._async: AsyncRedisCluster | None = None
+
+    def sync_client(self) -> RedisCluster:
+        if self._sync is None:
+            self._sync = cluster_client(self.proxies, self.settings)
+        return self._sync
+
+    def async_client(self) -> AsyncRedisCluster:
+        if self._async is None:
+            self._async = async_cluster_client(self.proxies, self.settings)
+        return self._async
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+
+    async def aclose(self) -> None:
+        if self._async is not None:
+            await self._async.aclose()
+
+
 # --- one lookup, counted ---
 
 
@@ -449,19 +476,21 @@ def proxied_settings(settings: Settings, counter: TrafficCounter) -> Settings:
     return replace(settings, redis_url=counter.url(settings.redis_url))
 
 
+def counted_clients(settings: Settings, counter: TrafficCounter) -> RedisClients | ClusterClients:
+    """The clients a count uses: the demo's own on a single server's proxy, or the cluster's through its proxies."""
+    if isinstance(counter, ClusterProxies):
+        return ClusterClients(counter, settings)
+    return RedisClients(proxied_settings(settings, counter))
+
+
 def _count_sync(settings: Settings, topology: Topology, user_id: int) -> list[int]:
     with contextlib.ExitStack() as stack:
         counter = stack.enter_context(proxied(settings, topology))
         database = Database(open_connector(settings), 0)
         stack.callback(database.close)
-        if isinstance(counter, ClusterProxies):
-            client: SyncClient = cluster_client(counter, settings)
-            stack.callback(client.close)
-        else:
-            clients = RedisClients(proxied_settings(settings, counter))
-            stack.callback(clients.close)
-            client = clients.sync_client()
-        return count_miss_and_hit(client, counter, database, user_id)
+        clients = counted_clients(settings, counter)
+        stack.callback(clients.close)
+        return count_miss_and_hit(clients.sync_client(), counter, database, user_id)
 
 
 async def _count_async(settings: Settings, topology: Topology, user_id: int) -> list[int]:
@@ -469,14 +498,9 @@ async def _count_async(settings: Settings, topology: Topology, user_id: int) -> 
         counter = stack.enter_context(proxied(settings, topology))
         database = AsyncDatabase(await aopen_connector(settings), 0)
         stack.push_async_callback(database.aclose)
-        if isinstance(counter, ClusterProxies):
-            client: AsyncClient = async_cluster_client(counter, settings)
-            stack.push_async_callback(client.aclose)
-        else:
-            clients = RedisClients(proxied_settings(settings, counter))
-            stack.push_async_callback(clients.aclose)
-            client = clients.async_client()
-        return await acount_miss_and_hit(client, counter, database, user_id)
+        clients = counted_clients(settings, counter)
+        stack.push_async_callback(clients.aclose)
+        return await acount_miss_and_hit(clients.async_client(), counter, database, user_id)
 
 
 def count_round_trips(

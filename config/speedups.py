@@ -1,19 +1,25 @@
 """Measured speed-ups, kept apart from the code a learner reads first.
 
-Each is a workaround for a cost redis-py (8.1) adds on a path the demo takes thousands of
-times, with what it saves as measured on the benchmark's machine. None changes what is
-sent to Redis or what it answers; drop any of them and only the time changes.
+Each is a workaround for a cost redis-py (8.1), or the standard library's json, adds on a
+path the demo takes thousands of times, with what it saves as measured on the benchmark's
+machine. None changes what is sent to Redis or what it answers; drop any of them and only
+the time changes.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
+from json.encoder import encode_basestring_ascii
+from typing import TYPE_CHECKING, Any
 
 import redis
 import redis.asyncio
-from redis.cluster import RedisCluster
+from redis.cluster import ClusterNode, RedisCluster
 from redis.connection import HiredisRespSerializer
+
+if TYPE_CHECKING:  # for the annotation only: simulator.records imports this module
+    from simulator.records import UserRecord
 
 POOL_WAIT_SECONDS = 5.0  # how long a caller waits for a free connection before "No connection available"
 
@@ -44,7 +50,8 @@ class WaitingConnectionPool(redis.asyncio.ConnectionPool):
         else:
             await self._free.acquire()  # returns at once: a connection is free
         try:
-            return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
+            get_connection: Any = super().get_connection  # redis-py leaves it unannotated
+            return await get_connection(*args, **kwargs)
         except BaseException:
             self._free.release()
             raise
@@ -82,5 +89,27 @@ def routed(client: object, key: str) -> dict[str, Any]:
     (redis-py computes it locally from the key's hash slot) skips that: {} anywhere else.
     """
     if isinstance(client, RedisCluster):
-        return {"target_nodes": client.get_node_from_key(key)}  # type: ignore[no-untyped-call]
+        node_of: Callable[[str], ClusterNode] = client.get_node_from_key  # redis-py leaves it unannotated
+        return {"target_nodes": node_of(key)}
     return {}
+
+
+# --- Encoding a record (the cost is the standard library's, not redis-py's) ---
+
+_json_string = encode_basestring_ascii  # json.dumps' own escaper for one string (ASCII-only, as json.dumps)
+
+
+def encode_record_fast(record: UserRecord) -> str:
+    """`json.dumps(dataclasses.asdict(record), separators=(",", ":"))`, byte for byte, written out.
+
+    Each string goes through json.dumps' own escaper, the integers through str(); a test holds
+    it to the textbook line on ordinary, non-ASCII, quote and backslash strings. Measured with
+    timeit (Python 3.11, best of 7, the 2-core test machine): 0.65 us a record, against 19.1 us
+    for the textbook line (asdict deep-copies the record) and 4.9 us for json.dumps of a plain
+    dict of the fields: a million seeded records encode ~18 s faster than with asdict.
+    """
+    return (
+        f'{{"id":{record.id},"name":{_json_string(record.name)},"email":{_json_string(record.email)},'
+        f'"city":{_json_string(record.city)},"job":{_json_string(record.job)},'
+        f'"created_at":{_json_string(record.created_at)},"version":{record.version}}}'
+    )

@@ -16,7 +16,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import Enum
-from json.encoder import encode_basestring_ascii
+
+from config.speedups import encode_record_fast
 
 VOCABULARY_SEED = 20_240_601
 EMAIL_DOMAINS = ("example.com", "example.org", "example.net")
@@ -27,7 +28,6 @@ MAX_RECORD_BYTES = 65_536  # a record is about 200 bytes; anything this large is
 RECORD_FIELDS = ("id", "name", "email", "city", "job", "created_at", "version")
 TEXT_FIELDS = RECORD_FIELDS[1:-1]
 _RECORD_KEYS = frozenset(RECORD_FIELDS)
-_json_string = encode_basestring_ascii  # json.dumps' own escaper for one string
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +82,11 @@ def vocabulary() -> Vocabulary:
 
 
 def _mix(value: int) -> int:
-    """splitmix64's finaliser: a well-spread 64-bit hash of an integer."""
+    """splitmix64's finaliser: a well-spread 64-bit hash of an integer.
+
+    Not a speed trick: fixed arithmetic makes user 42 the same person in every process and Python
+    version, which hash() (salted for strings) and random (its algorithms may change) do not promise.
+    """
     value = (value + 0x9E3779B97F4A7C15) & _MASK64
     value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
     value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & _MASK64
@@ -119,16 +123,12 @@ def user_record(user_id: int, version: int = 0) -> UserRecord:
 
 
 def encode_record(record: UserRecord) -> str:
-    """The record as stored in Redis: compact JSON, fields in a fixed order.
+    """The record as stored in Redis: compact JSON, its fields in RECORD_FIELDS' order.
 
-    Byte for byte what `json.dumps(fields, separators=(",", ":"))` gives (a test holds it
-    to that), written out because a million json.dumps calls cost seconds.
+    That is `json.dumps(dataclasses.asdict(record), separators=(",", ":"))`; config/speedups.py
+    writes the same bytes out about 30 times faster, which a million-record seed notices.
     """
-    return (
-        f'{{"id":{record.id},"name":{_json_string(record.name)},"email":{_json_string(record.email)},'
-        f'"city":{_json_string(record.city)},"job":{_json_string(record.job)},'
-        f'"created_at":{_json_string(record.created_at)},"version":{record.version}}}'
-    )
+    return encode_record_fast(record)
 
 
 class Problem(Enum):

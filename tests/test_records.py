@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import asdict
 
 import pytest
 
+from config.speedups import encode_record_fast
 from simulator.core import LEASE_LOST, Filled, read_cached, repaired
 from simulator.records import (
     RECORD_FIELDS,
@@ -74,11 +76,13 @@ def test_an_update_changes_the_email_only() -> None:
         *(user_record(user_id) for user_id in range(1, 2001, 37)),
         user_record(3, version=4),
         UserRecord(1, 'Zoë "Q" O\'Brien\\', "z\u00f6e@example.com", "Sã\u200fo\nPaulo", "\U0001f600 job", "2020"),
+        UserRecord(2, "tab\there \x00\x1f\x7f", 'a\\b"c@example.org', "/\\/", "<&> \u2028", "", version=12),
     ],
 )
 def test_encoding_is_exactly_what_json_dumps_gives(record: UserRecord) -> None:
-    fields = {name: getattr(record, name) for name in RECORD_FIELDS}
-    assert encode_record(record) == json.dumps(fields, separators=(",", ":"))
+    textbook = json.dumps(asdict(record), separators=(",", ":"))
+    assert encode_record_fast(record) == textbook  # the speed-up, byte for byte
+    assert encode_record(record) == textbook
     assert decode_record(encode_record(record).encode(), record.id) == record
 
 

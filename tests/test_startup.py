@@ -30,6 +30,10 @@ RUN_SECONDS = 45
 # Packages a cache hit never needs, whichever twin answers it.
 NEVER_FOR_A_HIT = {"faker", "prompt_toolkit", "tqdm", "psycopg", "psycopg_pool", "fakeredis", "dotenv"}
 NEVER_IN_THE_SYNC_TWIN = {"aiosqlite"}
+# An end-to-end test runs once per script, each run an integration and e2e test (the private server, a real script).
+ON_EACH_SCRIPT = pytest.mark.parametrize(
+    "script", [pytest.param(script, marks=[pytest.mark.integration, pytest.mark.e2e]) for script in SCRIPTS]
+)
 # `import time:  self [us] | cumulative | imported package`, one line per module, nested ones indented.
 IMPORT_LINE = re.compile(r"import time:\s+\d+ \|\s+\d+ \| *(?P<module>[\w.]+)$")
 
@@ -73,9 +77,7 @@ def test_the_import_report_is_parsed() -> None:
     assert imported_packages(report) == {"redis", "faker"}
 
 
-@pytest.mark.integration
-@pytest.mark.e2e
-@pytest.mark.parametrize("script", SCRIPTS)
+@ON_EACH_SCRIPT
 def test_a_hit_needs_no_vocabulary_prompt_progress_bar_or_other_driver(
     script: str, cached_42: str, tmp_path: Path
 ) -> None:
@@ -87,9 +89,7 @@ def test_a_hit_needs_no_vocabulary_prompt_progress_bar_or_other_driver(
     assert imported & unwanted == set()
 
 
-@pytest.mark.integration
-@pytest.mark.e2e
-@pytest.mark.parametrize("script", SCRIPTS)
+@ON_EACH_SCRIPT
 def test_an_update_draws_the_vocabulary_when_it_needs_it(script: str, cached_42: str, tmp_path: Path) -> None:
     answers, imported = run_with_importtime(
         script, "42\nupdate 42\nq\n", tmp_path, "--db-latency", "0", REDIS_URL=cached_42
@@ -99,9 +99,7 @@ def test_an_update_draws_the_vocabulary_when_it_needs_it(script: str, cached_42:
     assert "faker" in imported
 
 
-@pytest.mark.integration
-@pytest.mark.e2e
-@pytest.mark.parametrize("script", SCRIPTS)
+@ON_EACH_SCRIPT
 def test_creating_users_draws_the_vocabulary_and_gives_the_same_records(
     script: str, redis_url: str, tmp_path: Path
 ) -> None:
