@@ -390,6 +390,12 @@ async def test_a_full_redis_answers_from_the_database_with_not_cached(
     assert (result.degraded, result.stored) == (False, False)
     assert twin.database_reads == 1
     assert twin.faults.sent[-1] == script  # nothing sent after it
+    assert_nothing_stored_and_redis_still_trusted(twin, sync_client, script)
+
+
+def assert_nothing_stored_and_redis_still_trusted(twin: FaultyTwin, sync_client: redis.Redis, script: str) -> None:
+    """After a claim or store Redis answered with an error: no record in the cache (a store's lease is left
+    to expire), the breaker closed, no event, no answer counted as degraded."""
     held = cached_bytes(sync_client, "user-7")
     if script == "EVALSHA claim":
         assert held is None
@@ -441,15 +447,7 @@ async def test_a_refused_claim_or_store_is_raised_to_the_caller(
     assert raised.value is error
     assert twin.faults.fired == [script]
     assert twin.database_reads == (1 if script == "EVALSHA store" else 0)  # a claim refused: nothing was read
-    held = cached_bytes(sync_client, "user-7")
-    if script == "EVALSHA claim":
-        assert held is None
-    else:
-        assert held is not None
-        assert held.startswith(LEASE_PREFIX)
-    assert not twin.breaker_open
-    assert twin.events == []
-    assert twin.cache.stats.snapshot().degraded == 0
+    assert_nothing_stored_and_redis_still_trusted(twin, sync_client, script)
 
 
 # --- 7. ttl ---
