@@ -67,10 +67,10 @@ async def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, users_t
     monkeypatch.chdir(tmp_path)
     shutil.copy(users_template, tmp_path / "users.db")
     monkeypatch.setenv("DB_SIZE", str(TEST_DB_SIZE))  # the copy is complete: no test run fills it further
-    get_redis.cache_clear()  # type: ignore[attr-defined]
+    get_redis.cache_clear()
     yield
     await close_databases()
-    get_redis.cache_clear()  # type: ignore[attr-defined]
+    get_redis.cache_clear()
 
 
 @pytest.fixture

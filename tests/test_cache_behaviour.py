@@ -153,12 +153,12 @@ async def test_update_writes_the_database_then_the_next_read_fetches_the_new_rec
     report = await call(twin, "update", 6)
     fresh = await twin.lookup(6)
     assert fresh.source is Source.DATABASE
-    assert fresh.record == report.record  # type: ignore[attr-defined]
-    assert report.invalidated  # type: ignore[attr-defined]
+    assert fresh.record == report.record
+    assert report.invalidated
     assert old is not None
     assert fresh.record is not None
     assert fresh.record.email != old.email
-    assert (await call(twin, "update", 2_000_000)).record is None  # type: ignore[attr-defined]
+    assert (await call(twin, "update", 2_000_000)).record is None
 
 
 async def test_clear_removes_only_the_demos_keys(sync_client: redis.Redis, async_client: redis.asyncio.Redis) -> None:
@@ -185,17 +185,17 @@ async def test_clear_removes_only_the_demos_keys(sync_client: redis.Redis, async
 
 
 async def test_ttl_reports_what_the_cache_holds(twin: Twin) -> None:
-    assert (await call(twin, "ttl", 8)).state == "missing"  # type: ignore[attr-defined]
+    assert (await call(twin, "ttl", 8)).state == "missing"
     started = time.monotonic()
     await twin.lookup(8)
     await twin.lookup(3_000_000)
     record = await call(twin, "ttl", 8)
     passed = time.monotonic() - started + 0.002  # all the time there was for the TTL to run down (+ 2 ms: whole ms)
     not_found = await call(twin, "ttl", 3_000_000)
-    assert record.state == "record"  # type: ignore[attr-defined]
-    assert 3240 - passed <= record.remaining_seconds <= 3960  # type: ignore[attr-defined]  # 3600 s +- 10%
-    assert not_found.state == "not-found"  # type: ignore[attr-defined]
-    assert 0 < not_found.remaining_seconds <= 30  # type: ignore[attr-defined]
+    assert record.state == "record"
+    assert 3240 - passed <= record.remaining_seconds <= 3960  # 3600 s +- 10%
+    assert not_found.state == "not-found"
+    assert 0 < not_found.remaining_seconds <= 30
 
 
 async def test_jittered_ttls_of_a_seeded_batch_differ_and_stay_in_bounds(twin: Twin, sync_client: redis.Redis) -> None:
@@ -217,12 +217,12 @@ async def test_concurrent_lookups_in_one_process_share_one_database_read(
     for name in ("sync", "async"):
         stampeding = make_twin(name, sync_client, async_client, latency_seconds=0.1)
         report = await call(stampeding, "stampede", 4242 + len(name), 50)  # 4246, 4247: in the database
-        assert report.database_reads == 1  # type: ignore[attr-defined]
-        assert report.lookups == 50  # type: ignore[attr-defined]
+        assert report.database_reads == 1
+        assert report.lookups == 50
         assert stampeding.database_reads == 1
         # every other lookup shared that read, or came after it and hit the cache: how many of
         # each depends on thread scheduling, the sum does not
-        assert report.shared + report.sources.get("cache", 0) == 49  # type: ignore[attr-defined]
+        assert report.shared + report.sources.get("cache", 0) == 49
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ def test_readme_and_env_example_document_every_setting() -> None:
 
 def test_readme_documents_every_flag() -> None:
     for twin in ("sync", "async"):
-        for action in build_parser(twin)._actions:  # type: ignore[arg-type]
+        for action in build_parser(twin)._actions:
             for flag in action.option_strings:
                 if flag.startswith("--") and flag != "--help":
                     assert f"`{flag}`" in DOCS, flag
@@ -153,7 +153,7 @@ def test_the_cluster_profiles_commands_really_make_a_cluster(tmp_path: Path) -> 
         [init] = _run_profile(["cluster-init"], ports, tmp_path)
         assert init.wait(timeout=60) == 0
         client = redis.Redis(port=int(ports["7001"]))
-        assert _wait(lambda: b"cluster_state:ok" in client.execute_command("CLUSTER", "INFO"))  # type: ignore[no-untyped-call]
+        assert _wait(lambda: b"cluster_state:ok" in client.execute_command("CLUSTER", "INFO"))
         client.close()
     finally:
         for process in nodes:

@@ -144,7 +144,7 @@ class FaultyRedis(fakeredis.FakeRedis):
 
     def execute_command(self, *arguments: Any, **options: Any) -> Any:
         self.faults.send(arguments)
-        return super().execute_command(*arguments, **options)  # type: ignore[no-untyped-call]
+        return super().execute_command(*arguments, **options)
 
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
         return FaultyPipeline(super().pipeline(transaction, shard_hint), self.faults)
@@ -172,14 +172,14 @@ class FaultyAsyncRedis(fakeredis.FakeAsyncRedis):
 
     async def execute_command(self, *arguments: Any, **options: Any) -> Any:
         self.faults.send(arguments)
-        return await super().execute_command(*arguments, **options)  # type: ignore[no-untyped-call]
+        return await super().execute_command(*arguments, **options)
 
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
         return FaultyAsyncPipeline(super().pipeline(transaction, shard_hint), self.faults)
 
 
 class FaultyAsyncPipeline(FaultyPipeline):
-    async def execute(self, raise_on_error: bool = True) -> list[Any]:  # type: ignore[override]
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
         errors = self._faults.send_pipeline(self._pipeline.command_stack)
         return with_error_replies(await self._pipeline.execute(raise_on_error=False), errors, raise_on_error)
 
@@ -521,5 +521,5 @@ async def test_an_update_whose_delete_is_refused_raises_after_committing(
     with pytest.raises(type(error)) as raised:
         await twin.update(6)
     assert raised.value is error
-    assert sqlite_database(0).fetch(6).version == user_record(6).version + 1  # type: ignore[union-attr]
+    assert sqlite_database(0).fetch(6).version == user_record(6).version + 1
     assert sync_client.get("user-6") == encode_record(user_record(6)).encode()

@@ -229,7 +229,7 @@ def test_the_embedded_sync_and_async_clients_share_one_server() -> None:
     async def read() -> bytes | None:
         value = await clients.async_client().get("user-1")
         await clients.aclose()
-        return value  # type: ignore[no-any-return]
+        return value
 
     assert asyncio.run(read()) == b"shared"
 

@@ -196,7 +196,7 @@ async def test_on_a_redis_cluster_every_master_is_counted(twin: str, cluster: li
             get_redis(settings).sync_client(),
             seeded.cache.client,
             CachePolicy(),
-            sample_size=1000,  # type: ignore[arg-type]
+            sample_size=1000,
         )
         assert (found.records, found.not_found, found.leases, found.other) == (300, 1, 0, 0)
         assert found.sampled == 301

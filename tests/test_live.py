@@ -173,7 +173,7 @@ def test_show_prints_the_whole_record_from_the_database_then_from_the_cache(twin
     out, err = io.StringIO(), io.StringIO()
     typed = io.BytesIO(b"show 42\nshow 42\n")
     argv = ["--redis-url", "memory://", "--seed-mode", "none", "--db-latency", "0"]
-    assert twin.main(argv, stdin=typed, stdout=out, stderr=err) == 0  # type: ignore[attr-defined]
+    assert twin.main(argv, stdin=typed, stdout=out, stderr=err) == 0
     stored, found = out.getvalue().splitlines()
     assert stored.startswith(f"Stored: user-42 = {VALUE} (")
     assert found.startswith(f"Found in cache: user-42 = {VALUE} (")

@@ -72,7 +72,7 @@ def run_main(
     printed = capsys.readouterr() if capsys is not None else None
     extra_out = printed.out.splitlines() if printed else []
     extra_err = printed.err.splitlines() if printed else []
-    get_redis.cache_clear()  # type: ignore[attr-defined]
+    get_redis.cache_clear()
     return code, out.getvalue().splitlines() + extra_out, err.getvalue().splitlines() + extra_err
 
 
@@ -84,7 +84,7 @@ def _wait_until_the_sentinel_knows_the_replica(sentinel: RedisServer, replica: R
     deadline = time.monotonic() + 30  # a cap on a hung server, not a margin: Sentinel asks every 10 s
     with sentinel.admin(decode_responses=True) as admin:
         while True:
-            known = admin.sentinel_slaves("mymaster")  # type: ignore[no-untyped-call]
+            known = admin.sentinel_slaves("mymaster")
             if any(item["port"] == replica.port and not item["is_disconnected"] for item in known):
                 return
             assert time.monotonic() < deadline, "Sentinel never learned of the replica"
@@ -96,7 +96,7 @@ def _fail_over(sentinel: RedisServer) -> None:
     with sentinel.admin(decode_responses=True) as admin, admin.pubsub() as announcements:
         announcements.subscribe("+switch-master")
         announcements.get_message(timeout=10)  # the subscription's confirmation
-        admin.execute_command("SENTINEL", "FAILOVER", "mymaster")  # type: ignore[no-untyped-call]
+        admin.execute_command("SENTINEL", "FAILOVER", "mymaster")
         deadline = time.monotonic() + 30  # a cap on a hung Sentinel, not a margin
         while (message := announcements.get_message(timeout=1)) is None or message["type"] != "message":
             assert time.monotonic() < deadline, "Sentinel never switched masters"
@@ -143,7 +143,7 @@ async def test_after_a_failover_the_recovery_line_names_the_new_master(
     cache, settings, notes = wired_like_the_demo
     master, replica, sentinel = sentinel_group
     with sentinel.admin() as admin:  # no failover on its own: the test says when
-        admin.execute_command("SENTINEL", "SET", "mymaster", "down-after-milliseconds", "600000")  # type: ignore[no-untyped-call]
+        admin.execute_command("SENTINEL", "SET", "mymaster", "down-after-milliseconds", "600000")
     _wait_until_the_sentinel_knows_the_replica(sentinel, replica)
     assert (await _lookup(cache, 77)).source is Source.DATABASE
     assert describe_in_use(settings) == (

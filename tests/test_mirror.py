@@ -91,10 +91,10 @@ class Unasync(ast.NodeTransformer):
         self.generic_visit(node)
         fields = {field: getattr(node, field) for field in node._fields}
         fields["name"] = RENAMES.get(node.name, node.name)
-        return ast.copy_location(ast.FunctionDef(**fields), node)  # type: ignore[call-arg]
+        return ast.copy_location(ast.FunctionDef(**fields), node)
 
     def visit_Await(self, node: ast.Await) -> ast.expr:
-        return self.visit(node.value)  # type: ignore[no-any-return]
+        return self.visit(node.value)
 
     def visit_AsyncWith(self, node: ast.AsyncWith) -> ast.With:
         self.generic_visit(node)
@@ -126,7 +126,7 @@ def _without_docstrings(node: ast.AST) -> ast.AST:
             and isinstance(body[0].value, ast.Constant)
             and isinstance(body[0].value.value, str)
         ):
-            child.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
+            child.body = body[1:] or [ast.Pass()]
     return node
 
 

@@ -315,7 +315,7 @@ def test_count_round_trips_gives_the_benchmark_a_miss_and_a_hit_per_topology(
 def _shape(client: RedisCluster | AsyncRedisCluster) -> dict[str, object]:
     """A cluster client's options that are plain values (what differs otherwise is a bound method, a handler)."""
     manager: object = client.nodes_manager
-    options = manager.connection_kwargs  # type: ignore[attr-defined]
+    options = manager.connection_kwargs
     plain = {name: value for name, value in options.items() if isinstance(value, str | int | float | type | None)}
     coverage = getattr(manager, "require_full_coverage", getattr(manager, "_require_full_coverage", None))
     return {**plain, "retry": client.retry, "require_full_coverage": coverage}

@@ -118,7 +118,7 @@ def test_a_bad_value_names_the_setting_the_value_and_what_is_accepted(
     environ: dict[str, str], twin: str, fragments: list[str]
 ) -> None:
     with pytest.raises(ConfigError) as raised:
-        Settings.from_env(environ, twin)  # type: ignore[arg-type]
+        Settings.from_env(environ, twin)
     message = str(raised.value)
     assert "\n" not in message
     for fragment in fragments:

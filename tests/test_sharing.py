@@ -47,7 +47,7 @@ async def test_concurrent_lookups_of_one_id_share_one_get_and_one_fill(async_cli
     await async_client.set("user-7", encode_record(user_record(7)), ex=3600)
     counting = CountingClient(async_client)
     database = async_sqlite_database(0.001)
-    cache = AsyncCacheAside(counting, database, CachePolicy())  # type: ignore[arg-type]
+    cache = AsyncCacheAside(counting, database, CachePolicy())
     await cache.lookup(6)  # a miss of another id: the server now has the scripts
     counting.sent.clear()
     database.reads.value = 0
@@ -151,7 +151,7 @@ async def test_an_async_read_never_sees_a_transaction_half_done(tmp_path: Any) -
 
 async def test_a_lookup_reaches_a_server_that_lost_the_scripts(async_client: redis.asyncio.Redis) -> None:
     counting = CountingClient(async_client)
-    cache = AsyncCacheAside(counting, async_sqlite_database(0.001), CachePolicy())  # type: ignore[arg-type]
+    cache = AsyncCacheAside(counting, async_sqlite_database(0.001), CachePolicy())
     await async_client.set("user-9", encode_record(user_record(9)), ex=3600)
     await async_client.script_flush()  # a restarted server, or a cluster node that never had them
     assert (await cache.lookup(9)).source is Source.CACHE

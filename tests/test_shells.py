@@ -160,9 +160,9 @@ async def test_seeding_again_leaves_cached_keys_and_touches_no_other_key(twin: T
 async def test_a_stopped_seed_keeps_what_it_wrote(twin: Twin, sync_client: redis.Redis) -> None:
     progress = SeedProgress("pipelined", 1000, time.perf_counter(), on_advance=lambda records: progress.request_stop())
     if twin.name == "sync":
-        report = twin.seeder.seed_pipelined(progress)  # type: ignore[union-attr]
+        report = twin.seeder.seed_pipelined(progress)
     else:
-        report = await twin.seeder.seed_pipelined(progress)  # type: ignore[misc]
+        report = await twin.seeder.seed_pipelined(progress)
     assert report.stopped
     # the stop is seen once the first batch is done; the batch in flight beside it is finished, not abandoned
     assert report.written == 100 * batches_in_flight(pipelined=True) == 200

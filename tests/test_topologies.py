@@ -79,8 +79,8 @@ async def on_sentinel(
 def node_of(cluster: list[RedisServer], key: str) -> RedisServer:
     for node in cluster:
         with node.admin() as client:
-            slot = client.execute_command("CLUSTER", "KEYSLOT", key)  # type: ignore[no-untyped-call]
-            owner = client.execute_command("CLUSTER", "SLOTS")  # type: ignore[no-untyped-call]
+            slot = client.execute_command("CLUSTER", "KEYSLOT", key)
+            owner = client.execute_command("CLUSTER", "SLOTS")
         for start, end, (_host, port, *_), *_ in owner:
             if start <= slot <= end:
                 return next(candidate for candidate in cluster if candidate.port == port)
@@ -123,10 +123,10 @@ async def test_lookups_stampedes_and_not_found_work_on_a_cluster(on_cluster: Twi
     assert (await on_cluster.lookup(7_000_000)).source is Source.NOT_FOUND
     assert (await on_cluster.lookup(7_000_000)).source is Source.NEGATIVE_CACHE
     report = await call(on_cluster, "stampede", 8888, 100)  # past the 32 a single server's pool holds
-    assert report.database_reads == 1  # type: ignore[attr-defined]
-    assert report.sources == {"database": 100} or "cache" in report.sources  # type: ignore[attr-defined]
+    assert report.database_reads == 1
+    assert report.sources == {"database": 100} or "cache" in report.sources
     ttl = await call(on_cluster, "ttl", 4321)
-    assert ttl.state == "record"  # type: ignore[attr-defined]
+    assert ttl.state == "record"
 
 
 async def test_clear_scans_every_master_and_leaves_other_keys(on_cluster: Twin, cluster: list[RedisServer]) -> None:
@@ -271,7 +271,7 @@ async def test_a_seed_cut_short_on_a_cluster_reports_it(on_cluster: Twin, cluste
     method = on_cluster.seeder.seed_pipelined
 
     async def seed() -> object:
-        return await asyncio.to_thread(method, progress) if on_cluster.name == "sync" else await method(progress)  # type: ignore[arg-type]
+        return await asyncio.to_thread(method, progress) if on_cluster.name == "sync" else await method(progress)
 
     with pytest.raises(REDIS_ERRORS):
         await asyncio.wait_for(seed(), timeout=EVENT_WAIT_SECONDS)
