@@ -49,7 +49,7 @@ from benchmarks.round_trips import count_round_trips
 from config.database import AsyncSqliteConnector, DatabaseError, SqliteConnector, aopen_connector, open_connector
 from config.redis import RedisClients, SyncClient, get_redis
 from config.settings import Settings
-from simulator.core import CachePolicy, SeedProgress, id_batches, seed_value
+from simulator.core import CachePolicy, SeedProgress, id_batches, seed_entries
 from simulator.database import AsyncDatabase, Database
 from simulator.load import MAX_LOAD_SECONDS, LoadPlan, LoadReport, LoadRun, arun_load, run_load
 from simulator.records import encode_record, user_record, vocabulary
@@ -338,17 +338,13 @@ def write_seed_commands(path: Path, database: Database, count: int, batch_size: 
     """What a seed of users 1..`count` sends in effect, as RESP: `SET <key> <record> EX <ttl>` per id.
 
     The records are read from the run's database a batch at a time and encoded as the
-    seed encodes them (`seed_value`: a record, or a "not found" for an id with no row).
+    seed encodes them (`seed_entries`, as if the seed had claimed every key).
     """
     with path.open("wb") as commands:
         for batch in id_batches(count, batch_size):
-            found = {record.id: record for record in database.read_range(batch)}
-            sets = (
-                resp_command("SET", policy.key(user_id), value, "EX", ttl)
-                for user_id in batch
-                for value, ttl in [seed_value(user_id, found.get(user_id), policy)]
-            )
-            commands.write(b"".join(sets))
+            keys = [policy.key(user_id) for user_id in batch]
+            entries = seed_entries(batch, keys, [True] * len(batch), database.read_range(batch), policy)
+            commands.write(b"".join(resp_command("SET", key, value, "EX", ttl) for key, value, ttl in entries))
 
 
 def redis_cli_pipe(url: str, commands: Path, expected_replies: int) -> float | None:

@@ -19,7 +19,7 @@ import re
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -434,6 +434,19 @@ def seed_value(user_id: int, record: UserRecord | None, policy: CachePolicy) -> 
     """What seeding stores for an id it read from the database, and for how long: what a fill would
     (the same two functions, without building a `Filled` per record)."""
     return stored_value(user_id, record), policy.ttl_of(record)
+
+
+def seed_entries(
+    batch: range, keys: Sequence[str], claimed: Sequence[bool], rows: Iterable[UserRecord], policy: CachePolicy
+) -> list[tuple[str, str, int]]:
+    """What seeding stores for a batch: (key, value, TTL) for each key it claimed, from the batch's rows
+    (an id the database lacks gets the "not found" tombstone a lookup would store)."""
+    found = {record.id: record for record in rows}
+    return [
+        (key, *seed_value(user_id, found.get(user_id), policy))
+        for user_id, key, ours in zip(batch, keys, claimed, strict=True)
+        if ours
+    ]
 
 
 LEASE_LOST = StoreProblem("it changed while it was read (an update removed this lookup's lease)", unavailable=False)

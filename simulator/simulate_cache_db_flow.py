@@ -74,7 +74,7 @@ from simulator.core import (
     id_batches,
     new_lease,
     read_cached,
-    seed_value,
+    seed_entries,
     store_commands,
     stored_or_lost,
 )
@@ -537,11 +537,7 @@ class CacheAside(BaseCacheAside):
 
 
 class AsyncCacheAside(BaseCacheAside):
-    """Cache-aside on a `redis.asyncio.Redis`: GET; on a miss claim the key, read the database, store with a TTL.
-
-    If Redis fails, lookups are answered from the database (marked degraded) and a circuit
-    breaker keeps them off Redis for a cool-down; `notify` hears each change of state once.
-    """
+    """`CacheAside` on a `redis.asyncio.Redis`: the same lookup, awaited; concurrent work runs as tasks."""
 
     def __init__(
         self,
@@ -820,12 +816,7 @@ class Seeder:
         lease, keys = new_lease(), [self.policy.key(user_id) for user_id in batch]
         claims = claim_commands(keys, lease, self.policy.lease_ms, scripts, per_key)
         claimed = claimed_flags(self._send(claims, keys, pipelined), per_key)
-        found = {record.id: record for record in self.database.read_range(batch)}
-        entries = [
-            (key, *seed_value(user_id, found.get(user_id), self.policy))
-            for user_id, key, ours in zip(batch, keys, claimed, strict=True)
-            if ours
-        ]
+        entries = seed_entries(batch, keys, claimed, self.database.read_range(batch), self.policy)
         stores = store_commands(entries, lease, scripts, per_key)
         stored = sum(self._send(stores, [key for key, _, _ in entries], pipelined))
         return stored, len(batch) - stored
@@ -846,15 +837,7 @@ class Seeder:
 
 
 class AsyncSeeder:
-    """Warms an asyncio Redis from the database, batch by batch, without ever storing a stale record.
-
-    Each batch: claim the batch's empty keys with one lease (SET NX PX), read the batch's
-    rows in one range read, then store each record only while its key still holds that
-    lease (the store script). An `update` that commits meanwhile deletes the key, and so
-    the lease: the record read before it is never stored. Keys already cached are left as
-    they are. A range read per batch, after its leases, is what makes this safe: one
-    cursor over the whole table would read every row as of the moment it opened.
-    """
+    """`Seeder` on an asyncio Redis: the same batches, leases and stores, with up to two batches as tasks."""
 
     def __init__(
         self, client: AsyncClient, database: AsyncDatabase, policy: CachePolicy, batch_size: int = 1000
@@ -896,12 +879,7 @@ class AsyncSeeder:
         lease, keys = new_lease(), [self.policy.key(user_id) for user_id in batch]
         claims = claim_commands(keys, lease, self.policy.lease_ms, scripts, per_key)
         claimed = claimed_flags(await self._send(claims, keys, pipelined), per_key)
-        found = {record.id: record for record in await self.database.read_range(batch)}
-        entries = [
-            (key, *seed_value(user_id, found.get(user_id), self.policy))
-            for user_id, key, ours in zip(batch, keys, claimed, strict=True)
-            if ours
-        ]
+        entries = seed_entries(batch, keys, claimed, await self.database.read_range(batch), self.policy)
         stores = store_commands(entries, lease, scripts, per_key)
         stored = sum(await self._send(stores, [key for key, _, _ in entries], pipelined))
         return stored, len(batch) - stored
