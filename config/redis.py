@@ -77,7 +77,7 @@ UNAVAILABLE_ERRORS = (
 CACHE_ERRORS = (*REDIS_ERRORS, OSError)
 
 # What a failed call to the cache means for a lookup (see `cache_failure`).
-CacheFailure = Literal["unavailable", "full", "wrong type", "refused"]
+CacheFailure = Literal["unavailable", "full", "wrong type", "rejected"]
 
 
 def cache_failure(error: BaseException) -> CacheFailure:
@@ -86,7 +86,7 @@ def cache_failure(error: BaseException) -> CacheFailure:
     - "unavailable": Redis did not answer; answer from the database and let it rest.
     - "full": Redis answered that it is out of memory; answer without storing.
     - "wrong type": the key holds a hash, a list or another non-string type.
-    - "refused": any other error Redis answered with (an ACL refusal, say): the user must see it.
+    - "rejected": any other error Redis answered with (an ACL's NOPERM, say): the user must see it.
     """
     if isinstance(error, UNAVAILABLE_ERRORS):
         return "unavailable"
@@ -94,7 +94,7 @@ def cache_failure(error: BaseException) -> CacheFailure:
         return "full"
     if is_wrong_type(error):
         return "wrong type"
-    return "refused"
+    return "rejected"
 
 
 def is_wrong_type(error: object) -> bool:

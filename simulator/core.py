@@ -22,6 +22,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Literal
 
 from config.settings import Settings
 from simulator.records import (
@@ -414,10 +415,15 @@ class Filled:
 
 @dataclass(frozen=True, slots=True)
 class StoreProblem:
-    """Why a fill stored nothing: the cache is unavailable, it is full, or the lease was lost."""
+    """Why a fill stored nothing, and a few words on it (a warning's, for all but "unavailable")."""
 
     reason: str
-    unavailable: bool  # the cache could not be asked: the answer is marked degraded
+    kind: Literal["unavailable", "full", "lease lost", "lease held"]
+
+    @property
+    def unavailable(self) -> bool:
+        """The cache could not be asked: the answer is marked degraded."""
+        return self.kind == "unavailable"
 
 
 def stored_or_lost(reply: object) -> StoreProblem | None:
@@ -449,9 +455,9 @@ def seed_entries(
     ]
 
 
-LEASE_LOST = StoreProblem("it changed while it was read (an update removed this lookup's lease)", unavailable=False)
-LEASE_HELD = StoreProblem("another lookup held its lease the whole time", unavailable=False)
-CACHE_RESTING = StoreProblem("the cache is unavailable", unavailable=True)
+LEASE_LOST = StoreProblem("it changed while it was read (an update removed this lookup's lease)", "lease lost")
+LEASE_HELD = StoreProblem("another lookup held its lease the whole time", "lease held")
+BREAKER_OPEN = StoreProblem("the cache is unavailable", "unavailable")  # not asked: its circuit breaker is open
 
 
 # --- the circuit breaker ---

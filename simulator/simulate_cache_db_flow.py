@@ -41,7 +41,7 @@ from config.redis import (
 )
 from config.speedups import routed
 from simulator.core import (
-    CACHE_RESTING,
+    BREAKER_OPEN,
     CLAIM_MANY_SCRIPT,
     CLAIM_SCRIPT,
     LEASE_HELD,
@@ -257,19 +257,21 @@ class BaseCacheAside:
 
     def _read_failed(self, shard: str, error: Exception) -> CachedEntry:
         """A failed read: the cache is unavailable, or the key holds another type; else `error` is raised."""
-        failure = self._cache_failed(shard, error)
-        if failure == "unavailable":
-            return UNAVAILABLE
-        if failure == "wrong type":
-            return WRONG_TYPE
-        raise error  # refused (an ACL, say): the user must see it
+        match self._cache_failed(shard, error):
+            case "unavailable":
+                return UNAVAILABLE
+            case "wrong type":
+                return WRONG_TYPE
+            case "full" | "rejected":  # a read is never refused for memory; an ACL's NOPERM: the user must see it
+                raise error
 
     def _script_failed(self, shard: str, error: Exception) -> StoreProblem:
         """A failed claim or store: the cache is unavailable or full, so nothing is stored; else `error` is raised."""
-        failure = self._cache_failed(shard, error)
-        if failure in ("unavailable", "full"):
-            return StoreProblem(failure_reason(error), unavailable=failure == "unavailable")
-        raise error
+        match self._cache_failed(shard, error):
+            case "unavailable" | "full" as failure:
+                return StoreProblem(failure_reason(error), failure)
+            case "wrong type" | "rejected":
+                raise error
 
     def _ttl_report(self, key: str, user_id: int, raw: Any, remaining_ms: Any) -> TtlReport:
         """What `ttl` shows, from a GET and a PTTL that may each have failed."""
@@ -453,7 +455,7 @@ class CacheAside(BaseCacheAside):
         for pause in self.policy.claim_schedule():
             time.sleep(pause)
             claim = self._claim(key, user_id, seen, trace)
-            if claim.problem is not None:  # Redis down, resting or full: answer from the database alone
+            if claim.problem is not None:  # the cache is unavailable or full: answer from the database alone
                 return self._fetch(user_id, trace=trace).stored(claim.problem)
             if claim.lease is not None:
                 filled = self._fetch(user_id, trace=trace)
@@ -491,13 +493,13 @@ class CacheAside(BaseCacheAside):
         return self._stored(key, reply, trace)
 
     def _run_script(self, script: Any, key: str, arguments: list[object], trace: Trace | None, step: str) -> Any:
-        """Run a one-key script; a StoreProblem instead when Redis is down, resting or full.
+        """Run a one-key script; a StoreProblem instead when the cache is unavailable (its breaker open, too) or full.
 
         Given a `trace`, the command sent is written down as `step`, whether it worked or failed.
         """
         shard = shard_of(self.client, key)
         if not self.breakers[shard].allow():
-            return CACHE_RESTING
+            return BREAKER_OPEN
         try:
             reply = run_script(self.client, script, key, arguments)
         except CACHE_ERRORS as error:
@@ -669,7 +671,7 @@ class AsyncCacheAside(BaseCacheAside):
         for pause in self.policy.claim_schedule():
             await asyncio.sleep(pause)
             claim = await self._claim(key, user_id, seen, trace)
-            if claim.problem is not None:  # Redis down, resting or full: answer from the database alone
+            if claim.problem is not None:  # the cache is unavailable or full: answer from the database alone
                 return (await self._fetch(user_id, trace=trace)).stored(claim.problem)
             if claim.lease is not None:
                 filled = await self._fetch(user_id, trace=trace)
@@ -707,13 +709,13 @@ class AsyncCacheAside(BaseCacheAside):
         return self._stored(key, reply, trace)
 
     async def _run_script(self, script: Any, key: str, arguments: list[object], trace: Trace | None, step: str) -> Any:
-        """Run a one-key script; a StoreProblem instead when Redis is down, resting or full.
+        """Run a one-key script; a StoreProblem instead when the cache is unavailable (its breaker open, too) or full.
 
         Given a `trace`, the command sent is written down as `step`, whether it worked or failed.
         """
         shard = shard_of(self.client, key)
         if not self.breakers[shard].allow():
-            return CACHE_RESTING
+            return BREAKER_OPEN
         try:
             reply = await arun_script(self.client, script, key, arguments)
         except CACHE_ERRORS as error:

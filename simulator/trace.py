@@ -16,11 +16,11 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import assert_never
 
 from simulator import sql
 from simulator.core import (
     CLAIM_SCRIPT,
-    LEASE_LOST,
     LEASE_PREFIX,
     READ_WITH_TTL_SCRIPT,
     STORE_SCRIPT,
@@ -48,6 +48,7 @@ STORED_BY_ANOTHER = "another lookup stored it"
 READ_THE_DATABASE = "read the database"
 STORE_WITH_TTL = "store with TTL and release the lock"
 NOT_STORED_LEASE_LOST = "not stored (an update removed the lock: the record read may be old)"
+NOT_STORED_LEASE_HELD = "not stored (another lookup held the lock the whole time)"
 NOT_STORED_UNAVAILABLE = "not stored (cache unavailable)"
 NOT_STORED_FULL = "not stored (cache full: out of memory)"
 REFRESH_EARLY = "refresh early, in the background"
@@ -164,9 +165,17 @@ def claim_outcome(seen: CachedEntry, claim: Claim) -> str | None:
 
 def not_stored(problem: StoreProblem) -> str:
     """Why the store script stored nothing."""
-    if problem is LEASE_LOST:
-        return NOT_STORED_LEASE_LOST
-    return NOT_STORED_UNAVAILABLE if problem.unavailable else NOT_STORED_FULL
+    match problem.kind:
+        case "lease lost":
+            return NOT_STORED_LEASE_LOST
+        case "lease held":
+            return NOT_STORED_LEASE_HELD
+        case "unavailable":
+            return NOT_STORED_UNAVAILABLE
+        case "full":
+            return NOT_STORED_FULL
+        case _:
+            assert_never(problem.kind)
 
 
 # --- the commands, as a step shows them ---

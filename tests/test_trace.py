@@ -30,8 +30,9 @@ from config.settings import Settings
 from simulator import simulate_cache_db_flow as shells
 from simulator import trace as tracing
 from simulator.core import (
-    CACHE_RESTING,
+    BREAKER_OPEN,
     CLAIM_SCRIPT,
+    LEASE_HELD,
     LEASE_LOST,
     MISS,
     STORE_SCRIPT,
@@ -527,8 +528,8 @@ LEASED = read_cached(b'{"lease":"0123456789abcdef"}', 3)
         (MISS, Claim(None, LEASED), tracing.LOCKED),
         (LEASED, Claim(None, LEASED), None),  # still locked: the next poll is counted into the one before
         (LEASED, Claim(None, read_cached(encode_record(user_record(3)).encode(), 3)), tracing.STORED_BY_ANOTHER),
-        (MISS, Claim(None, problem=CACHE_RESTING), tracing.CACHE_UNAVAILABLE),
-        (MISS, Claim(None, problem=StoreProblem("Redis is out of memory", unavailable=False)), tracing.CACHE_FULL),
+        (MISS, Claim(None, problem=BREAKER_OPEN), tracing.CACHE_UNAVAILABLE),
+        (MISS, Claim(None, problem=StoreProblem("Redis is out of memory", "full")), tracing.CACHE_FULL),
         (MISS, Claim(None, read_cached(b"{oops", 3)), "miss (corrupt entry: it is not JSON)"),
     ],
 )
@@ -541,8 +542,9 @@ def test_what_a_claim_answered(seen: CachedEntry, claim: Claim, step: str | None
     ("problem", "step"),
     [
         (LEASE_LOST, tracing.NOT_STORED_LEASE_LOST),
-        (CACHE_RESTING, tracing.NOT_STORED_UNAVAILABLE),
-        (StoreProblem("Redis is out of memory", unavailable=False), tracing.NOT_STORED_FULL),
+        (BREAKER_OPEN, tracing.NOT_STORED_UNAVAILABLE),
+        (LEASE_HELD, tracing.NOT_STORED_LEASE_HELD),
+        (StoreProblem("Redis is out of memory", "full"), tracing.NOT_STORED_FULL),
     ],
 )
 def test_why_a_store_stored_nothing(problem: StoreProblem, step: str) -> None:
