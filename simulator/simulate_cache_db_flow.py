@@ -383,10 +383,11 @@ class CacheAside(BaseCacheAside):
         started, key = time.perf_counter(), self.policy.key(user_id)
         record = self.database.update(user_id)
         try:
-            invalidated = record is not None and self.client.delete(key) >= 0
+            if record is not None:
+                self.client.delete(key)
         except UNAVAILABLE_ERRORS as error:
             return UpdateReport(key, record, False, failure_reason(error), time.perf_counter() - started)
-        return UpdateReport(key, record, invalidated, None, time.perf_counter() - started)
+        return UpdateReport(key, record, record is not None, None, time.perf_counter() - started)
 
     def clear(self) -> int:
         """Remove the demo's own keys (SCAN its namespace, UNLINK in batches; never FLUSHDB or KEYS)."""
@@ -598,10 +599,11 @@ class AsyncCacheAside(BaseCacheAside):
         started, key = time.perf_counter(), self.policy.key(user_id)
         record = await self.database.update(user_id)
         try:
-            invalidated = record is not None and await self.client.delete(key) >= 0
+            if record is not None:
+                await self.client.delete(key)
         except UNAVAILABLE_ERRORS as error:
             return UpdateReport(key, record, False, failure_reason(error), time.perf_counter() - started)
-        return UpdateReport(key, record, invalidated, None, time.perf_counter() - started)
+        return UpdateReport(key, record, record is not None, None, time.perf_counter() - started)
 
     async def clear(self) -> int:
         """Remove the demo's own keys (SCAN its namespace, UNLINK in batches; never FLUSHDB or KEYS)."""
@@ -906,7 +908,36 @@ class AsyncSeeder:
 # --- seeding in the background ---
 
 
-class BackgroundSeed:
+class BaseBackgroundSeed:
+    """What both background seeds share that does no I/O: the progress, and saying once how it ended."""
+
+    def __init__(self, progress: SeedProgress, on_done: Callable[[SeedReport, Exception | None], object]) -> None:
+        self.progress = progress
+        self.error: Exception | None = None
+        self._on_done = on_done
+        self._report: SeedReport | None = None
+        self._reported = False
+        self._report_lock = threading.Lock()
+
+    def _final_report(self) -> SeedReport:
+        """How the seed ended: its own report, or one that says it stopped where it was."""
+        return self._report or self.progress.report(time.perf_counter(), stopped=True)
+
+    def _ended(self, report: SeedReport | None, error: Exception | None) -> None:
+        """The seed returned `report`, or failed with `error`: tell `on_done`, unless `stop` already reported."""
+        self.error = error
+        self._report = report or self.progress.report(time.perf_counter(), stopped=True)
+        if self._claim_report():
+            self._on_done(self._report, error)
+
+    def _claim_report(self) -> bool:
+        """True once: whoever claims first (the seed ending, or `stop`) says how it ended."""
+        with self._report_lock:
+            first, self._reported = not self._reported, True
+            return first
+
+
+class BackgroundSeed(BaseBackgroundSeed):
     """A seed in a daemon thread, so the prompt is usable at once."""
 
     def __init__(
@@ -915,13 +946,8 @@ class BackgroundSeed:
         progress: SeedProgress,
         on_done: Callable[[SeedReport, Exception | None], object],
     ) -> None:
-        self.progress = progress
-        self.error: Exception | None = None
+        super().__init__(progress, on_done)
         self._seed = seed
-        self._on_done = on_done
-        self._report: SeedReport | None = None
-        self._reported = False
-        self._report_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="background-seed", daemon=True)
 
     def start(self) -> BackgroundSeed:
@@ -932,7 +958,7 @@ class BackgroundSeed:
     def wait(self) -> SeedReport:
         """Wait until the seed ends by itself."""
         self._thread.join()
-        return self._report or self.progress.report(time.perf_counter(), stopped=True)
+        return self._final_report()
 
     def stop(self) -> SeedReport | None:
         """Stop after the current batch and wait (what was written stays); None if it already reported."""
@@ -942,22 +968,15 @@ class BackgroundSeed:
 
     def _run(self) -> None:
         try:
-            self._report = self._seed(self.progress)
+            report = self._seed(self.progress)
         except BACKGROUND_ERRORS as error:
-            self.error = error
-            self._report = self.progress.report(time.perf_counter(), stopped=True)
-        if self._claim_report():
-            self._on_done(self._report, self.error)
-
-    def _claim_report(self) -> bool:
-        """True once: whoever claims first (the seed ending, or `stop`) says how it ended."""
-        with self._report_lock:
-            first, self._reported = not self._reported, True
-            return first
+            self._ended(None, error)
+        else:
+            self._ended(report, None)
 
 
-class AsyncBackgroundSeed:
-    """A seed in an asyncio task, so the prompt is usable at once."""
+class AsyncBackgroundSeed(BaseBackgroundSeed):
+    """`BackgroundSeed` as an asyncio task."""
 
     def __init__(
         self,
@@ -965,13 +984,8 @@ class AsyncBackgroundSeed:
         progress: SeedProgress,
         on_done: Callable[[SeedReport, Exception | None], object],
     ) -> None:
-        self.progress = progress
-        self.error: Exception | None = None
+        super().__init__(progress, on_done)
         self._seed = seed
-        self._on_done = on_done
-        self._report: SeedReport | None = None
-        self._reported = False
-        self._report_lock = threading.Lock()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> AsyncBackgroundSeed:
@@ -983,7 +997,7 @@ class AsyncBackgroundSeed:
         """Wait until the seed ends by itself."""
         if self._task is not None:
             await self._task
-        return self._report or self.progress.report(time.perf_counter(), stopped=True)
+        return self._final_report()
 
     async def stop(self) -> SeedReport | None:
         """Stop after the current batch and wait (what was written stays); None if it already reported."""
@@ -993,18 +1007,11 @@ class AsyncBackgroundSeed:
 
     async def _run(self) -> None:
         try:
-            self._report = await self._seed(self.progress)
+            report = await self._seed(self.progress)
         except BACKGROUND_ERRORS as error:
-            self.error = error
-            self._report = self.progress.report(time.perf_counter(), stopped=True)
-        if self._claim_report():
-            self._on_done(self._report, self.error)
-
-    def _claim_report(self) -> bool:
-        """True once: whoever claims first (the seed ending, or `stop`) says how it ended."""
-        with self._report_lock:
-            first, self._reported = not self._reported, True
-            return first
+            self._ended(None, error)
+        else:
+            self._ended(report, None)
 
 
 # --- the flow diagram's names ---

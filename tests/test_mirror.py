@@ -65,6 +65,13 @@ ALLOWED = {
         _send="the async bulk client bounds each round trip",
         _send_one="the same bound, one command",
     ),
+    **_allowed(
+        "simulator/simulate_cache_db_flow.py",
+        "BackgroundSeed",
+        __init__="a thread, or a task made by start",
+        start="start a thread, or create a task",
+        wait="join the thread, or await the task",
+    ),
     **_allowed("simulator/database.py", "Database", _words_ready="the async twin draws the words off the event loop"),
     **_allowed(
         "main.py",
@@ -79,6 +86,7 @@ ALLOWED = {
 TWINS = [
     ("simulator/simulate_cache_db_flow.py", "AsyncCacheAside", "CacheAside"),
     ("simulator/simulate_cache_db_flow.py", "AsyncSeeder", "Seeder"),
+    ("simulator/simulate_cache_db_flow.py", "AsyncBackgroundSeed", "BackgroundSeed"),
     ("simulator/simulate_cache_db_flow.py", "", ""),  # the module's functions: run_script and arun_script
     ("simulator/database.py", "AsyncDatabase", "Database"),
 ]
