@@ -38,7 +38,7 @@ from cli.console import (
     standard_input,
     terminate_on_signals,
 )
-from cli.messages import StartupError, describe_database, unavailable
+from cli.messages import StartupError, describe_database, describe_failure, unavailable
 from cli.render import (
     render_answer,
     render_banner,
@@ -63,7 +63,7 @@ from cli.render import (
 )
 from cli.startup import connect, load_settings
 from config.database import DatabaseError, open_connector
-from config.redis import REDIS_ERRORS, RedisClients, failure_reason
+from config.redis import REDIS_ERRORS, RedisClients
 from config.settings import ConfigError, Settings
 from simulator.core import CachePolicy, SeedProgress
 from simulator.database import Database
@@ -224,12 +224,8 @@ def perform(
                 text = render_stats(cache.stats.snapshot(), json_output)
             case _:
                 assert_never(command)
-    except REDIS_ERRORS as error:
-        text = render_error(f"Redis error: {failure_reason(error)}", json_output)
-    except DatabaseError as error:
-        text = render_error(f"Database error: {error}", json_output)
-    except Exception as error:  # a bug: one line instead of a traceback, and the prompt goes on
-        text = render_error(f"Unexpected error: {type(error).__name__}: {error}", json_output)
+    except Exception as error:  # Redis, the database, or a bug: one line instead of a traceback, and the prompt goes on
+        text = render_error(describe_failure(error), json_output)
     console.answer(text)
 
 

@@ -42,7 +42,7 @@ from cli.console import (
     standard_input,
     until_terminated,
 )
-from cli.messages import StartupError, describe_database, unavailable
+from cli.messages import StartupError, describe_database, describe_failure, unavailable
 from cli.render import (
     render_answer,
     render_banner,
@@ -67,7 +67,7 @@ from cli.render import (
 )
 from cli.startup import aconnect, load_settings
 from config.database import DatabaseError, aopen_connector
-from config.redis import REDIS_ERRORS, RedisClients, failure_reason
+from config.redis import RedisClients
 from config.settings import ConfigError, Settings
 from simulator.core import CachePolicy, SeedProgress
 from simulator.database import AsyncDatabase
@@ -241,12 +241,8 @@ async def perform(
                 text = render_stats(cache.stats.snapshot(), json_output)
             case _:
                 assert_never(command)
-    except REDIS_ERRORS as error:
-        text = render_error(f"Redis error: {failure_reason(error)}", json_output)
-    except DatabaseError as error:
-        text = render_error(f"Database error: {error}", json_output)
-    except Exception as error:  # a bug: one line instead of a traceback, and the prompt goes on
-        text = render_error(f"Unexpected error: {type(error).__name__}: {error}", json_output)
+    except Exception as error:  # Redis, the database, or a bug: one line instead of a traceback, and the prompt goes on
+        text = render_error(describe_failure(error), json_output)
     console.answer(text)
 
 

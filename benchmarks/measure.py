@@ -1202,7 +1202,7 @@ def measure_traffic(clients: RedisClients, plan: Plan, measurements: Measurement
 
 def _keep_traffic(measurements: Measurements, twin: str, report: LoadReport) -> None:
     if report.errors:
-        raise RuntimeError(f"the {twin} traffic run failed {report.errors} lookups: {report.first_error}")
+        raise RuntimeError(f"the {twin} traffic run failed {report.errors} lookups: {report.first_error!r}")
     # a second in which no lookup ended has no ratio: NaN, which the chart leaves as a gap
     measurements.traffic[twin] = [math.nan if ratio is None else ratio for ratio in report.hit_ratio_by_second]
     measurements.traffic_summary[twin] = {

@@ -17,6 +17,7 @@ import os
 from config.database import DatabaseError, DatabaseFailureKind, database_failure_kind
 from config.redis import (
     NO_ROUTE_ERRNOS,
+    REDIS_ERRORS,
     FailureKind,
     OpenedRedis,
     Probed,
@@ -184,3 +185,15 @@ def unavailable(settings: Settings, error: DatabaseError) -> DatabaseUnavailable
         hint = _DATABASE_HINTS[kind] if kind is not None else "check DATABASE_URL"
     line = f"Cannot use the database, {describe_database(settings)}: {reason}." + (f" Hint: {hint}." if hint else "")
     return DatabaseUnavailable(line)
+
+
+# --- a command that failed ---
+
+
+def describe_failure(error: BaseException) -> str:
+    """Why a command or a lookup failed, in one line: Redis's words, the database's, or (a bug) the error's own."""
+    if isinstance(error, REDIS_ERRORS):
+        return f"Redis error: {failure_reason(error)}"
+    if isinstance(error, DatabaseError):
+        return f"Database error: {error}"
+    return f"Unexpected error: {type(error).__name__}: {error}"

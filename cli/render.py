@@ -31,6 +31,7 @@ from cli.commands import (
     Stampede,
     Update,
 )
+from cli.messages import describe_failure
 from config.settings import Settings
 from simulator.core import (
     CacheEvent,
@@ -311,10 +312,9 @@ def render_load_progress(progress: LoadProgress) -> str:
 def render_load_report(report: LoadReport, json_output: bool) -> str:
     """The summary of a load: hit ratio overall and second by second, database reads saved, latencies, errors."""
     plan = report.plan
+    first_error = None if report.first_error is None else describe_failure(report.first_error)
     if json_output:
-        counts = fields_of(
-            report, "lookups hits misses hit_ratio database_reads saved shared degraded errors first_error"
-        )
+        counts = fields_of(report, "lookups hits misses hit_ratio database_reads saved shared degraded errors")
         return json.dumps(
             {
                 "load": {
@@ -325,6 +325,7 @@ def render_load_report(report: LoadReport, json_output: bool) -> str:
                     "users": report.population,
                     "ended": str(report.ended),
                     **counts,
+                    "first_error": first_error,
                     "elapsed_ms": round(report.elapsed_seconds * 1000, 3),
                     "lookups_per_second": round(report.rate, 1),
                     "hit_ratio_by_second": report.hit_ratio_by_second,
@@ -336,7 +337,7 @@ def render_load_report(report: LoadReport, json_output: bool) -> str:
         )
     ratio = "n/a" if report.hit_ratio is None else f"{report.hit_ratio:.1%}"
     saved = f" ({report.saved / report.lookups:.1%})" if report.lookups else ""
-    errors = f" (the first: {printable(report.first_error)})" if report.first_error else ""
+    errors = f" (the first: {printable(first_error)})" if first_error else ""
     return "\n".join(
         (
             f"Load: {report.lookups:,} of {plan.lookups:,} lookups answered in {report.elapsed_seconds:.2f} s "

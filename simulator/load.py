@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from config.database import DatabaseError
-from config.redis import REDIS_ERRORS, failure_reason
 from simulator.core import LookupResult, latency_percentiles_ms
 
 if TYPE_CHECKING:  # the shells only call their `lookup`: the prompt's parser imports this module's plan
@@ -185,7 +183,7 @@ class LoadReport:
     shared: int  # lookups answered by another lookup's database read: stampedes absorbed
     degraded: int  # answered from the database because the cache was unavailable
     errors: int
-    first_error: str | None
+    first_error: Exception | None  # worded by the prompt
     elapsed_seconds: float
     ended: LoadEnd
     by_second: tuple[SecondTally, ...]
@@ -238,7 +236,7 @@ class LoadRun:
         self._handed_out = 0
         self._ended: LoadEnd | None = None
         self._counts = {"hits": 0, "misses": 0, "database_reads": 0, "shared": 0, "degraded": 0, "errors": 0}
-        self._first_error: str | None = None
+        self._first_error: Exception | None = None
         self._seconds: list[list[int]] = []  # [lookups, hits] per second since `started`
         self._hit_seconds = array("d")  # 8 bytes a sample: a million lookups keep 8 MB
         self._miss_seconds = array("d")
@@ -286,11 +284,11 @@ class LoadRun:
             self._seconds[second][0] += 1
             self._seconds[second][1] += hit
 
-    def failed(self, reason: str) -> None:
-        """Count one lookup that raised instead of answering (`reason`: one line)."""
+    def failed(self, error: Exception) -> None:
+        """Count one lookup that raised `error` instead of answering (the first is kept for the summary)."""
         with self._lock:
             self._counts["errors"] += 1
-            self._first_error = self._first_error or reason
+            self._first_error = self._first_error or error
 
     def seconds_to_next_progress(self, now: float) -> float:
         """How long a shell may wait before the next progress line is due."""
@@ -337,15 +335,6 @@ class LoadRun:
             hit_latency_ms=latency_percentiles_ms(hit_seconds),
             miss_latency_ms=latency_percentiles_ms(miss_seconds),
         )
-
-
-def error_reason(error: Exception) -> str:
-    """Why a lookup failed, in one line: Redis's words, the database's, or the error's own."""
-    if isinstance(error, REDIS_ERRORS):
-        return f"Redis error: {failure_reason(error)}"
-    if isinstance(error, DatabaseError):
-        return f"Database error: {error}"
-    return f"{type(error).__name__}: {error}"
 
 
 def _no_progress(progress: LoadProgress) -> None:
@@ -404,7 +393,7 @@ def _work(cache: CacheAside, run: LoadRun) -> None:
         try:
             run.record(cache.lookup(user_id))
         except Exception as error:  # one failed lookup is a count in the summary, and the load goes on
-            run.failed(error_reason(error))
+            run.failed(error)
 
 
 async def _awork(cache: AsyncCacheAside, run: LoadRun) -> None:
@@ -413,4 +402,4 @@ async def _awork(cache: AsyncCacheAside, run: LoadRun) -> None:
         try:
             run.record(await cache.lookup(user_id))
         except Exception as error:  # one failed lookup is a count in the summary, and the load goes on
-            run.failed(error_reason(error))
+            run.failed(error)

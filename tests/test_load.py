@@ -34,6 +34,7 @@ import redis
 import main
 import main_async
 from cli.commands import Invalid, Load, order_of, parse_command
+from cli.messages import describe_failure
 from cli.render import render_load_progress, render_load_report
 from config.database import DatabaseError
 from simulator import load
@@ -175,15 +176,16 @@ def test_the_summary_counts_add_up_and_its_percentiles_are_those_of_the_samples(
     ]
     for answer in answers:
         run.record(answer)
-    run.failed("Redis error: connection refused")
-    run.failed("Redis error: timed out")
+    refused, timed_out = redis.ConnectionError("Connection refused"), redis.TimeoutError("Timeout reading")
+    run.failed(refused)
+    run.failed(timed_out)
     report = run.report(clock.now + 2)
     assert (report.lookups, report.hits, report.misses) == (8, 4, 4)
     assert report.hits + report.misses == report.lookups
     assert report.database_reads == 3
     assert report.saved == report.lookups - report.database_reads == 5
     assert (report.shared, report.degraded, report.errors) == (1, 1, 2)
-    assert report.first_error == "Redis error: connection refused"
+    assert report.first_error is refused
     assert report.hit_ratio == 0.5
     assert report.hit_latency_ms == pytest.approx({"p50": 2, "p95": 4, "p99": 4})  # nearest rank of 1, 2, 3, 4
     assert report.miss_latency_ms == pytest.approx({"p50": 20, "p95": 40, "p99": 40})  # of 10, 20, 30, 40
@@ -404,8 +406,8 @@ async def test_failed_lookups_are_counted_as_errors_and_the_load_goes_on(twin: T
     report = await run_through(twin, LoadRun(LoadPlan(90, concurrency=1), TEST_DB_SIZE), failing)
     assert (report.lookups, report.errors) == (60, 30)
     assert report.first_error is not None
-    assert report.first_error.startswith("Redis error: ")
-    assert "\n" not in report.first_error
+    assert describe_failure(report.first_error).startswith("Redis error: ")
+    assert "\n" not in describe_failure(report.first_error)
     assert report.ended is LoadEnd.COMPLETED
 
 
@@ -703,9 +705,14 @@ def test_the_human_summary_reads_as_measured() -> None:
 
 def test_how_a_load_ended_is_said() -> None:
     assert "stopped at its time limit (30 s)" in render_load_report(_report(ended=LoadEnd.TIME_LIMIT), False)
-    interrupted = render_load_report(_report(ended=LoadEnd.INTERRUPTED, errors=2, first_error="Redis error: x"), False)
+    interrupted = render_load_report(
+        _report(ended=LoadEnd.INTERRUPTED, errors=2, first_error=redis.ConnectionError("Connection refused")), False
+    )
     assert "interrupted: this is what ran" in interrupted
-    assert "  errors: 2 (the first: Redis error: x); degraded: 0 answered without the cache" in interrupted
+    assert (
+        "  errors: 2 (the first: Redis error: connection refused (nothing is listening there)); degraded: 0 answered without the cache"
+        in interrupted
+    )
 
 
 def test_a_long_run_shows_its_hit_ratio_in_windows_and_json_keeps_every_second() -> None:
