@@ -38,7 +38,7 @@ from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 from config.database import aopen_connector, open_connector
-from config.redis import CLIENT_NAME, MAX_CLUSTER_CONNECTIONS, AsyncClient, RedisClients, SyncClient, shard_of
+from config.redis import CLIENT_NAME, MAX_CLUSTER_CONNECTIONS, AsyncClient, RedisClients, SyncClient, node_of
 from config.settings import Settings
 from simulator.core import CachePolicy, LookupResult, Source
 from simulator.database import AsyncDatabase, Database
@@ -359,8 +359,8 @@ class CountedLookup:
 
 def neighbour(client: SyncClient | AsyncClient, policy: CachePolicy, user_id: int) -> int:
     """The next id whose key lives on the same node as `user_id`'s (any next id on a single server)."""
-    node = shard_of(client, policy.key(user_id))
-    return next(other for other in itertools.count(user_id + 1) if shard_of(client, policy.key(other)) == node)
+    node = node_of(client, policy.key(user_id))
+    return next(other for other in itertools.count(user_id + 1) if node_of(client, policy.key(other)) == node)
 
 
 def checked(miss: CountedLookup, hit: CountedLookup) -> tuple[CountedLookup, CountedLookup]:

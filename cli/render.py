@@ -235,11 +235,11 @@ def render_cache_event(event: CacheEvent, in_use: str) -> str:
     `in_use` names the server the client uses now (`Redis at redis://...`, or a Sentinel
     master at the address Sentinel gave after a failover), never just the configured URL.
     """
-    if event.shard:  # a cluster node: only its keys are affected
+    if event.node:  # a cluster node: only its keys are affected
         if event.available:
-            return f"Cache node {event.shard} recovered: its keys use Redis again."
+            return f"Cache node {event.node} recovered: its keys use Redis again."
         return (
-            f"Warning: cache node {event.shard} is unavailable ({event.reason}); its keys are answered from the "
+            f"Warning: cache node {event.node} is unavailable ({event.reason}); its keys are answered from the "
             f"database, and it is tried again in {event.retry_seconds:g} s."
         )
     if event.available:

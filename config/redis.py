@@ -121,8 +121,8 @@ def on_node_of(client: SyncClient | AsyncClient, key: str) -> dict[str, Any]:
     return {}
 
 
-def shard_of(client: SyncClient | AsyncClient, key: str) -> str:
-    """The cluster node holding `key` ("" outside a cluster): each node gets its own circuit breaker."""
+def node_of(client: SyncClient | AsyncClient, key: str) -> str:
+    """The name of the cluster node holding `key` ("" outside a cluster): each node gets its own circuit breaker."""
     if not _is_cluster(type(client)):
         return ""
     cluster: Any = client  # redis-py leaves the sync RedisCluster's get_node_from_key untyped

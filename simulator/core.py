@@ -465,12 +465,12 @@ BREAKER_OPEN = StoreProblem("the cache is unavailable", "unavailable")  # not as
 
 @dataclass(frozen=True, slots=True)
 class CacheEvent:
-    """A change in whether Redis (or one cluster node: `shard`) can be used: printed once, not per lookup."""
+    """A change in whether Redis (or one cluster node, named by `node`) can be used: printed once, not per lookup."""
 
     available: bool
     reason: str = ""
     retry_seconds: float = 0.0
-    shard: str = ""
+    node: str = ""
 
 
 class CircuitBreaker:
@@ -525,7 +525,7 @@ class CircuitBreaker:
 
 
 class CircuitBreakers:
-    """One breaker per shard: a cluster node down keeps only its own keys off Redis. Thread-safe.
+    """One breaker per node: a cluster node down keeps only its own keys off Redis. Thread-safe.
 
     `failed` and `succeeded` return the CacheEvent to announce, once per change of state.
     """
@@ -536,23 +536,23 @@ class CircuitBreakers:
         self._lock = threading.Lock()
         self._breakers: dict[str, CircuitBreaker] = {}
 
-    def __getitem__(self, shard: str) -> CircuitBreaker:
-        """The breaker of `shard` ("" for a single server or a Sentinel-found master)."""
-        breaker = self._breakers.get(shard)
+    def __getitem__(self, node: str) -> CircuitBreaker:
+        """The breaker of `node` ("" for a single server or a Sentinel-found master)."""
+        breaker = self._breakers.get(node)
         if breaker is None:
             with self._lock:
-                breaker = self._breakers.setdefault(shard, CircuitBreaker(self.cooldown_seconds, self._clock))
+                breaker = self._breakers.setdefault(node, CircuitBreaker(self.cooldown_seconds, self._clock))
         return breaker
 
-    def failed(self, shard: str, reason: str) -> CacheEvent | None:
-        """Redis (or the shard's node) failed; the event to announce if that started an outage."""
-        if self[shard].failed():
-            return CacheEvent(False, reason, self.cooldown_seconds, shard)
+    def failed(self, node: str, reason: str) -> CacheEvent | None:
+        """Redis (or the node's node) failed; the event to announce if that started an outage."""
+        if self[node].failed():
+            return CacheEvent(False, reason, self.cooldown_seconds, node)
         return None
 
-    def succeeded(self, shard: str) -> CacheEvent | None:
+    def succeeded(self, node: str) -> CacheEvent | None:
         """Redis answered; the event to announce if that ended an outage."""
-        return CacheEvent(True, shard=shard) if self[shard].succeeded() else None
+        return CacheEvent(True, node=node) if self[node].succeeded() else None
 
 
 # --- results ---

@@ -36,8 +36,8 @@ from config.redis import (
     failure_reason,
     is_cluster,
     is_wrong_type,
+    node_of,
     on_node_of,
-    shard_of,
 )
 from config.speedups import routed
 from simulator.core import (
@@ -240,24 +240,24 @@ class BaseCacheAside:
         self._notify = notify
         self._closed = False
 
-    def _cache_failed(self, shard: str, error: Exception) -> CacheFailure:
-        """What a failed call to the cache means (config.redis.cache_failure), told to the shard's breaker."""
+    def _cache_failed(self, node: str, error: Exception) -> CacheFailure:
+        """What a failed call to the cache means (config.redis.cache_failure), told to the node's breaker."""
         failure = cache_failure(error)
         if failure == "unavailable":
-            event = self.breakers.failed(shard, failure_reason(error))
+            event = self.breakers.failed(node, failure_reason(error))
         else:
-            event = self.breakers.succeeded(shard)  # Redis answered, if only with an error
+            event = self.breakers.succeeded(node)  # Redis answered, if only with an error
         if event:
             self._notify(event)
         return failure
 
-    def _cache_worked(self, shard: str) -> None:
-        if event := self.breakers.succeeded(shard):
+    def _cache_worked(self, node: str) -> None:
+        if event := self.breakers.succeeded(node):
             self._notify(event)
 
-    def _read_failed(self, shard: str, error: Exception) -> CachedEntry:
+    def _read_failed(self, node: str, error: Exception) -> CachedEntry:
         """A failed read: the cache is unavailable, or the key holds another type; else `error` is raised."""
-        match self._cache_failed(shard, error):
+        match self._cache_failed(node, error):
             case "unavailable":
                 return UNAVAILABLE
             case "wrong type":
@@ -265,9 +265,9 @@ class BaseCacheAside:
             case "full" | "rejected":  # a read is never refused for memory; an ACL's NOPERM: the user must see it
                 raise error
 
-    def _script_failed(self, shard: str, error: Exception) -> StoreProblem:
+    def _script_failed(self, node: str, error: Exception) -> StoreProblem:
         """A failed claim or store: the cache is unavailable or full, so nothing is stored; else `error` is raised."""
-        match self._cache_failed(shard, error):
+        match self._cache_failed(node, error):
             case "unavailable" | "full" as failure:
                 return StoreProblem(failure_reason(error), failure)
             case "wrong type" | "rejected":
@@ -423,8 +423,8 @@ class CacheAside(BaseCacheAside):
 
     def _read(self, key: str, user_id: int, trace: Trace | None = None) -> CachedEntry:
         """GET (with PTTL, one script, for early refresh or an expiry check); UNAVAILABLE if Redis is down."""
-        shard = shard_of(self.client, key)
-        if not self.breakers[shard].allow():
+        node = node_of(self.client, key)
+        if not self.breakers[node].allow():
             return UNAVAILABLE
         with_ttl = self.policy.early_refresh or self.audit.due(key)
         try:
@@ -434,11 +434,11 @@ class CacheAside(BaseCacheAside):
             else:
                 cached = read_cached(self.client.get(key), user_id)
         except CACHE_ERRORS as error:
-            return self._read_failed(shard, error)
+            return self._read_failed(node, error)
         finally:
             if trace is not None:
                 trace.step(CHECK_THE_CACHE, read_command(key, with_ttl))
-        self._cache_worked(shard)
+        self._cache_worked(node)
         return cached
 
     def _get_with_ttl(self, key: str, *, raise_on_error: bool = True) -> tuple[Any, Any]:
@@ -498,17 +498,17 @@ class CacheAside(BaseCacheAside):
 
         Given a `trace`, the command sent is written down as `step`, whether it worked or failed.
         """
-        shard = shard_of(self.client, key)
-        if not self.breakers[shard].allow():
+        node = node_of(self.client, key)
+        if not self.breakers[node].allow():
             return BREAKER_OPEN
         try:
             reply = run_script(self.client, script, key, arguments)
         except CACHE_ERRORS as error:
-            return self._script_failed(shard, error)
+            return self._script_failed(node, error)
         finally:
             if trace is not None:
                 trace.step(step, script_command(script.script, key, arguments))
-        self._cache_worked(shard)
+        self._cache_worked(node)
         return reply
 
     def _refresh_if_due(self, user_id: int, cached: CachedEntry, trace: Trace | None = None) -> None:
@@ -640,8 +640,8 @@ class AsyncCacheAside(BaseCacheAside):
 
     async def _read(self, key: str, user_id: int, trace: Trace | None = None) -> CachedEntry:
         """GET (with PTTL, one script, for early refresh or an expiry check); UNAVAILABLE if Redis is down."""
-        shard = shard_of(self.client, key)
-        if not self.breakers[shard].allow():
+        node = node_of(self.client, key)
+        if not self.breakers[node].allow():
             return UNAVAILABLE
         with_ttl = self.policy.early_refresh or self.audit.due(key)
         try:
@@ -651,11 +651,11 @@ class AsyncCacheAside(BaseCacheAside):
             else:
                 cached = read_cached(await self.client.get(key), user_id)
         except CACHE_ERRORS as error:
-            return self._read_failed(shard, error)
+            return self._read_failed(node, error)
         finally:
             if trace is not None:
                 trace.step(CHECK_THE_CACHE, read_command(key, with_ttl))
-        self._cache_worked(shard)
+        self._cache_worked(node)
         return cached
 
     async def _get_with_ttl(self, key: str, *, raise_on_error: bool = True) -> tuple[Any, Any]:
@@ -715,17 +715,17 @@ class AsyncCacheAside(BaseCacheAside):
 
         Given a `trace`, the command sent is written down as `step`, whether it worked or failed.
         """
-        shard = shard_of(self.client, key)
-        if not self.breakers[shard].allow():
+        node = node_of(self.client, key)
+        if not self.breakers[node].allow():
             return BREAKER_OPEN
         try:
             reply = await arun_script(self.client, script, key, arguments)
         except CACHE_ERRORS as error:
-            return self._script_failed(shard, error)
+            return self._script_failed(node, error)
         finally:
             if trace is not None:
                 trace.step(step, script_command(script.script, key, arguments))
-        self._cache_worked(shard)
+        self._cache_worked(node)
         return reply
 
     def _refresh_if_due(self, user_id: int, cached: CachedEntry, trace: Trace | None = None) -> None:

@@ -9,7 +9,7 @@ lists every command the twin sent, so "the breaker kept it off Redis" is counted
 timed. The breakers run on a clock the test moves: a cool-down ends when the test says.
 
 What a failure means (config.redis.cache_failure): Redis unavailable -> answered from the
-database, degraded, the shard's breaker opens; out of memory -> answered, "not cached";
+database, degraded, the node's breaker opens; out of memory -> answered, "not cached";
 WRONGTYPE on a read -> a corrupt entry, repaired; anything else Redis answers (an ACL
 refusal) -> raised to the caller, the breaker untouched. A change to how one twin handles
 any of these fails here for that twin.
@@ -230,7 +230,7 @@ class FaultyTwin:
 
     @property
     def breaker_open(self) -> bool:
-        return not self.cache.breakers[""].closed  # a single server: one breaker, shard ""
+        return not self.cache.breakers[""].closed  # a single server: one breaker, node ""
 
 
 @pytest.fixture(params=["sync", "async"])
@@ -321,7 +321,7 @@ async def test_after_the_cool_down_one_probe_finds_redis_back_and_closes_the_bre
     result = await twin.lookup(7)
     assert (result.source, result.degraded, result.stored) == (Source.DATABASE, False, True)
     assert not twin.breaker_open
-    assert twin.events == [outage(error), CacheEvent(True, shard="")]
+    assert twin.events == [outage(error), CacheEvent(True, node="")]
     assert sync_client.get("user-7") == encode_record(user_record(7)).encode()
 
 

@@ -203,7 +203,7 @@ def test_a_change_to_one_twin_only_is_caught() -> None:
     source = (PROJECT / path).read_text()
     async_read = source.index("    async def _read(")
     one_sided = source[:async_read] + source[async_read:].replace(
-        "            return self._read_failed(shard, error)",
+        "            return self._read_failed(node, error)",
         "            return WRONG_TYPE if is_wrong_type(error) else UNAVAILABLE",
         1,
     )

@@ -155,7 +155,7 @@ async def test_a_killed_node_degrades_only_its_own_keys(
     for user_id in survivor_ids:
         result = await on_cluster.lookup(user_id)
         assert (result.source, result.degraded) == (Source.CACHE, False)
-    assert [(event.available, event.shard) for event in events] == [(False, victim.address)]
+    assert [(event.available, event.node) for event in events] == [(False, victim.address)]
 
 
 async def test_a_whole_cluster_down_degrades_everything_and_recovers_by_itself(
