@@ -120,18 +120,22 @@ def render_answer(result: LookupResult, json_output: bool, trace: Trace | None =
 
 
 def _answer_line(result: LookupResult, value: str, took: str) -> str:
-    if result.source is Source.CACHE:
-        return f"Found in cache: {result.key} = {value} ({took})"
-    if result.degraded:
-        found = f"{result.key} = {value}" if result.record else f"{result.key} is not in the database"
-        return f"From the database, cache unavailable: {found} ({took})"
-    if result.source is Source.DATABASE:
-        stored = "Stored" if result.stored else "Read from the database (not cached)"
-        return f"{stored}: {result.key} = {value} ({took})"
-    if result.source is Source.NEGATIVE_CACHE:
-        return f"Not found (cached): {result.key} is not in the database ({took})"
-    remembered = "cached as not found" if result.stored else "not cached"
-    return f"Not found: {result.key} is not in the database; {remembered} ({took})"
+    match result.source:
+        case Source.CACHE:
+            return f"Found in cache: {result.key} = {value} ({took})"
+        case Source.NEGATIVE_CACHE:
+            return f"Not found (cached): {result.key} is not in the database ({took})"
+        case Source.DATABASE | Source.NOT_FOUND if result.degraded:
+            found = f"{result.key} = {value}" if result.record else f"{result.key} is not in the database"
+            return f"From the database, cache unavailable: {found} ({took})"
+        case Source.DATABASE:
+            stored = "Stored" if result.stored else "Read from the database (not cached)"
+            return f"{stored}: {result.key} = {value} ({took})"
+        case Source.NOT_FOUND:
+            remembered = "cached as not found" if result.stored else "not cached"
+            return f"Not found: {result.key} is not in the database; {remembered} ({took})"
+        case _:
+            assert_never(result.source)
 
 
 def render_steps(trace: Trace) -> list[str]:
@@ -184,15 +188,20 @@ def render_ttl(report: TtlReport, json_output: bool) -> str:
     """What the cache holds for a key and how long it has left."""
     if json_output:
         return json.dumps({"key": report.key, "state": report.state, "ttl_seconds": report.remaining_seconds})
-    if report.state == "missing":
-        return f"{report.key}: not in the cache"
     left = "no expiry" if report.remaining_seconds is None else f"expires in {report.remaining_seconds:,.1f} s"
-    held = {
-        "record": "a record",
-        "not-found": "a cached 'not found'",
-        "lease": "a lease (a lookup is reading the database to fill it)",
-        "corrupt": "a corrupt value",
-    }[report.state]
+    match report.state:
+        case "missing":
+            return f"{report.key}: not in the cache"
+        case "record":
+            held = "a record"
+        case "not-found":
+            held = "a cached 'not found'"
+        case "lease":
+            held = "a lease (a lookup is reading the database to fill it)"
+        case "corrupt":
+            held = "a corrupt value"
+        case _:
+            assert_never(report.state)
     return f"{report.key}: {held}, {left}"
 
 
@@ -356,11 +365,15 @@ def render_load_report(report: LoadReport, json_output: bool) -> str:
 
 
 def _load_end(report: LoadReport) -> str:
-    if report.ended is LoadEnd.TIME_LIMIT:
-        return f"stopped at its time limit ({report.plan.seconds:g} s)"
-    if report.ended is LoadEnd.INTERRUPTED:
-        return "interrupted: this is what ran"
-    return str(report.ended)
+    match report.ended:
+        case LoadEnd.COMPLETED | LoadEnd.STOPPED:
+            return str(report.ended)
+        case LoadEnd.TIME_LIMIT:
+            return f"stopped at its time limit ({report.plan.seconds:g} s)"
+        case LoadEnd.INTERRUPTED:
+            return "interrupted: this is what ran"
+        case _:
+            assert_never(report.ended)
 
 
 MAX_TIMELINE_POINTS = 30  # a longer run's seconds are shown in windows of several seconds each (--json has them all)

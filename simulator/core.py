@@ -651,7 +651,7 @@ class TtlReport:
     """What `ttl <id>` found: a record, a cached "not found", or nothing, and how long it has left."""
 
     key: str
-    state: str  # "record", "not-found", "lease", "corrupt" or "missing"
+    state: Literal["record", "not-found", "lease", "corrupt", "missing"]  # not-found: a cached "not found"
     remaining_seconds: float | None
 
     @classmethod
@@ -659,10 +659,12 @@ class TtlReport:
         """Read PTTL's answer (-2: no key, -1: no expiry)."""
         if remaining_ms is None or remaining_ms == -2 or not (cached.in_cache or cached.problem or cached.leased):
             return cls(key, "missing", None)
-        state = (
-            "not-found" if cached.not_found else "record" if cached.record else "lease" if cached.leased else "corrupt"
-        )
-        return cls(key, state, None if remaining_ms < 0 else remaining_ms / 1000)
+        remaining_seconds = None if remaining_ms < 0 else remaining_ms / 1000
+        if cached.not_found:
+            return cls(key, "not-found", remaining_seconds)
+        if cached.record:
+            return cls(key, "record", remaining_seconds)
+        return cls(key, "lease" if cached.leased else "corrupt", remaining_seconds)
 
 
 @dataclass(frozen=True, slots=True)
