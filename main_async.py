@@ -64,6 +64,7 @@ from cli.render import (
     render_updated,
     render_warning,
     reply_to,
+    warning_of,
 )
 from cli.startup import aconnect, load_settings
 from config.database import DatabaseError, aopen_connector
@@ -220,8 +221,8 @@ async def perform(
             case Lookup(user_id) | Show(user_id):
                 trace = Trace() if traced else None
                 result = await cache.lookup(user_id, trace)
-                if result.warning:
-                    console.note(render_warning(result.key, result.warning))
+                if (warning := warning_of(result)) is not None:
+                    console.note(render_warning(result.key, warning))
                 text = render_answer(result, json_output, trace, None if isinstance(command, Show) else console.width)
             case Stampede(user_id, count):
                 text = render_stampede(await cache.stampede(user_id, count), json_output)

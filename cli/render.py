@@ -461,6 +461,20 @@ def render_warning(key: str, warning: str) -> str:
     return f"Warning: {key}: {printable(warning)}"
 
 
+def warning_of(result: LookupResult) -> str | None:
+    """What went wrong with a lookup that still answered: a corrupt value (and, truthfully, whether it was
+    replaced), or why the answer was not cached; None when nothing did."""
+    not_cached = None if result.not_cached is None else f"not cached: {result.not_cached.reason}"
+    if result.corrupt is None:
+        return not_cached
+    corrupt = f"ignored a corrupt cache entry ({result.corrupt.value})"
+    if result.stored:
+        return f"{corrupt}; repaired it"
+    if result.source is Source.CACHE:
+        return f"{corrupt}; another lookup repaired it"
+    return f"{corrupt}; {not_cached or 'not repaired'}"
+
+
 def render_banner(settings: Settings) -> str:
     """What the demo does with these settings, printed once at start."""
     prefix = f"{settings.key_prefix}user-<id>" if settings.key_prefix else "user-<id>"

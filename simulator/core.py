@@ -12,6 +12,7 @@ an event loop.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import random
@@ -53,9 +54,16 @@ def cache_key(user_id: int, prefix: str = "") -> str:
     return f"{prefix}user-{user_id}"
 
 
+@functools.cache
 def demo_key_pattern(prefix: str = "") -> re.Pattern[str]:
     """Exactly the keys the demo writes (records, tombstones and leases), so nothing else is ever touched."""
     return re.compile(re.escape(prefix) + r"user-[1-9][0-9]*")
+
+
+def demo_key(raw: bytes, prefix: str = "") -> str | None:
+    """The key SCAN returned, if the demo wrote it (`clear` and `cache` touch no other); None otherwise."""
+    key = raw.decode("utf-8", "replace")
+    return key if demo_key_pattern(prefix).fullmatch(key) else None
 
 
 def encode_not_found(user_id: int) -> str:
@@ -291,11 +299,6 @@ class CachedEntry:
         """True when the cache answers by itself (a record or a remembered "not found")."""
         return self.record is not None or self.not_found
 
-    @property
-    def warning(self) -> str | None:
-        """One line for a corrupt value, or None."""
-        return None if self.problem is None else f"ignored a corrupt cache entry ({self.problem.value})"
-
 
 MISS = CachedEntry()
 WRONG_TYPE = CachedEntry(problem=Problem.WRONG_TYPE)
@@ -389,7 +392,7 @@ class Filled:
     record: UserRecord | None
     value: str
     degraded: bool = False  # answered without the cache: it was unavailable, or became so before the store
-    warning: str | None = None
+    not_cached: StoreProblem | None = None  # why a full or changed cache kept the answer out of it
 
     @classmethod
     def from_database(cls, user_id: int, record: UserRecord | None, *, degraded: bool = False) -> Filled:
@@ -405,12 +408,12 @@ class Filled:
         return cls(Source.CACHE, cached.record, cached.value or "")
 
     def stored(self, problem: StoreProblem | None) -> Filled:
-        """This outcome, after trying to store it: a full Redis is a warning, an unavailable one degrades it."""
+        """This outcome, after trying to store it: an unavailable Redis degrades it; any other problem is kept."""
         if problem is None:
             return self
         if problem.unavailable:
             return replace(self, degraded=True)
-        return replace(self, warning=f"not cached: {problem.reason}")
+        return replace(self, not_cached=problem)
 
 
 @dataclass(frozen=True, slots=True)
@@ -568,7 +571,8 @@ class LookupResult:
     record: UserRecord | None
     value: str | None
     elapsed_seconds: float
-    warning: str | None = None
+    corrupt: Problem | None = None  # the cache held a value that is not a record (the fill replaced it, if `stored`)
+    not_cached: StoreProblem | None = None  # why a full or changed cache kept the answer out
     shared: bool = False  # answered by another lookup's database read (stampede protection)
     degraded: bool = False  # answered without the cache: it was unavailable (Redis down, or the breaker open)
     stored: bool = False  # a database answer that is now in the cache
@@ -581,11 +585,11 @@ class LookupResult:
 
     @classmethod
     def from_fill(
-        cls, user_id: int, key: str, filled: Filled, elapsed_seconds: float, warning: str | None, shared: bool
+        cls, user_id: int, key: str, filled: Filled, elapsed_seconds: float, corrupt: Problem | None, shared: bool
     ) -> LookupResult:
-        """The cache missed; `filled` says what the database (or another process) gave."""
+        """The cache missed (or held `corrupt`); `filled` says what the database (or another process) gave."""
         value = filled.value if filled.record is not None else None
-        stored = filled.source in (Source.DATABASE, Source.NOT_FOUND) and not (filled.degraded or filled.warning)
+        stored = filled.source in (Source.DATABASE, Source.NOT_FOUND) and not (filled.degraded or filled.not_cached)
         return cls(
             user_id,
             key,
@@ -593,7 +597,8 @@ class LookupResult:
             filled.record,
             value,
             elapsed_seconds,
-            repaired(warning, filled, stored) if warning else filled.warning,
+            corrupt,
+            filled.not_cached,
             shared,
             filled.degraded,
             stored,
@@ -608,15 +613,6 @@ class LookupResult:
     def read_the_database(self) -> bool:
         """True when this lookup itself read the database."""
         return self.source in (Source.DATABASE, Source.NOT_FOUND) and not self.shared
-
-
-def repaired(corrupt: str, filled: Filled, stored: bool) -> str:
-    """The warning for a corrupt value, saying truthfully whether the fill replaced it."""
-    if stored:
-        return f"{corrupt}; repaired it"
-    if filled.source is Source.CACHE:
-        return f"{corrupt}; another lookup repaired it"
-    return f"{corrupt}; {filled.warning}" if filled.warning else f"{corrupt}; not repaired"
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from typing import Any
 
 from config.redis import AsyncClient, SyncClient, failure_reason
 from config.speedups import routed
-from simulator.core import LEASE_PREFIX, CachePolicy, demo_key_pattern, encode_not_found
+from simulator.core import LEASE_PREFIX, CachePolicy, demo_key, encode_not_found
 
 MAX_SCANNED_KEYS = 1_000_000
 SAMPLE_KEYS = 100
@@ -121,15 +121,15 @@ class Survey:
         self.capped = False
         self.kinds: Counter[KeyKind] = Counter()
         self.sample: list[str] = []
-        self._ours = demo_key_pattern(policy.key_prefix)
+        self._prefix = policy.key_prefix
         self._id_starts = len(policy.key_prefix) + len("user-")
         self._offered = 0
         self._source = source or random.Random(SAMPLE_SEED)
 
     def admit(self, raw: bytes) -> str | None:
         """The key, if it is one of the demo's and under the limit; None otherwise (one past the limit caps it)."""
-        key = raw.decode("utf-8", "replace")
-        if not self._ours.fullmatch(key):
+        key = demo_key(raw, self._prefix)
+        if key is None:
             return None
         if self.admitted >= self.limit:
             self.capped = True

@@ -70,7 +70,7 @@ from simulator.core import (
     claim_arguments,
     claim_commands,
     claimed_flags,
-    demo_key_pattern,
+    demo_key,
     id_batches,
     new_lease,
     read_cached,
@@ -346,7 +346,7 @@ class CacheAside(BaseCacheAside):
             return self._counted(LookupResult.from_cache(user_id, key, cached, time.perf_counter() - started), trace)
         filled, shared = self._flights.run(user_id, lambda: self._fill(user_id, key, cached, trace))
         elapsed = time.perf_counter() - started
-        return self._counted(LookupResult.from_fill(user_id, key, filled, elapsed, cached.warning, shared), trace)
+        return self._counted(LookupResult.from_fill(user_id, key, filled, elapsed, cached.problem, shared), trace)
 
     def stampede(self, user_id: int, lookups: int) -> StampedeReport:
         """Fire `lookups` concurrent lookups of one id, in threads, and count the database reads."""
@@ -391,10 +391,9 @@ class CacheAside(BaseCacheAside):
 
     def clear(self) -> int:
         """Remove the demo's own keys (SCAN its namespace, UNLINK in batches; never FLUSHDB or KEYS)."""
-        ours = demo_key_pattern(self.policy.key_prefix)
         removed, batch = 0, []
         for key in self.client.scan_iter(match=self.policy.scan_pattern, count=1000):
-            if ours.fullmatch(key.decode("utf-8", "replace")):
+            if demo_key(key, self.policy.key_prefix):
                 batch.append(key)
             if len(batch) >= CLEAR_BATCH:
                 removed, batch = removed + self._unlink(batch), []
@@ -575,7 +574,7 @@ class AsyncCacheAside(BaseCacheAside):
             return self._counted(LookupResult.from_cache(user_id, key, cached, time.perf_counter() - started), trace)
         filled, shared = await self._flights.run(user_id, lambda: self._fill(user_id, key, cached, trace))
         elapsed = time.perf_counter() - started
-        return self._counted(LookupResult.from_fill(user_id, key, filled, elapsed, cached.warning, shared), trace)
+        return self._counted(LookupResult.from_fill(user_id, key, filled, elapsed, cached.problem, shared), trace)
 
     async def stampede(self, user_id: int, lookups: int) -> StampedeReport:
         """Fire `lookups` concurrent lookups of one id, as tasks, and count the database reads."""
@@ -607,10 +606,9 @@ class AsyncCacheAside(BaseCacheAside):
 
     async def clear(self) -> int:
         """Remove the demo's own keys (SCAN its namespace, UNLINK in batches; never FLUSHDB or KEYS)."""
-        ours = demo_key_pattern(self.policy.key_prefix)
         removed, batch = 0, []
         async for key in self.client.scan_iter(match=self.policy.scan_pattern, count=1000):
-            if ours.fullmatch(key.decode("utf-8", "replace")):
+            if demo_key(key, self.policy.key_prefix):
                 batch.append(key)
             if len(batch) >= CLEAR_BATCH:
                 removed, batch = removed + await self._unlink(batch), []

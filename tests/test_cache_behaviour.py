@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from cli.render import warning_of
 from config.redis import get_redis
 from config.settings import Settings
 from simulator.core import CachePolicy, Source, Stats, percentile
@@ -320,7 +321,7 @@ async def test_a_tombstone_for_another_id_is_corrupt_and_repaired(twin: Twin, sy
     sync_client.set("user-12", '{"id":13,"not_found":true}')
     result = await twin.lookup(12)
     assert result.source is Source.DATABASE
-    assert result.warning is not None
+    assert warning_of(result) is not None
 
 
 # --- early refresh ---
@@ -383,6 +384,6 @@ async def test_early_refresh_still_repairs_a_key_of_the_wrong_type(
         sync_client.hset("user-31", "id", "31")  # GET inside the GET+PTTL pipeline fails with WRONGTYPE
         result = await twin.lookup(31)
         assert result.source is Source.DATABASE
-        assert result.warning is not None
-        assert "another Redis type" in result.warning
+        assert warning_of(result) is not None
+        assert "another Redis type" in warning_of(result)
         assert (await twin.lookup(31)).source is Source.CACHE

@@ -28,6 +28,7 @@ import fakeredis
 import pytest
 import redis
 
+from cli.render import warning_of
 from config.redis import failure_reason
 from simulator.core import (
     CLAIM_SCRIPT,
@@ -295,7 +296,7 @@ async def test_an_unavailable_read_is_answered_from_the_database_and_opens_the_b
     result = await twin.lookup(7)
     assert twin.faults.fired == [read]
     assert (result.source, result.record) == (Source.DATABASE, user_record(7))
-    assert (result.degraded, result.stored, result.warning) == (True, False, None)
+    assert (result.degraded, result.stored, warning_of(result)) == (True, False, None)
     assert twin.database_reads == reads + 1
     assert twin.faults.sent == [read]  # no claim, no store: nothing was written
     assert sync_client.exists("user-7") == 0
@@ -337,7 +338,7 @@ async def test_a_wrongtype_read_is_a_corrupt_entry_repaired_not_an_outage(
     result = await twin.lookup(9)
     assert twin.faults.fired == [read]
     assert (result.source, result.record) == (Source.DATABASE, user_record(9))
-    assert result.warning == f"ignored a corrupt cache entry ({Problem.WRONG_TYPE.value}); repaired it"
+    assert warning_of(result) == f"ignored a corrupt cache entry ({Problem.WRONG_TYPE.value}); repaired it"
     assert (result.degraded, result.stored) == (False, True)
     assert twin.faults.sent == [read, "EVALSHA claim", "EVALSHA store"]
     assert sync_client.get("user-9") == encode_record(user_record(9)).encode()
@@ -385,8 +386,8 @@ async def test_a_full_redis_answers_from_the_database_with_not_cached(
     result = await twin.lookup(7)
     assert twin.faults.fired == [script]
     assert (result.source, result.record) == (Source.DATABASE, user_record(7))
-    assert result.warning == f"not cached: {failure_reason(error)}"
-    assert "out of memory" in result.warning
+    assert warning_of(result) == f"not cached: {failure_reason(error)}"
+    assert "out of memory" in warning_of(result)
     assert (result.degraded, result.stored) == (False, False)
     assert twin.database_reads == 1
     assert twin.faults.sent[-1] == script  # nothing sent after it
@@ -419,7 +420,7 @@ async def test_an_unavailable_claim_or_store_is_answered_degraded_and_opens_the_
     result = await twin.lookup(7)
     assert twin.faults.fired == [script]
     assert (result.source, result.record) == (Source.DATABASE, user_record(7))
-    assert (result.degraded, result.stored, result.warning) == (True, False, None)
+    assert (result.degraded, result.stored, warning_of(result)) == (True, False, None)
     assert twin.database_reads == 1
     held = cached_bytes(sync_client, "user-7")
     assert held is None or held.startswith(LEASE_PREFIX)  # never the record

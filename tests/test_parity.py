@@ -8,6 +8,7 @@ import shutil
 import fakeredis
 import redis
 
+from cli.render import warning_of
 from simulator import database
 from simulator import simulate_cache_db_flow as shells
 from tests.twins import Twin, make_twin
@@ -52,7 +53,7 @@ async def _run(twin: Twin, client: redis.Redis) -> tuple[list[tuple[object, ...]
             answers.append((step, outcome))
         else:
             result = await twin.lookup(argument)
-            answers.append((result.user_id, result.key, result.source, result.value, result.warning))
+            answers.append((result.user_id, result.key, result.source, result.value, warning_of(result)))
     state = {key: client.get(key) or b"" for key in sorted(client.scan_iter())}
     assert all(client.ttl(key) > 0 for key in state)
     answers.append(("stats", twin.cache.stats.snapshot().lookups, twin.database_reads))

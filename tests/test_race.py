@@ -22,6 +22,7 @@ import redis.asyncio
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
 
+from cli.render import warning_of
 from simulator.core import CachePolicy, SeedProgress, Source
 from simulator.database import AsyncDatabase, Database
 from simulator.simulate_cache_db_flow import AsyncCacheAside, AsyncSeeder, CacheAside, Seeder
@@ -90,8 +91,8 @@ async def test_a_lookup_that_read_before_an_update_never_stores_the_old_record(t
     assert late.record is not None
     assert late.record.version == 0  # it answers what it read, a read that began before the update...
     assert not late.stored  # ...but never stores it:
-    assert late.warning is not None
-    assert "changed while it was read" in late.warning
+    assert warning_of(late) is not None
+    assert "changed while it was read" in warning_of(late)
     assert topology.get("user-42") is None  # the old record never reached the cache
     fresh = writer.lookup(42) if twin == "sync" else await writer.lookup(42)
     assert (fresh.source, fresh.record.version, fresh.stored) == (Source.DATABASE, 1, True)

@@ -9,8 +9,9 @@ from dataclasses import asdict
 
 import pytest
 
+from cli.render import warning_of
 from config.speedups import encode_record_fast
-from simulator.core import LEASE_LOST, Filled, read_cached, repaired
+from simulator.core import LEASE_LOST, Filled, LookupResult, read_cached
 from simulator.records import (
     RECORD_FIELDS,
     CorruptEntry,
@@ -132,6 +133,12 @@ def test_a_corrupt_value_is_said_to_be_repaired_only_when_it_was() -> None:
     stored = Filled.from_database(9, record)
     lost = Filled.from_database(9, record).stored(LEASE_LOST)
     by_another = Filled.from_cache(9, read_cached(encode_record(record).encode(), 9))
-    assert repaired(corrupt, stored, stored=True) == f"{corrupt}; repaired it"
-    assert repaired(corrupt, by_another, stored=False) == f"{corrupt}; another lookup repaired it"
-    assert repaired(corrupt, lost, stored=False) == f"{corrupt}; not cached: {LEASE_LOST.reason}"
+    degraded = Filled.from_database(9, record, degraded=True)
+
+    def warning(filled: Filled) -> str | None:
+        return warning_of(LookupResult.from_fill(9, "user-9", filled, 0.0, Problem.NOT_JSON, shared=False))
+
+    assert warning(stored) == f"{corrupt}; repaired it"
+    assert warning(by_another) == f"{corrupt}; another lookup repaired it"
+    assert warning(lost) == f"{corrupt}; not cached: {LEASE_LOST.reason}"
+    assert warning(degraded) == f"{corrupt}; not repaired"

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from cli.render import warning_of
 from config.redis import get_redis
 from config.settings import Settings
 from simulator.core import CacheEvent, CircuitBreakers, SeedProgress, Source
@@ -188,7 +189,7 @@ async def test_a_full_redis_is_a_warning_and_the_answer_still_comes(
     assert result.record == user_record(77)
     assert not result.degraded
     assert not result.stored
-    assert result.warning == "not cached: Redis is out of memory (maxmemory reached with a noeviction policy)"
+    assert warning_of(result) == "not cached: Redis is out of memory (maxmemory reached with a noeviction policy)"
     assert events == []  # a full cache is not a dead one
     admin.close()
     get_redis(settings).close()

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import pytest
 import redis
 
+from cli.render import warning_of
 from simulator.core import LEASE_PREFIX, MAX_LEASE_MS, CachePolicy, SeedProgress, SeedReport, Source, encode_not_found
 from simulator.records import Problem, encode_record, user_record
 from simulator.simulate_cache_db_flow import BackgroundSeed, Seeder, batches_in_flight
@@ -97,9 +98,9 @@ async def test_each_kind_of_corrupt_entry_is_a_miss_with_a_warning_and_is_repair
     corrupt(sync_client)
     result = await twin.lookup(9)
     assert result.source is Source.DATABASE
-    assert result.warning is not None
-    assert problem.value in result.warning
-    assert result.warning.endswith("; repaired it")  # said only because it is true:
+    assert warning_of(result) is not None
+    assert problem.value in warning_of(result)
+    assert warning_of(result).endswith("; repaired it")  # said only because it is true:
     assert sync_client.get("user-9") == encode_record(user_record(9)).encode()
     assert (await twin.lookup(9)).source is Source.CACHE
 
@@ -113,8 +114,8 @@ async def test_a_value_with_no_expiry_is_checked_on_its_first_hit_not_trusted_fo
     fresh = make_twin(twin.name, sync_client, async_client)  # another process: its first hit checks the key
     result = await fresh.lookup(9)
     assert result.source is Source.DATABASE
-    assert result.warning is not None
-    assert Problem.NO_EXPIRY.value in result.warning
+    assert warning_of(result) is not None
+    assert Problem.NO_EXPIRY.value in warning_of(result)
     assert 0 < sync_client.ttl("user-9") <= 3600
 
 

@@ -24,7 +24,7 @@ import main
 import main_async
 from cli.arguments import parse_command_line
 from cli.commands import Invalid, SetTrace, parse_command
-from cli.render import render_answer, render_trace_switch
+from cli.render import render_answer, render_trace_switch, warning_of
 from config.redis import get_redis
 from config.settings import Settings
 from simulator import simulate_cache_db_flow as shells
@@ -183,7 +183,7 @@ async def test_a_lost_lock_is_a_store_that_stored_nothing(twin: Twin, sync_clien
 
     twin.database.fetch = deleted_meanwhile if twin.name == "sync" else adeleted_meanwhile
     result, trace = await traced_lookup(twin, 11)
-    assert result.warning == f"not cached: {LEASE_LOST.reason}"
+    assert warning_of(result) == f"not cached: {LEASE_LOST.reason}"
     assert names(trace) == [*MISS_STEPS[:-1], tracing.NOT_STORED_LEASE_LOST, tracing.ANSWER]
 
 
