@@ -262,7 +262,7 @@ class BaseCacheAside:
                 return UNAVAILABLE
             case "wrong type":
                 return WRONG_TYPE
-            case "full" | "rejected":  # a read is never refused for memory; an ACL's NOPERM: the user must see it
+            case "full" | "rejected":  # rejected (an ACL's NOPERM, say): the user must see it
                 raise error
 
     def _script_failed(self, node: str, error: Exception) -> StoreProblem:
@@ -277,7 +277,7 @@ class BaseCacheAside:
         """What `ttl` shows, from a GET and a PTTL that may each have failed."""
         for reply in (raw, remaining_ms):
             if isinstance(reply, Exception) and not is_wrong_type(reply):
-                raise reply  # refused (an ACL, say): reported, not mistaken for a corrupt value
+                raise reply  # rejected (an ACL's NOPERM, say): reported, not mistaken for a corrupt value
         cached = WRONG_TYPE if is_wrong_type(raw) else read_cached(raw, user_id)
         return TtlReport.of(key, cached, remaining_ms)
 
