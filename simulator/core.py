@@ -548,7 +548,7 @@ class CircuitBreakers:
         return breaker
 
     def failed(self, node: str, reason: str) -> CacheEvent | None:
-        """Redis (or the node's node) failed; the event to announce if that started an outage."""
+        """Redis (or one cluster node) failed; the event to announce if that started an outage."""
         if self[node].failed():
             return CacheEvent(False, reason, self.cooldown_seconds, node)
         return None
