@@ -328,7 +328,8 @@ def render_load_report(report: LoadReport, json_output: bool) -> str:
             {
                 "load": {
                     "requested": plan.lookups,
-                    **fields_of(plan, "zipf concurrency"),
+                    "zipf": plan.zipf,
+                    "concurrency": plan.concurrency,
                     "seconds_limit": plan.seconds,
                     "seed": plan.seed,
                     "users": report.population,
