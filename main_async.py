@@ -42,7 +42,7 @@ from cli.console import (
     standard_input,
     until_terminated,
 )
-from cli.messages import StartupError, describe_database, describe_failure, unavailable
+from cli.messages import StartupError, database_unavailable, describe_database, describe_failure
 from cli.render import (
     render_answer,
     render_banner,
@@ -123,7 +123,7 @@ async def run(settings: Settings, console: Console, stdin: BinaryIO) -> int:
     try:
         database = await open_database(settings, console)
     except DatabaseError as error:
-        console.note(str(unavailable(settings, error)))
+        console.note(database_unavailable(settings, error))
         await clients.aclose()
         return 1
     except BaseException:  # Ctrl-C or a signal while the database is created: close Redis too

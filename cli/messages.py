@@ -160,10 +160,6 @@ _DATABASE_HINTS: dict[DatabaseFailureKind, str] = {
 }
 
 
-class DatabaseUnavailable(Exception):
-    """The database cannot be used at start-up; the message is one printable line with the password masked."""
-
-
 def describe_database(settings: Settings) -> str:
     """Where the data lives, for the start-up line: the SQLite file, or the masked PostgreSQL URL."""
     path = settings.sqlite_path
@@ -172,8 +168,9 @@ def describe_database(settings: Settings) -> str:
     return f"PostgreSQL at {settings.database_url_for_display}"
 
 
-def unavailable(settings: Settings, error: DatabaseError) -> DatabaseUnavailable:
-    """The one-line start-up error for a database that cannot be used, with the hint for its cause.
+def database_unavailable(settings: Settings, error: DatabaseError) -> str:
+    """The one-line start-up error for a database that cannot be used, with the hint for its cause
+    (the password masked).
 
     A reason in the driver's own words is redacted (it never should quote the password, but it might).
     """
@@ -183,8 +180,7 @@ def unavailable(settings: Settings, error: DatabaseError) -> DatabaseUnavailable
         hint = ""
     else:
         hint = _DATABASE_HINTS[kind] if kind is not None else "check DATABASE_URL"
-    line = f"Cannot use the database, {describe_database(settings)}: {reason}." + (f" Hint: {hint}." if hint else "")
-    return DatabaseUnavailable(line)
+    return f"Cannot use the database, {describe_database(settings)}: {reason}." + (f" Hint: {hint}." if hint else "")
 
 
 # --- a command that failed ---

@@ -398,9 +398,10 @@ def _hit_ratio_timeline(report: LoadReport) -> str:
 def render_inventory(inventory: CacheInventory, json_output: bool) -> str:
     """The answer to `cache`: the demo's keys by kind, their memory (an estimate from a sample) and TTLs."""
     if json_output:
-        names = "pattern keys records not_found leases other capped sampled estimated memory_bytes memory_problem"
+        counted = "pattern keys records not_found leases other capped"
+        sampled = "sampled estimated memory_bytes memory_problem ttl_seconds no_expiry"
         found = {
-            **fields_of(inventory, names + " ttl_seconds no_expiry"),
+            **fields_of(inventory, f"{counted} {sampled}"),
             "scan_limit": inventory.limit,
             "key_and_value_bytes": inventory.payload_bytes,
             "elapsed_ms": round(inventory.elapsed_seconds * 1000, 3),

@@ -38,7 +38,7 @@ import main
 import main_async
 from cli.console import Console
 from cli.messages import _REDIS_HINTS as _HINTS
-from cli.messages import describe_in_use, startup_failure, unavailable
+from cli.messages import database_unavailable, describe_in_use, startup_failure
 from config.database import DatabaseError, database_failure_reason
 from config.redis import NoSentinelAnswered, get_redis
 from config.settings import EMBEDDED_REDIS_URL, Settings, is_host
@@ -432,7 +432,7 @@ def test_each_startup_failure_gets_the_reason_and_hint_for_its_cause(
 )
 def test_each_database_failure_gets_the_hint_for_its_cause(reason: str, hint: str) -> None:
     settings = Settings(database_url="postgresql://app:Qjxvzk@db.local:5432/demo")
-    line = str(unavailable(settings, DatabaseError(reason)))
+    line = database_unavailable(settings, DatabaseError(reason))
     assert line.startswith(
         f"Cannot use the database, PostgreSQL at postgresql://app:****@db.local:5432/demo: {reason}."
     )
@@ -516,7 +516,7 @@ def test_a_redis_password_quoted_by_the_driver_is_redacted_there_only(
 def test_a_database_password_quoted_by_the_driver_is_redacted_there_only(password: str) -> None:
     settings = Settings(database_url=f"postgresql://demo:{password}@127.0.0.1:5433/demo")
     driver = Exception(f"FATAL: unexpected startup option {password} in the packet\nDETAIL: more")
-    line = str(unavailable(settings, DatabaseError(database_failure_reason(driver))))
+    line = database_unavailable(settings, DatabaseError(database_failure_reason(driver)))
     assert line == (
         "Cannot use the database, PostgreSQL at postgresql://demo:****@127.0.0.1:5433/demo: FATAL: unexpected "
         "startup option **** in the packet. Hint: check DATABASE_URL."
