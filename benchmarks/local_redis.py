@@ -17,7 +17,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,14 +140,27 @@ class LocalRedis:
                 self.process.wait()
 
     def admin(self, **options: Any) -> redis.Redis:  # Any: redis.Redis's keyword arguments are of many types
-        """A plain client for setting up a test, never the demo's."""
+        """A plain client for setting up a test, never the demo's (over TLS to a TLS port, unverified:
+        what is checked is the demo's connection, not this one)."""
+        if self.tls:
+            options = {"ssl": True, "ssl_cert_reqs": "none", "ssl_check_hostname": False, **options}
         return redis.Redis(host="127.0.0.1", port=self.port, **options)
 
 
 def start_cluster(
-    directory: Path, masters: int = 3, *, server_binary: str | None = None, cli_binary: str | None = None
+    directory: Path,
+    masters: int = 3,
+    *,
+    server_binary: str | None = None,
+    cli_binary: str | None = None,
+    tls_arguments: Sequence[str] = (),
 ) -> list[LocalRedis]:
-    """A Redis Cluster of `masters` masters, no replicas, that keeps serving the slots it still has."""
+    """A Redis Cluster of `masters` masters, no replicas, that keeps serving the slots it still has.
+
+    With `tls_arguments` (redis-server's --tls-cert-file and the rest), every node serves TLS only,
+    and the nodes talk to each other over TLS too.
+    """
+    tls = ("--tls-cluster", "yes", *tls_arguments) if tls_arguments else ()
     # Both are looked up before any node starts: a missing redis-cli is one line, not a half-built cluster.
     server_binary = server_binary or redis_binary("redis-server")
     cli_binary = cli_binary or redis_binary("redis-cli")
@@ -168,12 +181,23 @@ def start_cluster(
                     "1000",
                     "--cluster-require-full-coverage",
                     "no",
+                    *tls,
+                    tls=bool(tls),
                     binary=server_binary,
                 ).start()
             )
         addresses = [node.address for node in nodes]
         done = subprocess.run(
-            [cli_binary, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            [
+                cli_binary,
+                *(("--tls", "--insecure") if tls else ()),  # redis-cli only joins the nodes: no check needed
+                "--cluster",
+                "create",
+                *addresses,
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
             capture_output=True,
             text=True,
             errors="replace",
@@ -195,12 +219,24 @@ def start_cluster(
 
 
 def start_sentinel_group(
-    directory: Path, master_name: str = "mymaster", *, server_binary: str | None = None
+    directory: Path,
+    master_name: str = "mymaster",
+    *,
+    server_binary: str | None = None,
+    tls_arguments: Sequence[str] = (),
 ) -> tuple[LocalRedis, LocalRedis, LocalRedis]:
-    """A master, its replica, and one Sentinel watching them (quorum 1, fast failover)."""
+    """A master, its replica, and one Sentinel watching them (quorum 1, fast failover).
+
+    With `tls_arguments`, the master and the replica serve TLS only and replicate over TLS; the
+    Sentinel answers clients in plain text (as the demo expects) and watches them over TLS.
+    """
     server_binary = server_binary or redis_binary("redis-server")
-    master = LocalRedis(directory, "--repl-diskless-sync-delay", "0", binary=server_binary).start()
-    replica = LocalRedis(directory, "--replicaof", "127.0.0.1", str(master.port), binary=server_binary).start()
+    tls = ("--tls-replication", "yes", *tls_arguments) if tls_arguments else ()
+    master = LocalRedis(directory, "--repl-diskless-sync-delay", "0", *tls, tls=bool(tls), binary=server_binary)
+    master.start()
+    replica = LocalRedis(
+        directory, "--replicaof", "127.0.0.1", str(master.port), *tls, tls=bool(tls), binary=server_binary
+    ).start()
     config = directory / f"sentinel-{master.port}.conf"
     config.write_text(
         f"sentinel monitor {master_name} 127.0.0.1 {master.port} 1\n"
@@ -208,7 +244,7 @@ def start_sentinel_group(
         f"sentinel failover-timeout {master_name} 3000\n"
         f"sentinel parallel-syncs {master_name} 1\n"
     )
-    sentinel = LocalRedis(directory, sentinel_config=config, binary=server_binary).start()
+    sentinel = LocalRedis(directory, *tls, sentinel_config=config, binary=server_binary).start()
     _wait_for(
         lambda: _ask(replica, lambda client: client.info("replication").get("master_link_status") == "up"),
         "the replica to sync",

@@ -64,6 +64,9 @@ _SENTINEL_HINTS: dict[FailureKind, str] = {
     "timeout": "the master the Sentinels name does not answer: check it, or raise REDIS_TIMEOUT_SECONDS",
     "unknown-host": "the Sentinels name the master by a host name this machine cannot resolve",
     "closed": "check that the master speaks what REDIS_URL's scheme says (rediss:// for TLS)",
+    "speaks-plain": "the master the Sentinels name speaks plain Redis: use redis:// in REDIS_URL",
+    "speaks-tls": "the master the Sentinels name speaks TLS: use rediss:// in REDIS_URL "
+    "(with REDIS_TLS_CA_FILE for a private CA)",
     "other": "check REDIS_SENTINELS, REDIS_SENTINEL_MASTER and REDIS_URL's credentials",
 }
 

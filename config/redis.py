@@ -37,10 +37,9 @@ from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.connection import parse_url
 from redis.retry import Retry
-from redis.utils import HIREDIS_AVAILABLE
 
 from config.settings import EMBEDDED_REDIS_URL, Settings, redact_password
-from config.speedups import POOL_WAIT_SECONDS, HiredisPackedConnection, WaitingConnectionPool
+from config.speedups import POOL_WAIT_SECONDS, WaitingConnectionPool, pack_with_hiredis
 
 if TYPE_CHECKING:
     from fakeredis import FakeServer
@@ -286,13 +285,8 @@ class RedisClients:
                 settings.sentinel_master, retry=retry, **options, **_master_options(settings)
             )
             return async_master
-        pool = WaitingConnectionPool.from_url(
-            settings.redis_url,
-            retry=retry,
-            timeout=POOL_WAIT_SECONDS,
-            connection_class=HiredisPackedConnection if HIREDIS_AVAILABLE else redis.asyncio.Connection,
-            **options,
-        )
+        pool = WaitingConnectionPool.from_url(settings.redis_url, retry=retry, timeout=POOL_WAIT_SECONDS, **options)
+        pack_with_hiredis(pool)  # a speed-up only: the connection class the URL chose stays
         return redis.asyncio.Redis.from_pool(pool)
 
 
@@ -312,7 +306,7 @@ def _connection_options(settings: Settings, socket_timeout: float | None) -> dic
         "max_connections": MAX_CONNECTIONS,
         "client_name": CLIENT_NAME,
     }
-    if settings.redis_url.lower().startswith("rediss://"):
+    if is_tls(settings):
         # Verification is redis-py's default (CERT_REQUIRED, host names checked); say so
         # here so no setting can turn it off. Only the CA bundle is configurable.
         options.update(ssl_cert_reqs="required", ssl_check_hostname=True, ssl_ca_certs=settings.tls_ca_file)
@@ -330,7 +324,7 @@ def _master_options(settings: Settings) -> dict[str, Any]:
     """Credentials, database and TLS for the master, from REDIS_URL (its host is Sentinel's to say)."""
     parsed: dict[str, Any] = _parse_url(settings.redis_url)
     options = {name: parsed[name] for name in ("username", "password", "db") if parsed.get(name) is not None}
-    if settings.redis_url.lower().startswith("rediss://"):
+    if is_tls(settings):
         options["ssl"] = True
     return options
 
@@ -605,20 +599,26 @@ async def _aopened(clients: RedisClients, client: AsyncClient) -> OpenedRedis:
 # --- probes, only once start-up has failed: is the protocol the other one? did any Sentinel answer? ---
 
 
-def protocol_in_doubt(settings: Settings, error: BaseException) -> bool:
-    """Could a TLS/plain mismatch explain this failure? (A TLS client to a plain port times out or fails
-    its handshake; a plain client to a TLS port is disconnected.) Then a probe finds out."""
-    if settings.sentinels or settings.embedded:
-        return False
+def probe_target(settings: Settings, error: BaseException, master: tuple[str, int] | None) -> tuple[str, int] | None:
+    """Where to probe for the other protocol, when a TLS/plain mismatch could explain `error`; else None.
+
+    (A TLS client to a plain port times out or fails its handshake; a plain client to a TLS port is
+    disconnected.) The port is the URL's, or through Sentinel the master's as the Sentinels gave it
+    (`master`; None when none did, and then there is nothing to probe).
+    """
     kind = failure_kind(error)
-    if settings.redis_url.startswith("rediss://"):
-        return kind in ("timeout", "tls-handshake", "closed")
-    return kind in ("closed", "tls-handshake")
-
-
-def _probe_target(settings: Settings) -> tuple[str, int]:
+    in_doubt = kind in (("timeout", "tls-handshake", "closed") if is_tls(settings) else ("closed", "tls-handshake"))
+    if settings.embedded or not in_doubt:
+        return None
+    if settings.sentinels:
+        return master
     parts = urlsplit(settings.redis_url)
     return parts.hostname or "localhost", parts.port or 6379
+
+
+def is_tls(settings: Settings) -> bool:
+    """True when the URL asks for TLS (rediss://)."""
+    return settings.redis_url.lower().startswith("rediss://")
 
 
 def _probe_tls_context() -> ssl.SSLContext:
@@ -631,22 +631,22 @@ def _probe_tls_context() -> ssl.SSLContext:
 
 def other_protocol(settings: Settings) -> Protocol:
     """The protocol the URL's scheme does not ask for: plain for rediss://, TLS for redis://."""
-    return "plain" if settings.redis_url.startswith("rediss://") else "tls"
+    return "plain" if is_tls(settings) else "tls"
 
 
-def probe_other_protocol(settings: Settings) -> Probed:
-    """The other protocol, if the port speaks it (PING answered in plain RESP, or a TLS handshake completed),
-    else "neither"."""
-    return other_protocol(settings) if _speaks_other_protocol(settings) else "neither"
+def probe_other_protocol(settings: Settings, target: tuple[str, int]) -> Probed:
+    """The other protocol, if the port at `target` speaks it (PING answered in plain RESP, or a TLS
+    handshake completed), else "neither"."""
+    return other_protocol(settings) if _speaks_other_protocol(settings, target) else "neither"
 
 
-async def aprobe_other_protocol(settings: Settings) -> Probed:
+async def aprobe_other_protocol(settings: Settings, target: tuple[str, int]) -> Probed:
     """The async twin of `probe_other_protocol`."""
-    return other_protocol(settings) if await _aspeaks_other_protocol(settings) else "neither"
+    return other_protocol(settings) if await _aspeaks_other_protocol(settings, target) else "neither"
 
 
-def _speaks_other_protocol(settings: Settings) -> bool:
-    host, port = _probe_target(settings)
+def _speaks_other_protocol(settings: Settings, target: tuple[str, int]) -> bool:
+    host, port = target
     tls = other_protocol(settings) == "tls"
     try:
         with socket.create_connection((host, port), timeout=settings.redis_timeout_seconds) as raw:
@@ -659,8 +659,8 @@ def _speaks_other_protocol(settings: Settings) -> bool:
         return False
 
 
-async def _aspeaks_other_protocol(settings: Settings) -> bool:
-    host, port = _probe_target(settings)
+async def _aspeaks_other_protocol(settings: Settings, target: tuple[str, int]) -> bool:
+    host, port = target
     tls = other_protocol(settings) == "tls"
     try:
         async with asyncio.timeout(settings.redis_timeout_seconds):
@@ -741,10 +741,11 @@ def open_redis(settings: Settings) -> OpenedRedis:
         client.ping()
         opened = _opened(clients, client)
     except (*REDIS_ERRORS, OSError, ValueError) as error:
+        target = probe_target(settings, error, clients.master_address())  # before close forgets the master
         clients.close()
         if may_fall_back(settings, error):
             return OpenedRedis(get_redis(embedded_settings(settings)), fallback_error=error)
-        found = probe_other_protocol(settings) if protocol_in_doubt(settings, error) else None
+        found = probe_other_protocol(settings, target) if target is not None else None
         raise RedisUnavailable(error, found) from None
     except BaseException:  # Ctrl-C while connecting: leave nothing open
         clients.close()
@@ -761,10 +762,11 @@ async def aopen_redis(settings: Settings) -> OpenedRedis:
         await client.ping()
         opened = await _aopened(clients, client)
     except (*REDIS_ERRORS, OSError, ValueError) as error:
+        target = probe_target(settings, error, clients.master_address())  # before aclose forgets the master
         await clients.aclose()
         if may_fall_back(settings, error):
             return OpenedRedis(get_redis(embedded_settings(settings)), fallback_error=error)
-        found = await aprobe_other_protocol(settings) if protocol_in_doubt(settings, error) else None
+        found = await aprobe_other_protocol(settings, target) if target is not None else None
         raise RedisUnavailable(error, found) from None
     except BaseException:  # Ctrl-C while connecting: leave nothing open
         await clients.aclose()

@@ -17,6 +17,7 @@ import redis
 import redis.asyncio
 from redis.cluster import ClusterNode, RedisCluster
 from redis.connection import HiredisRespSerializer
+from redis.utils import HIREDIS_AVAILABLE
 
 if TYPE_CHECKING:  # for the annotation only: simulator.records imports this module
     from simulator.records import UserRecord
@@ -66,19 +67,34 @@ class WaitingConnectionPool(redis.asyncio.ConnectionPool):
                 self._free.release()
 
 
+_hiredis_serializer: Any = HiredisRespSerializer  # called through Any: redis-py 8.2 leaves its constructor untyped
+
+
 class HiredisPackedConnection(redis.asyncio.Connection):
-    """redis.asyncio's connection, but packing commands in C with hiredis, as the sync client does.
+    """redis.asyncio's plain TCP connection, but packing commands in C with hiredis, as the sync client does.
 
     redis.asyncio packs every command in pure Python: in a 1000-command seeding pipeline
-    that is a sixth of the whole seed. (rediss:// URLs keep redis-py's TLS connection.)
+    that is a sixth of the whole seed. Only `pack_with_hiredis` puts it in a pool.
     """
 
-    _serializer = HiredisRespSerializer()
+    _serializer = _hiredis_serializer()
 
     def pack_command(self, *args: Any) -> list[bytes]:
         """The command in the Redis protocol, packed by hiredis."""
         packed: list[bytes] = self._serializer.pack(*args)
         return packed
+
+
+def pack_with_hiredis(pool: redis.asyncio.ConnectionPool) -> None:
+    """Let `pool` pack commands with hiredis, where that changes nothing but the time.
+
+    Only where the URL chose redis.asyncio's plain TCP connection: a rediss:// URL chooses
+    its TLS connection and a unix:// URL its socket connection, and the pool keeps those as
+    they are (redis-py 8.2 lets a `connection_class` passed to `from_url` override the URL's
+    choice, which sent TLS options to a plain connection). Without hiredis, nothing changes.
+    """
+    if HIREDIS_AVAILABLE and pool.connection_class is redis.asyncio.Connection:
+        pool.connection_class = HiredisPackedConnection
 
 
 def routed(client: object, key: str) -> dict[str, Any]:

@@ -1,28 +1,23 @@
 """Security: credentials never leak, least privilege works, TLS verifies or refuses, never downgrades.
 
 Each test starts its own redis-server (a password, an ACL user, or TLS with a throwaway CA
-made here with `cryptography`) and runs the real scripts against it.
+from tests/tls.py) and runs the real scripts against it.
 """
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.conftest import PROJECT_ROOT
-from tests.servers import RedisServer
+from tests.servers import RedisServer, redis_cli_binary, redis_server_binary, start_cluster, start_sentinel_group
 from tests.test_e2e import assert_clean, script_env, stderr_lines
+from tests.tls import TlsFiles, make_tls
 
 pytestmark = pytest.mark.integration
 SCRIPTS = ["main.py", "main_async.py"]
@@ -206,68 +201,12 @@ def test_a_command_outside_the_acl_is_reported_not_swallowed(
 # --- TLS ---
 
 
-def _key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _write(path: Path, pem: bytes) -> str:
-    path.write_bytes(pem)
-    return str(path)
-
-
-def _certificate(
-    subject: str,
-    issuer: x509.Name | None,
-    signer: ec.EllipticCurvePrivateKey,
-    key: ec.EllipticCurvePrivateKey,
-    ca: bool,
-    hosts: tuple[str, ...] = (),
-) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer or name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if hosts:
-        names = [
-            x509.IPAddress(ipaddress.ip_address(host)) if host[0].isdigit() else x509.DNSName(host) for host in hosts
-        ]
-        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-    return builder.sign(signer, hashes.SHA256())
-
-
 @pytest.fixture
 def tls(tmp_path: Path, start_redis: Callable[..., RedisServer]) -> tuple[RedisServer, str, str]:
     """A TLS-only redis-server whose certificate names `localhost`; the right CA file and a wrong one."""
-    ca_key, other_key, server_key = _key(), _key(), _key()
-    ca = _certificate("test CA", None, ca_key, ca_key, ca=True)
-    other_ca = _certificate("another CA", None, other_key, other_key, ca=True)
-    certificate = _certificate("localhost", ca.subject, ca_key, server_key, ca=False, hosts=("localhost",))
-    pem = serialization.Encoding.PEM
-    ca_file = _write(tmp_path / "ca.pem", ca.public_bytes(pem))
-    wrong_ca_file = _write(tmp_path / "other-ca.pem", other_ca.public_bytes(pem))
-    server = start_redis(
-        "--tls-cert-file",
-        _write(tmp_path / "server.pem", certificate.public_bytes(pem)),
-        "--tls-key-file",
-        _write(
-            tmp_path / "server.key",
-            server_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-        ),
-        "--tls-ca-cert-file",
-        ca_file,
-        "--tls-auth-clients",
-        "no",
-        tls=True,
-    )
-    return server, ca_file, wrong_ca_file
+    files = make_tls(tmp_path / "tls", ("localhost",))
+    server = start_redis(*files.server_arguments(), tls=True)
+    return server, files.ca_file, files.wrong_ca_file
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -356,3 +295,163 @@ def test_a_ca_file_without_rediss_is_a_configuration_error(
     missing = run(script, "rediss://localhost:6380/0", b"", tmp_path, REDIS_TLS_CA_FILE=str(tmp_path / "nope.pem"))
     assert missing.returncode == 2
     assert "expected a readable PEM file" in missing.stderr.decode()
+
+
+# --- TLS on a Redis Cluster and through Sentinel: the same verification, the same one-line refusals ---
+# A certificate names 127.0.0.1, the address the cluster's nodes and the Sentinel give out; for the host
+# mismatch, a second cluster or group has one that names another host only. ("localhost" would not do:
+# redis-py's cluster client turns it into 127.0.0.1 before it connects.)
+
+TLS_CASES = ["right CA", "wrong CA", "host mismatch"]
+ANOTHER_HOST = "redis.example.org"
+
+
+def _tls_cluster(factory: pytest.TempPathFactory, host: str) -> Iterator[tuple[list[RedisServer], TlsFiles]]:
+    directory = factory.mktemp("tls-cluster")
+    files = make_tls(directory / "tls", (host,))
+    nodes = start_cluster(
+        directory,
+        server_binary=redis_server_binary(),
+        cli_binary=redis_cli_binary(),
+        tls_arguments=files.server_arguments(),
+    )
+    yield nodes, files
+    for node in nodes:
+        node.stop()
+
+
+@pytest.fixture(scope="module")
+def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[RedisServer], TlsFiles]]:
+    """A private 3-master cluster serving TLS only (its bus too), its certificate for 127.0.0.1."""
+    yield from _tls_cluster(tmp_path_factory, "127.0.0.1")
+
+
+@pytest.fixture(scope="module")
+def tls_cluster_for_another_host(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[list[RedisServer], TlsFiles]]:
+    """The same, with a certificate that names another host only."""
+    yield from _tls_cluster(tmp_path_factory, ANOTHER_HOST)
+
+
+def _tls_sentinel(factory: pytest.TempPathFactory, host: str) -> Iterator[tuple[RedisServer, TlsFiles]]:
+    directory = factory.mktemp("tls-sentinel")
+    files = make_tls(directory / "tls", (host,))
+    group = start_sentinel_group(directory, server_binary=redis_server_binary(), tls_arguments=files.server_arguments())
+    yield group[2], files
+    for server in group:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def tls_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RedisServer, TlsFiles]]:
+    """A TLS-only master and replica (certificate for 127.0.0.1), and the plain-text Sentinel that names them."""
+    yield from _tls_sentinel(tmp_path_factory, "127.0.0.1")
+
+
+@pytest.fixture(scope="module")
+def tls_sentinel_for_another_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RedisServer, TlsFiles]]:
+    """The same, with a certificate that names another host only."""
+    yield from _tls_sentinel(tmp_path_factory, ANOTHER_HOST)
+
+
+def _assert_verified(done: subprocess.CompletedProcess[bytes], connected: str, user_id: int) -> None:
+    assert done.returncode == 0, done.stderr
+    assert stderr_lines(done.stderr)[0] == connected
+    answers = done.stdout.decode().splitlines()
+    assert answers[0].startswith(f"Stored: user-{user_id} = ")
+    assert answers[1].startswith(f"Found in cache: user-{user_id} = ")
+    assert_clean(done.stderr)
+
+
+def _assert_refused(done: subprocess.CompletedProcess[bytes], line: str) -> None:
+    assert done.returncode == 1
+    assert stderr_lines(done.stderr) == [line]
+    assert done.stdout == b""
+    assert_clean(done.stderr)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("case", TLS_CASES)
+def test_tls_on_a_cluster_verifies_every_node_or_refuses(
+    script: str, case: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    fixture = "tls_cluster_for_another_host" if case == "host mismatch" else "tls_cluster"
+    nodes, files = request.getfixturevalue(fixture)
+    url = f"rediss://127.0.0.1:{nodes[0].port}/0"
+    user_id = 7000 + SCRIPTS.index(script)  # the cluster lives for the module: each twin its own key
+    ca_file = files.wrong_ca_file if case == "wrong CA" else files.ca_file
+    typed = f"{user_id}\n{user_id}\ndel {user_id}\n".encode()
+    done = run(script, url, typed, tmp_path, "--cluster", "--seed-mode", "none", REDIS_TLS_CA_FILE=ca_file)
+    if case == "right CA":
+        _assert_verified(done, f"Connected to Redis Cluster (3 masters) through {url}", user_id)
+    else:
+        _assert_refused(
+            done,
+            f"Cannot use Redis Cluster at {url}: TLS verification failed (check the CA file and the host name). "
+            "Hint: set REDIS_TLS_CA_FILE to the CA that signed the server's certificate, "
+            "and use the host name the certificate names.",
+        )
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_tls_to_a_plain_cluster_is_named(script: str, cluster: list[RedisServer], tmp_path: Path) -> None:
+    url = f"rediss://127.0.0.1:{cluster[0].port}/0"
+    done = run(script, url, b"42\n", tmp_path, "--cluster", "--seed-mode", "none")
+    _assert_refused(
+        done,
+        f"Cannot use Redis Cluster at {url}: the server speaks plain Redis, not TLS. "
+        "Hint: use redis:// for this port, or the server's TLS port with rediss://.",
+    )
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("case", TLS_CASES)
+def test_tls_through_sentinel_verifies_the_master_or_refuses(
+    script: str, case: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    fixture = "tls_sentinel_for_another_host" if case == "host mismatch" else "tls_sentinel"
+    sentinel, files = request.getfixturevalue(fixture)
+    user_id = 8000 + SCRIPTS.index(script)
+    ca_file = files.wrong_ca_file if case == "wrong CA" else files.ca_file
+    typed = f"{user_id}\n{user_id}\ndel {user_id}\n".encode()
+    arguments = ("--sentinel", sentinel.address, "--seed-mode", "none")
+    done = run(script, "rediss://sentinel-names-the-host/0", typed, tmp_path, *arguments, REDIS_TLS_CA_FILE=ca_file)
+    through = f"through Sentinel {sentinel.address}"
+    if case == "right CA":
+        master = stderr_lines(done.stderr)[0].split(" at ", 1)[-1].split(",", 1)[0]
+        _assert_verified(done, f"Connected to Redis master 'mymaster' at {master}, found {through}", user_id)
+    else:
+        _assert_refused(
+            done,
+            f"Cannot use the Redis master 'mymaster' {through}: TLS verification failed (check the CA file and the "
+            "host name). Hint: set REDIS_TLS_CA_FILE to the CA that signed the server's certificate, "
+            "and use the host name the certificate names.",
+        )
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_plain_redis_to_a_tls_master_through_sentinel_is_named(
+    script: str, tls_sentinel: tuple[RedisServer, TlsFiles], tmp_path: Path
+) -> None:
+    sentinel, _ = tls_sentinel
+    done = run(script, "", b"42\n", tmp_path, "--sentinel", sentinel.address, "--seed-mode", "none")
+    _assert_refused(
+        done,
+        f"Cannot use the Redis master 'mymaster' through Sentinel {sentinel.address}: the server speaks TLS, "
+        "not plain Redis. Hint: the master the Sentinels name speaks TLS: use rediss:// in REDIS_URL "
+        "(with REDIS_TLS_CA_FILE for a private CA).",
+    )
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_tls_to_a_plain_master_through_sentinel_is_named_not_taken_for_a_frozen_server(
+    script: str, sentinel_group: tuple[RedisServer, RedisServer, RedisServer], tmp_path: Path
+) -> None:
+    sentinel = sentinel_group[2]
+    done = run(script, "rediss://sentinel-names-the-host/0", b"42\n", tmp_path, "--sentinel", sentinel.address)
+    _assert_refused(
+        done,
+        f"Cannot use the Redis master 'mymaster' through Sentinel {sentinel.address}: the server speaks plain "
+        "Redis, not TLS. Hint: the master the Sentinels name speaks plain Redis: use redis:// in REDIS_URL.",
+    )
