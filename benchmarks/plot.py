@@ -2,7 +2,7 @@
 
 Drawn from the run's raw measurements and the figures `summary.figures` made of them, so
 every chart shows what the table next to it says. matplotlib is the benchmark's own
-dependency (benchmarks/requirements.txt), imported only here, and only with --plot.
+dependency (benchmarks/requirements.in, locked in requirements-dev.txt), imported only here, and only with --plot.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def plotting_library_missing() -> str | None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        return "--plot needs matplotlib: pip install -r benchmarks/requirements.txt"
+        return "--plot needs matplotlib: pip install -r requirements-dev.txt"
     return None
 
 
