@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Literal
 
-from config.settings import Settings
+from config.settings import MAX_USER_ID, Settings
 from simulator.records import (
     CorruptEntry,
     Problem,
@@ -56,14 +56,17 @@ def cache_key(user_id: int, prefix: str = "") -> str:
 
 @functools.cache
 def demo_key_pattern(prefix: str = "") -> re.Pattern[str]:
-    """Exactly the keys the demo writes (records, tombstones and leases), so nothing else is ever touched."""
-    return re.compile(re.escape(prefix) + r"user-[1-9][0-9]*")
+    """The shape of the keys the demo writes (records, tombstones and leases): `user-<id>`, the id in
+    plain decimal with at most as many digits as MAX_USER_ID (`demo_key` checks its value too)."""
+    return re.compile(re.escape(prefix) + rf"user-([1-9][0-9]{{0,{len(str(MAX_USER_ID)) - 1}}})")
 
 
 def demo_key(raw: bytes, prefix: str = "") -> str | None:
-    """The key SCAN returned, if the demo wrote it (`clear` and `cache` touch no other); None otherwise."""
+    """The key SCAN returned, if the demo could have written it (`clear` and `cache` touch no other): the
+    exact shape, for an id the demo serves (1..MAX_USER_ID); None otherwise."""
     key = raw.decode("utf-8", "replace")
-    return key if demo_key_pattern(prefix).fullmatch(key) else None
+    match = demo_key_pattern(prefix).fullmatch(key)
+    return key if match is not None and int(match[1]) <= MAX_USER_ID else None
 
 
 def encode_not_found(user_id: int) -> str:
@@ -88,10 +91,22 @@ LEASE_HEADROOM_SECONDS = 5.0
 # cannot hold every miss of that user back for good.
 MAX_LEASE_MS = round((2 * 600 + LEASE_HEADROOM_SECONDS) * 1000)
 
+# A lease the demo writes is LEASE_PREFIX, 16 hex digits and '"}': 28 bytes. A value that starts
+# like one but is longer than this was not written by a lookup: it is a corrupt value to replace,
+# so no lookup ever waits behind it or downloads it again and again to learn what it is.
+MAX_LEASE_BYTES = 64
+# How much of a corrupt value the claim script compares before replacing it (with its length).
+COMPARED_BYTES = 64
+
 # KEYS[1]: the user's key. ARGV[1]: our lease, ARGV[2]: its life in ms, ARGV[3]: what we
-# found there unusable: "string" (ARGV[4] is that value, maybe ""), "type" (another Redis
-# type) or "" (nothing), ARGV[5]: the lease prefix, ARGV[6]: MAX_LEASE_MS.
-# Returns {1} when the lease is ours, else {0, what the key holds} or {2} (another type).
+# found there unusable: "string" (ARGV[4] is that value's length and ARGV[5] its first
+# COMPARED_BYTES bytes), "type" (another Redis type) or "" (nothing), ARGV[6]: the lease
+# prefix, ARGV[7]: MAX_LEASE_MS, ARGV[8]: MAX_LEASE_BYTES.
+# Returns {1} when the lease is ours; {3} while another lookup's lease holds the key (no
+# value: a lease says nothing more); {2} for another Redis type; else {0, what the key holds}.
+# A corrupt value is replaced when its length and first bytes are those we saw: replacing any
+# value with our lease is safe (the fill reads the database after it), so the compare needs
+# no more, and a large corrupt value is never sent back to Redis.
 CLAIM_SCRIPT = """
 local kind = redis.call('TYPE', KEYS[1]).ok
 if kind == 'none' or (kind ~= 'string' and ARGV[3] == 'type') then
@@ -100,10 +115,11 @@ if kind == 'none' or (kind ~= 'string' and ARGV[3] == 'type') then
 end
 if kind ~= 'string' then return {2} end
 local value = redis.call('GET', KEYS[1])
-local replace = ARGV[3] == 'string' and value == ARGV[4]
-if not replace and string.sub(value, 1, #ARGV[5]) == ARGV[5] then
+local replace = ARGV[3] == 'string' and #value == tonumber(ARGV[4]) and string.sub(value, 1, #ARGV[5]) == ARGV[5]
+if not replace and string.sub(value, 1, #ARGV[6]) == ARGV[6] then
   local left = redis.call('PTTL', KEYS[1])
-  replace = left < 0 or left > tonumber(ARGV[6])
+  replace = #value > tonumber(ARGV[8]) or left < 0 or left > tonumber(ARGV[7])
+  if not replace then return {3} end
 end
 if replace then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -218,6 +234,7 @@ class CachePolicy:
     early_refresh_beta: float = 1.0
     cooldown_seconds: float = 5.0
     random: Callable[[], float] = field(default=random.random, compare=False)
+    clock: Callable[[], float] = field(default=time.monotonic, compare=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CachePolicy:
@@ -261,10 +278,12 @@ class CachePolicy:
 
     def claim_schedule(self) -> Iterator[float]:
         """The pauses before each claim: none for the first, then polls while another process holds
-        the lease, bounded by a lease's life (past it, that lease has expired)."""
+        the lease, for at most a lease's life in wall-clock time (past it, that lease has expired),
+        however long each claim itself takes."""
         yield 0.0
-        for _ in range(max(1, round(self.lease_seconds / self.wait_poll_seconds))):
-            yield self.wait_poll_seconds
+        deadline = self.clock() + self.lease_seconds
+        while (left := deadline - self.clock()) > 0:
+            yield min(self.wait_poll_seconds, left)
 
     def should_refresh_early(self, remaining_ms: int | None, last_fetch_seconds: float) -> bool:
         """XFetch (Vattani et al., 2015): refresh with a probability that rises as expiry nears.
@@ -301,6 +320,7 @@ class CachedEntry:
 
 
 MISS = CachedEntry()
+LEASED = CachedEntry(leased=True)  # another lookup's lease, as the claim script reports it (without the value)
 WRONG_TYPE = CachedEntry(problem=Problem.WRONG_TYPE)
 UNAVAILABLE = CachedEntry(unavailable=True)
 
@@ -312,7 +332,7 @@ def read_cached(raw: bytes | str | None, user_id: int, remaining_ms: int | None 
         return MISS
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogateescape")
-    if raw.startswith(LEASE_PREFIX):
+    if raw.startswith(LEASE_PREFIX) and len(raw) <= MAX_LEASE_BYTES:
         return CachedEntry(leased=True, raw=raw)
     if raw.endswith(b',"not_found":true}') and raw == encode_not_found(user_id).encode():
         found = CachedEntry(not_found=True, remaining_ms=remaining_ms, raw=raw)
@@ -363,24 +383,29 @@ class Claim:
 
     @classmethod
     def of(cls, reply: Sequence[object], user_id: int, lease: str) -> Claim:
-        """Read the script's reply: [1], [0, value] or [2] (another Redis type)."""
+        """Read the script's reply: [1], [0, value], [2] (another Redis type) or [3] (another's lease)."""
         if reply[0] == 1:
             return cls(lease)
         if reply[0] == 2:
             return cls(None, WRONG_TYPE)
+        if reply[0] == 3:
+            return cls(None, LEASED)
         raw = reply[1]
         return cls(None, read_cached(raw if isinstance(raw, bytes | str) else None, user_id))
 
 
 def claim_arguments(lease: str, policy: CachePolicy, seen: CachedEntry) -> list[object]:
     """ARGV of the claim script: our lease, its life, and what we saw that may be replaced."""
+    replaceable = seen.problem is not None and seen.problem is not Problem.WRONG_TYPE
     return [
         lease,
         policy.lease_ms,
-        "" if seen.problem is None else "type" if seen.problem is Problem.WRONG_TYPE else "string",
-        seen.raw if seen.problem else b"",
+        "" if seen.problem is None else "string" if replaceable else "type",
+        len(seen.raw) if replaceable else 0,
+        seen.raw[:COMPARED_BYTES] if replaceable else b"",
         LEASE_PREFIX,
         MAX_LEASE_MS,
+        MAX_LEASE_BYTES,
     ]
 
 

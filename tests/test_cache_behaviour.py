@@ -75,11 +75,30 @@ def test_xfetch_refreshes_more_likely_as_expiry_nears(
     assert CachePolicy(early_refresh=False, random=lambda: unit).should_refresh_early(remaining_ms, last_fetch) is False
 
 
-def test_a_claim_is_tried_at_once_then_polled_for_at_most_the_life_of_a_lease() -> None:
-    pauses = list(CachePolicy(lease_seconds=1.0, wait_poll_seconds=0.1).claim_schedule())
+class SteppedClock:
+    """A clock that moves only when told: by each pause taken, and by what each claim costs."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("claim_seconds", [0.0, 0.05, 0.4, 3.0])
+def test_a_claim_is_tried_at_once_then_polled_for_at_most_the_life_of_a_lease(claim_seconds: float) -> None:
+    """Bounded in time, not in polls: slow claims (a value to download, a loaded server) use the same budget."""
+    clock = SteppedClock()
+    pauses = []
+    for pause in CachePolicy(lease_seconds=1.0, wait_poll_seconds=0.1, clock=clock).claim_schedule():
+        pauses.append(pause)
+        clock.now += pause + claim_seconds  # sleep the pause, then send the claim
     assert pauses[0] == 0
-    assert math.isclose(sum(pauses), 1.0)
-    assert all(pause == 0.1 for pause in pauses[1:])
+    assert all(0 < pause <= 0.1 for pause in pauses[1:])
+    # From the first claim's answer (another holds the lease) to the last claim's start:
+    waited = sum(pauses) + claim_seconds * (len(pauses) - 2)
+    assert waited <= 1.0 + 1e-9
+    assert len(pauses) <= 1 + math.ceil(1.0 / max(0.1, claim_seconds)) + 1
 
 
 def test_a_lease_outlives_the_database_latency() -> None:
