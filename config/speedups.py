@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 import redis.asyncio
+from redis.asyncio.connection import AbstractConnection
 from redis.cluster import ClusterNode, RedisCluster
 from redis.connection import HiredisRespSerializer
 from redis.utils import HIREDIS_AVAILABLE
@@ -34,14 +35,23 @@ class WaitingConnectionPool(redis.asyncio.ConnectionPool):
     timer on every call, even with connections free: measured, 13 us of a 100 us GET, more than
     the whole lookup adds to it. A semaphore costs nothing until the pool runs out. (The sync
     client's BlockingConnectionPool measured no slower than the default pool: it stays.)
+
+    Each caller that gets a place gives it back once, however its call ends: with the connection it
+    was handed, in `release`; at once if it was handed none (its connection failed to connect, or it
+    was cancelled while connecting). A caller cancelled or timed out while waiting took no place.
+    redis-py's own `get_connection` gives back through `release` a connection that failed to
+    connect: that gives back no place, as it was never handed out. A place given back twice would
+    let more callers through than the pool has connections, the extra ones failing with "Too many
+    connections" for good.
     """
 
     def __init__(self, *, timeout: float = POOL_WAIT_SECONDS, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.timeout = timeout
         self._free = asyncio.Semaphore(self.max_connections)
+        self._handed_out: set[AbstractConnection] = set()  # each holds a place until `release` gives it back
 
-    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+    async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
         """A connection of the pool, after waiting for one to be released if all are in use."""
         if self._free.locked():
             try:
@@ -51,20 +61,25 @@ class WaitingConnectionPool(redis.asyncio.ConnectionPool):
                 raise redis.ConnectionError("No connection available.") from None
         else:
             await self._free.acquire()  # returns at once: a connection is free
+        # This caller holds a place from here on.
         try:
             get_connection: Any = super().get_connection  # redis-py leaves it unannotated
-            return await get_connection(*args, **kwargs)
+            connection: AbstractConnection = await get_connection(*args, **kwargs)
         except BaseException:
-            self._free.release()
+            self._free.release()  # no connection was handed out: its place is given back here, and only here
             raise
+        self._handed_out.add(connection)  # no await since it was handed out: `release` gives the place back
+        return connection
 
-    async def release(self, connection: Any) -> None:
-        """Give the connection back, and its place to the next waiter."""
-        owned = connection in self._in_use_connections
+    async def release(self, connection: AbstractConnection) -> None:
+        """Give the connection back, and, if `get_connection` handed it out, its place to the next waiter."""
+        handed_out = connection in self._handed_out
+        if handed_out:  # forgotten before any await: handed out again before this returns, it holds a new place
+            self._handed_out.remove(connection)
         try:
             await super().release(connection)
         finally:
-            if owned:
+            if handed_out:
                 self._free.release()
 
 
