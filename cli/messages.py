@@ -19,6 +19,7 @@ from config.redis import (
     NO_ROUTE_ERRNOS,
     REDIS_ERRORS,
     FailureKind,
+    NodeUnavailable,
     OpenedRedis,
     Probed,
     errno_name,
@@ -40,6 +41,7 @@ _REDIS_HINTS: dict[FailureKind, str] = {
     "or REDIS_USERNAME and REDIS_PASSWORD",
     "permission": "allow the ACL user the commands the demo sends (docs/security.md)",
     "out-of-memory": "raise the server's maxmemory, or give it an eviction policy such as allkeys-lru",
+    "read-only": "point REDIS_URL at the master (or use REDIS_SENTINELS to find it), not at a replica",
     "tls-verification": "set REDIS_TLS_CA_FILE to the CA that signed the server's certificate, "
     "and use the host name the certificate names",
     "tls-handshake": "use redis:// for a plain port, rediss:// for a TLS one",
@@ -191,6 +193,8 @@ def database_unavailable(settings: Settings, error: DatabaseError) -> str:
 
 def describe_failure(error: BaseException) -> str:
     """Why a command or a lookup failed, in one line: Redis's words, the database's, or (a bug) the error's own."""
+    if isinstance(error, NodeUnavailable):  # on a cluster: which node, and that the others still work
+        return f"Redis error: {error}"
     if isinstance(error, REDIS_ERRORS):
         return f"Redis error: {failure_reason(error)}"
     if isinstance(error, DatabaseError):

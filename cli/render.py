@@ -35,6 +35,7 @@ from cli.messages import describe_failure
 from config.settings import Settings
 from simulator.core import (
     CacheEvent,
+    ClearReport,
     LookupResult,
     SeedProgress,
     SeedReport,
@@ -221,6 +222,8 @@ def render_updated(report: UpdateReport, json_output: bool) -> str:
                 "updated": key,
                 "value": None if record is None else asdict(record),
                 "invalidated": report.invalidated,
+                "problem": report.problem,
+                "old_version_readable_for_seconds": report.stale_for_seconds,
                 "elapsed_ms": round(report.elapsed_seconds * 1000, 3),
             }
         )
@@ -229,8 +232,16 @@ def render_updated(report: UpdateReport, json_output: bool) -> str:
     email = printable(record.email)
     if report.problem is not None:
         return (
-            f"Updated {key} in the database (email now {email}), but could not delete the cached copy "
-            f"({report.problem}): it may be stale until it expires ({took})."
+            f"Updated {key} in the database (email now {email}), but the cache could not delete its copy "
+            f"({report.problem}): other readers of this Redis may get the old version for up to "
+            f"{report.stale_for_seconds:,} s; this process answers {key} from the database until the copy is "
+            f"deleted, which each lookup of it tries again ({took})."
+        )
+    if report.private_cache:
+        return (
+            f"Updated {key} in the database (email now {email}) and deleted it from this process's embedded cache: "
+            f"the next lookup here reads the new record. Other processes on this database have embedded caches of "
+            f"their own, which may answer the old version for up to {report.stale_for_seconds:,} s ({took})."
         )
     return (
         f"Updated {key} in the database (email now {email}) and deleted it from the cache: "
@@ -259,11 +270,17 @@ def render_cache_event(event: CacheEvent, in_use: str) -> str:
     )
 
 
-def render_cleared(count: int, json_output: bool) -> str:
-    """The answer to `clear`."""
+def render_cleared(report: ClearReport, json_output: bool) -> str:
+    """The answer to `clear`: what was removed, and on a cluster each master that could not be reached."""
     if json_output:
-        return json.dumps({"cleared": count})
-    return f"Cleared {count:,} demo keys (user-<id>: records, tombstones, leases); no other key was touched."
+        return json.dumps({"cleared": report.removed, "unreachable": list(report.unreachable)})
+    count = report.removed
+    keys = "key" if count == 1 else "keys"
+    cleared = f"Cleared {count:,} demo {keys} (user-<id>: records, tombstones, leases); no other key was touched."
+    if not report.unreachable:
+        return cleared
+    nodes = "; ".join(report.unreachable)
+    return f"{cleared} Not reached, so their keys stay: cache node {nodes}."
 
 
 def fields_of(value: object, names: str) -> dict[str, object]:
@@ -398,7 +415,7 @@ def _hit_ratio_timeline(report: LoadReport) -> str:
 def render_inventory(inventory: CacheInventory, json_output: bool) -> str:
     """The answer to `cache`: the demo's keys by kind, their memory (an estimate from a sample) and TTLs."""
     if json_output:
-        counted = "pattern keys records not_found leases other capped"
+        counted = "pattern keys records not_found leases other capped unreachable"
         sampled = "sampled estimated memory_bytes memory_problem ttl_seconds no_expiry"
         found = {
             **fields_of(inventory, f"{counted} {sampled}"),
@@ -408,8 +425,13 @@ def render_inventory(inventory: CacheInventory, json_output: bool) -> str:
         }
         return json.dumps({"cache": found})
     took = format_elapsed(inventory.elapsed_seconds)
+    missed = (
+        f"\n  not counted: cache node {'; '.join(inventory.unreachable)} could not be reached"
+        if inventory.unreachable
+        else ""
+    )
     if not inventory.keys:
-        return f"Cache: no demo keys ({inventory.pattern}) in Redis; the scan took {took}."
+        return f"Cache: no demo keys ({inventory.pattern}) in Redis; the scan took {took}.{missed}"
     counted = f"at least {inventory.keys:,}" if inventory.capped else f"{inventory.keys:,}"
     other = f", {inventory.other:,} other (not written by the demo)" if inventory.other else ""
     lines = [
@@ -436,7 +458,7 @@ def render_inventory(inventory: CacheInventory, json_output: bool) -> str:
             f"  TTL left (PTTL of the same keys): min {_seconds(least)}, median {_seconds(median)}, "
             f"max {_seconds(most)}; {inventory.no_expiry:,} without an expiry"
         )
-    return "\n".join(lines)
+    return "\n".join(lines) + missed
 
 
 def _seconds(seconds: float) -> str:
@@ -496,9 +518,14 @@ def render_database(where: str, users: int, created_seconds: float | None, reset
     return f"Database: {where}, users 1..{users:,} ({made} in {created_seconds:.2f} s)."
 
 
-def render_reset_cache(removed: int) -> str:
+def render_reset_cache(report: ClearReport) -> str:
     """What a database reset did to the cache."""
-    return f"Removed {removed:,} cached keys, so the cache cannot contradict the reset database."
+    removed = f"Removed {report.removed:,} cached keys, so the cache cannot contradict the reset database."
+    if not report.unreachable:
+        return removed
+    return (
+        f"{removed} Warning: not reached, so their keys may contradict it: cache node {'; '.join(report.unreachable)}."
+    )
 
 
 def render_seed_started(report_mode: str, requested: int, batch_size: int) -> str:

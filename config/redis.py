@@ -76,7 +76,7 @@ UNAVAILABLE_ERRORS = (
 CACHE_ERRORS = (*REDIS_ERRORS, OSError)
 
 # What a failed call to the cache means for a lookup (see `cache_failure`).
-CacheFailure = Literal["unavailable", "full", "wrong type", "rejected"]
+CacheFailure = Literal["unavailable", "full", "wrong type", "refused", "rejected"]
 
 
 def cache_failure(error: BaseException) -> CacheFailure:
@@ -85,7 +85,9 @@ def cache_failure(error: BaseException) -> CacheFailure:
     - "unavailable": Redis did not answer; answer from the database and let it rest.
     - "full": Redis answered that it is out of memory; answer without storing.
     - "wrong type": the key holds a hash, a list or another non-string type.
-    - "rejected": any other error Redis answered with (an ACL's NOPERM, say): the user must see it.
+    - "refused": Redis answered that this client may not do that: a read-only replica (READONLY)
+      or an ACL (NOPERM). A write refused: answer without storing; a read refused: the user must see it.
+    - "rejected": any other error Redis answered with: the user must see it.
     """
     if isinstance(error, UNAVAILABLE_ERRORS):
         return "unavailable"
@@ -93,7 +95,17 @@ def cache_failure(error: BaseException) -> CacheFailure:
         return "full"
     if is_wrong_type(error):
         return "wrong type"
+    if is_refusal(error):
+        return "refused"
     return "rejected"
+
+
+def is_refusal(error: BaseException) -> bool:
+    """True when Redis answered that this client may not run that command or touch that key: a read-only
+    replica (READONLY), or an ACL (NOPERM)."""
+    if isinstance(error, redis.exceptions.ReadOnlyError | redis.exceptions.NoPermissionError):
+        return True
+    return isinstance(error, redis.ResponseError) and str(error).startswith(("NOPERM", "READONLY"))
 
 
 def is_wrong_type(error: object) -> bool:
@@ -130,6 +142,23 @@ def node_of(client: SyncClient | AsyncClient, key: str) -> str:
     except REDIS_ERRORS:
         return "?"
     return str(node.name) if node is not None else "?"
+
+
+def scan_targets(client: SyncClient | AsyncClient) -> list[tuple[str, dict[str, Any]]]:
+    """Where to SCAN a whole keyspace, one part at a time: each master of a cluster, named, with the options
+    that send a command to it; or the one server ("", {}). A cluster's master down costs only its own keys."""
+    if not is_cluster(client):
+        return [("", {})]
+    cluster: Any = client  # redis-py leaves the sync RedisCluster's get_primaries untyped
+    return [(str(node.name), {"target_nodes": node}) for node in cluster.get_primaries()]
+
+
+class NodeUnavailable(redis.ConnectionError):
+    """A command for one key failed because the cluster node holding it is unavailable (the others still work)."""
+
+    def __init__(self, node: str, key: str, error: BaseException) -> None:
+        super().__init__(f"cache node {node}, which holds {key}, is unavailable ({failure_reason(error)})")
+        self.node = node
 
 
 class RedisClients:
@@ -385,6 +414,7 @@ FailureKind = Literal[
     "authentication",
     "permission",
     "out-of-memory",
+    "read-only",
     "tls-verification",
     "tls-handshake",
     "speaks-plain",
@@ -452,6 +482,8 @@ def failure_kind(error: BaseException, found: Probed | None = None) -> FailureKi
         return "permission"
     if isinstance(error, redis.exceptions.OutOfMemoryError):
         return "out-of-memory"
+    if isinstance(error, redis.exceptions.ReadOnlyError) or text.startswith("READONLY"):
+        return "read-only"
     if found in ("plain", "tls"):
         return "speaks-plain" if found == "plain" else "speaks-tls"
     timed_out = "Timeout connecting to server" in text or "Timeout reading from" in text  # a cluster's words
@@ -483,6 +515,7 @@ _REASONS: dict[FailureKind, str] = {
     "no-password": "the server requires a password, and none was given",
     "authentication": "authentication failed (wrong password or unknown user)",
     "out-of-memory": "Redis is out of memory (maxmemory reached with a noeviction policy)",
+    "read-only": "the server is a read-only replica (it refuses writes)",
     "tls-verification": "TLS verification failed (check the CA file and the host name)",
     "tls-handshake": "the TLS handshake failed (is the server speaking TLS? use rediss:// only for TLS ports)",
     "speaks-plain": "the server speaks plain Redis, not TLS",

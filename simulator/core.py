@@ -233,6 +233,7 @@ class CachePolicy:
     early_refresh: bool = False
     early_refresh_beta: float = 1.0
     cooldown_seconds: float = 5.0
+    private_cache: bool = False  # the embedded Redis: this process's own, so other processes keep their copies
     random: Callable[[], float] = field(default=random.random, compare=False)
     clock: Callable[[], float] = field(default=time.monotonic, compare=False)
 
@@ -250,6 +251,7 @@ class CachePolicy:
             wait_poll_seconds=min(0.1, max(0.005, latency / 20)),
             early_refresh=settings.early_refresh,
             cooldown_seconds=settings.cache_cooldown_seconds,
+            private_cache=settings.embedded,
         )
 
     def key(self, user_id: int) -> str:
@@ -269,6 +271,11 @@ class CachePolicy:
     def ttl_of(self, record: UserRecord | None) -> int:
         """The TTL of what a fill or a seed stores for a database answer: a record's (jittered), or a "not found"'s."""
         return self.ttl_for(record.id) if record is not None else self.negative_ttl_seconds
+
+    @property
+    def longest_ttl_seconds(self) -> int:
+        """The longest a value the demo stores can live: a record's TTL with the most jitter."""
+        return max(self.negative_ttl_seconds, round(self.ttl_seconds * (1 + self.ttl_jitter)))  # as ttl_for rounds
 
     def ttl_for(self, user_id: int) -> int:
         """Seconds a record lives: TTL spread by up to ±jitter, so keys written together expire apart."""
@@ -311,6 +318,7 @@ class CachedEntry:
     remaining_ms: int | None = None
     unavailable: bool = False  # Redis could not be asked (down, or the circuit breaker is open)
     leased: bool = False  # another fill holds the key's lease: its record is on the way
+    stale: bool = False  # it may hold a version an update replaced, which could not be deleted: not read
     raw: bytes = b""  # the value exactly as read, for a compare-and-set (b"": none)
 
     @property
@@ -321,6 +329,7 @@ class CachedEntry:
 
 MISS = CachedEntry()
 LEASED = CachedEntry(leased=True)  # another lookup's lease, as the claim script reports it (without the value)
+STALE = CachedEntry(stale=True)  # not read: an update could not delete what the key holds (PendingInvalidations)
 WRONG_TYPE = CachedEntry(problem=Problem.WRONG_TYPE)
 UNAVAILABLE = CachedEntry(unavailable=True)
 
@@ -446,7 +455,7 @@ class StoreProblem:
     """Why a fill stored nothing, and a few words on it (a warning's, for all but "unavailable")."""
 
     reason: str
-    kind: Literal["unavailable", "full", "lease lost", "lease held"]
+    kind: Literal["unavailable", "full", "refused", "lease lost", "lease held", "stale copy"]
 
     @property
     def unavailable(self) -> bool:
@@ -483,9 +492,56 @@ def seed_entries(
     ]
 
 
-LEASE_LOST = StoreProblem("it changed while it was read (an update removed this lookup's lease)", "lease lost")
+LEASE_LOST = StoreProblem(
+    "the key changed while the database was read (an update, a del or a clear removed this lookup's lease)",
+    "lease lost",
+)
 LEASE_HELD = StoreProblem("another lookup held its lease the whole time", "lease held")
 BREAKER_OPEN = StoreProblem("the cache is unavailable", "unavailable")  # not asked: its circuit breaker is open
+STALE_COPY = StoreProblem(
+    "the cache may still hold the version an update replaced, which could not be deleted; it is tried again "
+    "at the next lookup",
+    "stale copy",
+)
+
+
+# --- invalidations that failed: what `update` could not delete is never answered ---
+
+
+class PendingInvalidations:
+    """The ids whose cached copy an update could not delete (Redis down, a replica, an ACL). Thread-safe.
+
+    Until the copy is deleted (each lookup of the id tries again first) or must have expired
+    (the longest TTL after the failure), this process answers the id from the database and
+    never from the cache, so it never answers the version the update replaced.
+    """
+
+    def __init__(self, longest_ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.longest_ttl_seconds = longest_ttl_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._until: dict[int, float] = {}  # user id -> when any copy stored before the update has expired
+
+    def failed(self, user_id: int) -> None:
+        """An update of `user_id` committed, and its cached copy could not be deleted."""
+        with self._lock:
+            self._until[user_id] = self._clock() + self.longest_ttl_seconds
+
+    def deleted(self, user_id: int) -> None:
+        """The cached copy of `user_id` is gone (an update's delete, a retry, or a `del`)."""
+        if user_id in self._until:
+            with self._lock:
+                self._until.pop(user_id, None)
+
+    def holds(self, user_id: int) -> bool:
+        """True while the cache may hold a copy of `user_id` older than an update."""
+        until = self._until.get(user_id)
+        if until is None:
+            return False
+        if self._clock() < until:
+            return True
+        self.deleted(user_id)  # expired by now, whatever it was
+        return False
 
 
 # --- the circuit breaker ---
@@ -695,8 +751,18 @@ class UpdateReport:
     key: str
     record: UserRecord | None
     invalidated: bool
-    problem: str | None = None
+    problem: str | None = None  # why the cached copy could not be deleted
     elapsed_seconds: float = 0.0
+    stale_for_seconds: int = 0  # how long another reader may still see the old version
+    private_cache: bool = False  # the embedded Redis: other processes on the database keep copies of their own
+
+
+@dataclass(frozen=True, slots=True)
+class ClearReport:
+    """What `clear` removed, and the cluster masters it could not reach (each with why): their keys stay."""
+
+    removed: int
+    unreachable: tuple[str, ...] = ()
 
 
 def id_batches(count: int, batch_size: int) -> Iterator[range]:

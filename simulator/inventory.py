@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from config.redis import AsyncClient, SyncClient, failure_reason
+from config.redis import UNAVAILABLE_ERRORS, AsyncClient, SyncClient, failure_reason, scan_targets
 from config.speedups import routed
 from simulator.core import LEASE_PREFIX, CachePolicy, demo_key, encode_not_found
 
@@ -92,6 +92,7 @@ class CacheInventory:
     ttl_seconds: dict[str, float | None]  # min, median and max PTTL of the sampled keys that expire
     no_expiry: int  # sampled keys without an expiry (never written by the demo)
     elapsed_seconds: float
+    unreachable: tuple[str, ...] = ()  # cluster masters that could not be scanned, each with why: not counted
 
     @property
     def keys(self) -> int:
@@ -121,10 +122,17 @@ class Survey:
         self.capped = False
         self.kinds: Counter[KeyKind] = Counter()
         self.sample: list[str] = []
+        self.unreachable: list[str] = []  # cluster masters that could not be scanned
         self._prefix = policy.key_prefix
         self._id_starts = len(policy.key_prefix) + len("user-")
         self._offered = 0
         self._source = source or random.Random(SAMPLE_SEED)
+
+    def part_failed(self, node: str, error: Exception) -> None:
+        """One master of a cluster could not be scanned: named in the summary (a single server's failure is raised)."""
+        if not node:
+            raise error
+        self.unreachable.append(f"{node} ({failure_reason(error)})")
 
     def admit(self, raw: bytes) -> str | None:
         """The key, if it is one of the demo's and under the limit; None otherwise (one past the limit caps it)."""
@@ -190,6 +198,7 @@ class Survey:
             ttl_seconds=_spread([ttl / 1000 for ttl in ttls_ms]),
             no_expiry=no_expiry,
             elapsed_seconds=elapsed_seconds,
+            unreachable=tuple(self.unreachable),
         )
 
 
@@ -221,8 +230,19 @@ def take_inventory(
     client: SyncClient, policy: CachePolicy, limit: int = MAX_SCANNED_KEYS, sample_size: int = SAMPLE_KEYS
 ) -> CacheInventory:
     """What the cache holds in the demo's namespace: its keys by kind (SCAN, never KEYS), a sample's bytes and TTLs."""
-    started, survey, batch = time.perf_counter(), Survey(policy, limit, sample_size), []
-    for raw in client.scan_iter(match=policy.scan_pattern, count=SCAN_COUNT):
+    started, survey = time.perf_counter(), Survey(policy, limit, sample_size)
+    for node, target in scan_targets(client):  # on a cluster, master by master: one down is named, not fatal
+        try:
+            _survey_part(client, survey, target)
+        except UNAVAILABLE_ERRORS as error:
+            survey.part_failed(node, error)
+    replies = _send(client, sample_commands(survey.sample))
+    return survey.report(replies, time.perf_counter() - started)
+
+
+def _survey_part(client: SyncClient, survey: Survey, target: dict[str, Any]) -> None:
+    batch: list[str] = []
+    for raw in client.scan_iter(match=survey.policy.scan_pattern, count=SCAN_COUNT, **target):
         if (key := survey.admit(raw)) is not None:
             batch.append(key)
         elif survey.capped:
@@ -231,16 +251,25 @@ def take_inventory(
             survey.classify(batch, _send(client, head_commands(batch)))
             batch = []
     survey.classify(batch, _send(client, head_commands(batch)))
-    replies = _send(client, sample_commands(survey.sample))
-    return survey.report(replies, time.perf_counter() - started)
 
 
 async def atake_inventory(
     client: AsyncClient, policy: CachePolicy, limit: int = MAX_SCANNED_KEYS, sample_size: int = SAMPLE_KEYS
 ) -> CacheInventory:
     """What the cache holds in the demo's namespace: its keys by kind (SCAN, never KEYS), a sample's bytes and TTLs."""
-    started, survey, batch = time.perf_counter(), Survey(policy, limit, sample_size), []
-    async for raw in client.scan_iter(match=policy.scan_pattern, count=SCAN_COUNT):
+    started, survey = time.perf_counter(), Survey(policy, limit, sample_size)
+    for node, target in scan_targets(client):  # on a cluster, master by master: one down is named, not fatal
+        try:
+            await _asurvey_part(client, survey, target)
+        except UNAVAILABLE_ERRORS as error:
+            survey.part_failed(node, error)
+    replies = await _asend(client, sample_commands(survey.sample))
+    return survey.report(replies, time.perf_counter() - started)
+
+
+async def _asurvey_part(client: AsyncClient, survey: Survey, target: dict[str, Any]) -> None:
+    batch: list[str] = []
+    async for raw in client.scan_iter(match=survey.policy.scan_pattern, count=SCAN_COUNT, **target):
         if (key := survey.admit(raw)) is not None:
             batch.append(key)
         elif survey.capped:
@@ -249,8 +278,6 @@ async def atake_inventory(
             survey.classify(batch, await _asend(client, head_commands(batch)))
             batch = []
     survey.classify(batch, await _asend(client, head_commands(batch)))
-    replies = await _asend(client, sample_commands(survey.sample))
-    return survey.report(replies, time.perf_counter() - started)
 
 
 def _send(client: SyncClient, commands: Sequence[Routed]) -> list[Any]:

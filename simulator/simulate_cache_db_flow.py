@@ -31,6 +31,7 @@ from config.redis import (
     UNAVAILABLE_ERRORS,
     AsyncClient,
     CacheFailure,
+    NodeUnavailable,
     SyncClient,
     cache_failure,
     failure_reason,
@@ -38,6 +39,7 @@ from config.redis import (
     is_wrong_type,
     node_of,
     on_node_of,
+    scan_targets,
 )
 from config.speedups import routed
 from simulator.core import (
@@ -47,6 +49,8 @@ from simulator.core import (
     LEASE_HELD,
     MISS,
     READ_WITH_TTL_SCRIPT,
+    STALE,
+    STALE_COPY,
     STORE_MANY_SCRIPT,
     STORE_SCRIPT,
     UNAVAILABLE,
@@ -56,9 +60,11 @@ from simulator.core import (
     CachePolicy,
     CircuitBreakers,
     Claim,
+    ClearReport,
     ExpiryAudit,
     Filled,
     LookupResult,
+    PendingInvalidations,
     SeedProgress,
     SeedReport,
     SeedScripts,
@@ -79,6 +85,7 @@ from simulator.core import (
     stored_or_lost,
 )
 from simulator.database import AsyncDatabase, Database
+from simulator.records import UserRecord
 from simulator.trace import (
     CHECK_THE_CACHE,
     READ_THE_DATABASE,
@@ -236,6 +243,7 @@ class BaseCacheAside:
         self.stats = Stats()
         self.breakers = CircuitBreakers(policy.cooldown_seconds)
         self.audit = ExpiryAudit(policy.ttl_seconds)
+        self.invalidations = PendingInvalidations(policy.longest_ttl_seconds)
         self.last_fetch_seconds = latency_seconds  # XFetch's delta until a read is measured
         self._notify = notify
         self._closed = False
@@ -262,16 +270,55 @@ class BaseCacheAside:
                 return UNAVAILABLE
             case "wrong type":
                 return WRONG_TYPE
-            case "full" | "rejected":  # rejected (an ACL's NOPERM, say): the user must see it
+            case "full" | "refused" | "rejected":  # refused (an ACL's NOPERM, say): the user must see it
                 raise error
 
     def _script_failed(self, node: str, error: Exception) -> StoreProblem:
-        """A failed claim or store: the cache is unavailable or full, so nothing is stored; else `error` is raised."""
+        """A failed claim or store: the cache is unavailable, full or refuses writes (a replica, an ACL), so
+        the answer comes from the database and nothing is stored; else `error` is raised."""
         match self._cache_failed(node, error):
-            case "unavailable" | "full" as failure:
+            case "unavailable" | "full" | "refused" as failure:
                 return StoreProblem(failure_reason(error), failure)
             case "wrong type" | "rejected":
                 raise error
+
+    def _delete_failed(self, node: str, error: Exception) -> str:
+        """Why the DEL of an updated id's old copy failed (told to the node's breaker)."""
+        self._cache_failed(node, error)
+        return failure_reason(error)
+
+    def _deleted(self, user_id: int, node: str) -> None:
+        self._cache_worked(node)
+        self.invalidations.deleted(user_id)
+
+    def _updated(self, user_id: int, record: UserRecord | None, problem: str | None, started: float) -> UpdateReport:
+        """What `update` did, and for how long another reader may still see the old version. A copy it
+        could not delete is kept off the cache until a lookup's retry deletes it (or it must have expired)."""
+        key = self.policy.key(user_id)
+        if record is not None and problem is not None:
+            self.invalidations.failed(user_id)
+        stale = record is not None and (problem is not None or self.policy.private_cache)
+        return UpdateReport(
+            key,
+            record,
+            record is not None and problem is None,
+            problem,
+            time.perf_counter() - started,
+            self.policy.longest_ttl_seconds if stale else 0,
+            self.policy.private_cache,
+        )
+
+    @staticmethod
+    def _named(node: str, key: str, error: Exception) -> Exception:
+        """On a cluster, an unavailable node's failure names the node (the others' keys still work)."""
+        return NodeUnavailable(node, key, error) if node and isinstance(error, UNAVAILABLE_ERRORS) else error
+
+    @staticmethod
+    def _part_failed(node: str, error: Exception) -> str:
+        """One master of a cluster could not be scanned: its name and why (a single server's failure is raised)."""
+        if not node:
+            raise error
+        return f"{node} ({failure_reason(error)})"
 
     def _ttl_report(self, key: str, user_id: int, raw: Any, remaining_ms: Any) -> TtlReport:
         """What `ttl` shows, from a GET and a PTTL that may each have failed."""
@@ -371,28 +418,45 @@ class CacheAside(BaseCacheAside):
     def ttl(self, user_id: int) -> TtlReport:
         """What the cache holds for the user, and for how long."""
         key = self.policy.key(user_id)
-        raw, remaining_ms = self._get_with_ttl(key, raise_on_error=False)
+        try:
+            raw, remaining_ms = self._get_with_ttl(key, raise_on_error=False)
+        except CACHE_ERRORS as error:
+            raise self._named(node_of(self.client, key), key, error) from error
         return self._ttl_report(key, user_id, raw, remaining_ms)
 
     def delete(self, user_id: int) -> bool:
         """Invalidate the user's key; True if there was one."""
-        return bool(self.client.delete(self.policy.key(user_id)))
+        key = self.policy.key(user_id)
+        try:
+            deleted = bool(self.client.delete(key))
+        except CACHE_ERRORS as error:
+            raise self._named(node_of(self.client, key), key, error) from error
+        self.invalidations.deleted(user_id)
+        return deleted
 
     def update(self, user_id: int) -> UpdateReport:
         """The write path: commit the change in the database, then delete the cached copy (and any lease)."""
         started, key = time.perf_counter(), self.policy.key(user_id)
         record = self.database.update(user_id)
-        try:
-            if record is not None:
-                self.client.delete(key)
-        except UNAVAILABLE_ERRORS as error:
-            return UpdateReport(key, record, False, failure_reason(error), time.perf_counter() - started)
-        return UpdateReport(key, record, record is not None, None, time.perf_counter() - started)
+        problem = self._delete_old_copy(user_id, key) if record is not None else None
+        return self._updated(user_id, record, problem, started)
 
-    def clear(self) -> int:
-        """Remove the demo's own keys (SCAN its namespace, UNLINK in batches; never FLUSHDB or KEYS)."""
+    def clear(self) -> ClearReport:
+        """Remove the demo's own keys (SCAN its namespace, UNLINK in batches; never FLUSHDB or KEYS).
+
+        On a cluster, master by master: one that cannot be reached is named, the others are cleared.
+        """
+        removed, unreachable = 0, []
+        for node, target in scan_targets(self.client):
+            try:
+                removed += self._clear_part(target)
+            except UNAVAILABLE_ERRORS as error:
+                unreachable.append(self._part_failed(node, error))
+        return ClearReport(removed, tuple(unreachable))
+
+    def _clear_part(self, target: dict[str, Any]) -> int:
         removed, batch = 0, []
-        for key in self.client.scan_iter(match=self.policy.scan_pattern, count=1000):
+        for key in self.client.scan_iter(match=self.policy.scan_pattern, count=1000, **target):
             if demo_key(key, self.policy.key_prefix):
                 batch.append(key)
             if len(batch) >= CLEAR_BATCH:
@@ -425,6 +489,8 @@ class CacheAside(BaseCacheAside):
         node = node_of(self.client, key)
         if not self.breakers[node].allow():
             return UNAVAILABLE
+        if self.invalidations.holds(user_id) and self._delete_old_copy(user_id, key) is not None:
+            return STALE
         with_ttl = self.policy.early_refresh or self.audit.due(key)
         try:
             if with_ttl:
@@ -448,10 +514,22 @@ class CacheAside(BaseCacheAside):
         raw, remaining_ms = pipeline.execute(raise_on_error=raise_on_error)
         return raw, remaining_ms
 
+    def _delete_old_copy(self, user_id: int, key: str) -> str | None:
+        """DEL the key after an update; if Redis cannot, why (and the id stays off the cache until it can)."""
+        node = node_of(self.client, key)
+        try:
+            self.client.delete(key)
+        except CACHE_ERRORS as error:
+            return self._delete_failed(node, error)
+        self._deleted(user_id, node)
+        return None
+
     def _fill(self, user_id: int, key: str, seen: CachedEntry, trace: Trace | None = None) -> Filled:
         """Claim the key's lease and fill it; while another process holds the lease, wait for its record."""
         if seen.unavailable:
             return self._fetch(user_id, degraded=True, trace=trace)
+        if seen.stale:  # the cache may hold what an update replaced: answer from the database, store nothing
+            return self._fetch(user_id, trace=trace).stored(STALE_COPY)
         for pause in self.policy.claim_schedule():
             time.sleep(pause)
             claim = self._claim(key, user_id, seen, trace)
@@ -586,28 +664,45 @@ class AsyncCacheAside(BaseCacheAside):
     async def ttl(self, user_id: int) -> TtlReport:
         """What the cache holds for the user, and for how long."""
         key = self.policy.key(user_id)
-        raw, remaining_ms = await self._get_with_ttl(key, raise_on_error=False)
+        try:
+            raw, remaining_ms = await self._get_with_ttl(key, raise_on_error=False)
+        except CACHE_ERRORS as error:
+            raise self._named(node_of(self.client, key), key, error) from error
         return self._ttl_report(key, user_id, raw, remaining_ms)
 
     async def delete(self, user_id: int) -> bool:
         """Invalidate the user's key; True if there was one."""
-        return bool(await self.client.delete(self.policy.key(user_id)))
+        key = self.policy.key(user_id)
+        try:
+            deleted = bool(await self.client.delete(key))
+        except CACHE_ERRORS as error:
+            raise self._named(node_of(self.client, key), key, error) from error
+        self.invalidations.deleted(user_id)
+        return deleted
 
     async def update(self, user_id: int) -> UpdateReport:
         """The write path: commit the change in the database, then delete the cached copy (and any lease)."""
         started, key = time.perf_counter(), self.policy.key(user_id)
         record = await self.database.update(user_id)
-        try:
-            if record is not None:
-                await self.client.delete(key)
-        except UNAVAILABLE_ERRORS as error:
-            return UpdateReport(key, record, False, failure_reason(error), time.perf_counter() - started)
-        return UpdateReport(key, record, record is not None, None, time.perf_counter() - started)
+        problem = await self._delete_old_copy(user_id, key) if record is not None else None
+        return self._updated(user_id, record, problem, started)
 
-    async def clear(self) -> int:
-        """Remove the demo's own keys (SCAN its namespace, UNLINK in batches; never FLUSHDB or KEYS)."""
+    async def clear(self) -> ClearReport:
+        """Remove the demo's own keys (SCAN its namespace, UNLINK in batches; never FLUSHDB or KEYS).
+
+        On a cluster, master by master: one that cannot be reached is named, the others are cleared.
+        """
+        removed, unreachable = 0, []
+        for node, target in scan_targets(self.client):
+            try:
+                removed += await self._clear_part(target)
+            except UNAVAILABLE_ERRORS as error:
+                unreachable.append(self._part_failed(node, error))
+        return ClearReport(removed, tuple(unreachable))
+
+    async def _clear_part(self, target: dict[str, Any]) -> int:
         removed, batch = 0, []
-        async for key in self.client.scan_iter(match=self.policy.scan_pattern, count=1000):
+        async for key in self.client.scan_iter(match=self.policy.scan_pattern, count=1000, **target):
             if demo_key(key, self.policy.key_prefix):
                 batch.append(key)
             if len(batch) >= CLEAR_BATCH:
@@ -641,6 +736,8 @@ class AsyncCacheAside(BaseCacheAside):
         node = node_of(self.client, key)
         if not self.breakers[node].allow():
             return UNAVAILABLE
+        if self.invalidations.holds(user_id) and await self._delete_old_copy(user_id, key) is not None:
+            return STALE
         with_ttl = self.policy.early_refresh or self.audit.due(key)
         try:
             if with_ttl:
@@ -664,10 +761,22 @@ class AsyncCacheAside(BaseCacheAside):
         raw, remaining_ms = await pipeline.execute(raise_on_error=raise_on_error)
         return raw, remaining_ms
 
+    async def _delete_old_copy(self, user_id: int, key: str) -> str | None:
+        """DEL the key after an update; if Redis cannot, why (and the id stays off the cache until it can)."""
+        node = node_of(self.client, key)
+        try:
+            await self.client.delete(key)
+        except CACHE_ERRORS as error:
+            return self._delete_failed(node, error)
+        self._deleted(user_id, node)
+        return None
+
     async def _fill(self, user_id: int, key: str, seen: CachedEntry, trace: Trace | None = None) -> Filled:
         """Claim the key's lease and fill it; while another process holds the lease, wait for its record."""
         if seen.unavailable:
             return await self._fetch(user_id, degraded=True, trace=trace)
+        if seen.stale:  # the cache may hold what an update replaced: answer from the database, store nothing
+            return (await self._fetch(user_id, trace=trace)).stored(STALE_COPY)
         for pause in self.policy.claim_schedule():
             await asyncio.sleep(pause)
             claim = await self._claim(key, user_id, seen, trace)

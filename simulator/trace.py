@@ -41,16 +41,20 @@ MISS_LOCKED = "miss (another lookup holds the lock)"
 MISS_CORRUPT = "miss (corrupt entry: {problem})"
 CACHE_UNAVAILABLE = "cache unavailable, read the database"
 CACHE_FULL = "cache full (out of memory), read the database"
+CACHE_REFUSED = "the cache refuses writes (a replica, or the ACL), read the database"
+OLD_COPY_KEPT = "skip the cache: an update could not delete its old copy"
 TAKE_THE_LOCK = "take the lock"
 LOCKED = "locked by another lookup (wait for its record)"
 WAIT_FOR_THE_LOCK = "wait for the lock"
 STORED_BY_ANOTHER = "another lookup stored it"
 READ_THE_DATABASE = "read the database"
 STORE_WITH_TTL = "store with TTL and release the lock"
-NOT_STORED_LEASE_LOST = "not stored (an update removed the lock: the record read may be old)"
+NOT_STORED_LEASE_LOST = "not stored (an update, a del or a clear removed the lock: the record read may be old)"
 NOT_STORED_LEASE_HELD = "not stored (another lookup held the lock the whole time)"
 NOT_STORED_UNAVAILABLE = "not stored (cache unavailable)"
 NOT_STORED_FULL = "not stored (cache full: out of memory)"
+NOT_STORED_REFUSED = "not stored (the cache refuses writes)"
+NOT_STORED_STALE = "not stored (the cache may hold the version an update replaced)"
 REFRESH_EARLY = "refresh early, in the background"
 WAITED_FOR_A_FILL = "waited for another lookup's fill"
 ANSWER = "answer"
@@ -134,6 +138,8 @@ def verdict(cached: CachedEntry) -> str:
     """What a read of the cache found: a hit, a miss and why, or no answer at all."""
     if cached.unavailable:
         return CACHE_UNAVAILABLE
+    if cached.stale:
+        return OLD_COPY_KEPT
     if cached.record is not None:
         return HIT
     if cached.not_found:
@@ -153,7 +159,7 @@ def claim_step(seen: CachedEntry) -> str:
 def claim_outcome(seen: CachedEntry, claim: Claim) -> str | None:
     """The step after a claim, or None when the next step tells it (the lock is ours; still held, as before)."""
     if claim.problem is not None:
-        return CACHE_UNAVAILABLE if claim.problem.unavailable else CACHE_FULL
+        return cache_problem(claim.problem)
     if claim.lease is not None:
         return None
     if claim.found.in_cache:
@@ -161,6 +167,19 @@ def claim_outcome(seen: CachedEntry, claim: Claim) -> str | None:
     if claim.found.leased:
         return None if seen.leased else LOCKED
     return verdict(claim.found)  # a corrupt value, put there meanwhile: the next claim replaces it
+
+
+def cache_problem(problem: StoreProblem) -> str:
+    """Why a claim could not be made, so the lookup reads the database without the lock."""
+    match problem.kind:
+        case "unavailable":
+            return CACHE_UNAVAILABLE
+        case "full":
+            return CACHE_FULL
+        case "refused" | "lease lost" | "lease held" | "stale copy":  # only a refusal befalls a claim of these
+            return CACHE_REFUSED
+        case _:
+            assert_never(problem.kind)
 
 
 def not_stored(problem: StoreProblem) -> str:
@@ -174,6 +193,10 @@ def not_stored(problem: StoreProblem) -> str:
             return NOT_STORED_UNAVAILABLE
         case "full":
             return NOT_STORED_FULL
+        case "refused":
+            return NOT_STORED_REFUSED
+        case "stale copy":
+            return NOT_STORED_STALE
         case _:
             assert_never(problem.kind)
 

@@ -17,7 +17,7 @@ import redis
 from cli.render import warning_of
 from config.redis import get_redis
 from config.settings import Settings
-from simulator.core import CachePolicy, Source, Stats, percentile
+from simulator.core import CachePolicy, ClearReport, Source, Stats, percentile
 from simulator.records import user_record
 from simulator.simulate_cache_db_flow import AsyncCacheAside, CacheAside
 from tests.twins import Twin, assert_ttl_given, async_sqlite_database, await_until, make_twin, sqlite_database
@@ -198,8 +198,8 @@ async def test_clear_removes_only_the_demos_keys(sync_client: redis.Redis, async
         sync_client.set("demo:user-1201", '{"lease":"0123456789abcdef"}', px=60_000)  # a lookup's lease is ours too
         sync_client.delete("demo:user-9")
         sync_client.hset("demo:user-9", "field", "wrong type, still ours")
-        removed = await call(namespaced, "clear")
-        assert removed == 1201
+        report = await call(namespaced, "clear")
+        assert report == ClearReport(1201)
         assert sorted(key.decode() for key in sync_client.scan_iter()) == sorted(keep)
         sync_client.delete(*keep)
 

@@ -34,11 +34,13 @@ from simulator.core import (
     CLAIM_SCRIPT,
     LEASE_PREFIX,
     READ_WITH_TTL_SCRIPT,
+    STALE_COPY,
     STORE_SCRIPT,
     CacheEvent,
     CachePolicy,
     CircuitBreakers,
     LookupResult,
+    PendingInvalidations,
     Source,
     TtlReport,
     UpdateReport,
@@ -61,6 +63,7 @@ UNAVAILABLE = {
 REFUSED = {
     "NoPermissionError": redis.exceptions.NoPermissionError("NOPERM this user has no permissions to run the command"),
     "ResponseError NOPERM": redis.ResponseError("NOPERM this user has no permissions"),
+    "ReadOnlyError": redis.exceptions.ReadOnlyError("You can't write against a read only replica."),
 }
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 OUT_OF_MEMORY = "OOM command not allowed when used memory > 'maxmemory'."
@@ -434,21 +437,28 @@ async def test_an_unavailable_claim_or_store_is_answered_degraded_and_opens_the_
     assert twin.events == [outage(error)]
 
 
-# --- 6. Redis refuses a script ---
+# --- 6. Redis refuses a script's write (a read-only replica, an ACL) ---
 
 
 @pytest.mark.parametrize("script", FILL_SCRIPTS)
 @pytest.mark.parametrize("error", REFUSED.values(), ids=REFUSED.keys())
-async def test_a_refused_claim_or_store_is_raised_to_the_caller(
+async def test_a_refused_claim_or_store_answers_from_the_database_and_says_why_it_was_not_cached(
     twin: FaultyTwin, sync_client: redis.Redis, script: str, error: Exception
 ) -> None:
+    """A replica or an ACL that refuses writes: every miss is still answered, from the database, and says so."""
     error = twin.faults.fail(script, fresh(error))
-    with pytest.raises(type(error)) as raised:
-        await twin.lookup(7)
-    assert raised.value is error
+    result = await twin.lookup(7)
     assert twin.faults.fired == [script]
-    assert twin.database_reads == (1 if script == "EVALSHA store" else 0)  # a claim refused: nothing was read
+    assert (result.source, result.record) == (Source.DATABASE, user_record(7))
+    assert warning_of(result) == f"not cached: {failure_reason(error)}"
+    assert (result.degraded, result.stored) == (False, False)
+    assert twin.database_reads == 1
+    assert twin.faults.sent[-1] == script  # nothing sent after it
     assert_nothing_stored_and_redis_still_trusted(twin, sync_client, script)
+
+
+def test_a_replica_is_named_as_one() -> None:
+    assert failure_reason(fresh(REFUSED["ReadOnlyError"])) == "the server is a read-only replica (it refuses writes)"
 
 
 # --- 7. ttl ---
@@ -496,7 +506,10 @@ async def test_ttl_reports_a_wrong_type_key_instead_of_raising(
 # --- 8. update ---
 
 
-@pytest.mark.parametrize("error", UNAVAILABLE.values(), ids=UNAVAILABLE.keys())
+DELETE_FAILURES = {**UNAVAILABLE, **REFUSED}
+
+
+@pytest.mark.parametrize("error", DELETE_FAILURES.values(), ids=DELETE_FAILURES.keys())
 async def test_an_update_whose_delete_fails_commits_and_says_the_cache_was_not_invalidated(
     twin: FaultyTwin, sync_client: redis.Redis, error: Exception
 ) -> None:
@@ -510,17 +523,49 @@ async def test_an_update_whose_delete_fails_commits_and_says_the_cache_was_not_i
     assert sqlite_database(0).fetch(6) == report.record  # committed
     assert (report.invalidated, report.problem) == (False, failure_reason(error))
     assert report.problem  # a reason the user can read
+    assert report.stale_for_seconds == 3600  # how long another reader may still get the old version
     assert sync_client.get("user-6") == encode_record(user_record(6)).encode()  # the stale copy is still there
 
 
-@pytest.mark.parametrize("error", REFUSED.values(), ids=REFUSED.keys())
-async def test_an_update_whose_delete_is_refused_raises_after_committing(
+@pytest.mark.parametrize("error", DELETE_FAILURES.values(), ids=DELETE_FAILURES.keys())
+async def test_after_an_update_whose_delete_failed_the_old_version_is_never_answered(
     twin: FaultyTwin, sync_client: redis.Redis, error: Exception
 ) -> None:
+    """The process that made the update never answers the version it replaced: each lookup of the id tries
+    the DEL again first and, until one works, answers from the database and stores nothing."""
+    old = encode_record(user_record(6)).encode()
     await twin.lookup(6)
-    error = twin.faults.fail("DEL", fresh(error))
-    with pytest.raises(type(error)) as raised:
-        await twin.update(6)
-    assert raised.value is error
-    assert sqlite_database(0).fetch(6).version == user_record(6).version + 1
-    assert sync_client.get("user-6") == encode_record(user_record(6)).encode()
+    twin.faults.fail("DEL", fresh(error))
+    report = await twin.update(6)
+    new = report.record
+    assert new is not None
+    for _ in range(2):
+        twin.clock.now += COOLDOWN  # past any cool-down: the cache is asked again, and still refuses the DEL
+        twin.faults.fired.clear()
+        again = await twin.lookup(6)
+        assert twin.faults.fired == ["DEL"]
+        assert (again.source, again.record, again.stored) == (Source.DATABASE, new, False)
+        assert warning_of(again) == (None if again.degraded else f"not cached: {STALE_COPY.reason}")
+        assert sync_client.get("user-6") == old  # left alone, never answered
+    twin.faults.heal()
+    twin.clock.now += COOLDOWN
+    healed = await twin.lookup(6)  # the DEL works now: a miss that caches the new version
+    assert (healed.source, healed.record, healed.stored) == (Source.DATABASE, new, True)
+    assert sync_client.get("user-6") == encode_record(new).encode()
+    assert (await twin.lookup(6)).source is Source.CACHE
+
+
+async def test_the_old_version_is_answered_again_only_once_it_must_have_expired(
+    twin: FaultyTwin, sync_client: redis.Redis
+) -> None:
+    """What a failed DEL left is kept off for the longest TTL a value can have, then trusted as usual."""
+    await twin.lookup(6)
+    twin.faults.fail("DEL", fresh(REFUSED["ReadOnlyError"]))
+    await twin.update(6)
+    twin.cache.invalidations = PendingInvalidations(3600, twin.clock)  # on the test's clock
+    twin.cache.invalidations.failed(6)
+    twin.clock.now += 3599
+    assert (await twin.lookup(6)).source is Source.DATABASE
+    twin.clock.now += 1  # any copy stored before the update has expired by now: what is there is newer
+    sync_client.set("user-6", encode_record(user_record(6, 1)), ex=60)
+    assert (await twin.lookup(6)).source is Source.CACHE

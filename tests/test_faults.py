@@ -7,15 +7,27 @@ both twins (docs/failures.md states the promises).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+import subprocess
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
 import redis.asyncio
+import redis.cluster
 
-from simulator.core import LEASE_HELD, LEASE_PREFIX, MAX_LEASE_BYTES, MAX_LEASE_MS, CachePolicy, Source
+from cli.messages import describe_failure
+from cli.render import render_cleared
+from config.redis import NodeUnavailable, get_redis
+from config.settings import Settings
+from simulator.core import LEASE_HELD, LEASE_PREFIX, MAX_LEASE_BYTES, MAX_LEASE_MS, CachePolicy, ClearReport, Source
+from simulator.inventory import atake_inventory, take_inventory
 from simulator.records import encode_record, user_record
-from tests.twins import Twin, make_twin
+from tests.servers import RedisServer
+from tests.test_e2e import assert_clean, run_script, stderr_lines
+from tests.test_security import ACL_RULES
+from tests.test_security import _acl_user as acl_user
+from tests.twins import Twin, app_twin, make_twin, wait_until
 
 
 @pytest.fixture(params=["sync", "async"])
@@ -37,7 +49,7 @@ async def test_clear_leaves_keys_outside_the_id_range_the_demo_serves(twin: Twin
     others = ["user-1000000001", "user-99999999999999999999", "user-0", "user-042", "user-00", "user-4 2"]
     for key in ours + others:
         sync_client.set(key, "x", ex=60)
-    assert await call(twin, "clear") == len(ours)
+    assert await call(twin, "clear") == ClearReport(len(ours))
     assert sorted(key.decode() for key in sync_client.scan_iter()) == sorted(others)
 
 
@@ -109,3 +121,131 @@ async def test_waiting_for_another_lookups_lease_is_bounded_in_time_not_in_polls
     assert (result.source, result.not_cached, result.stored) == (Source.DATABASE, LEASE_HELD, False)
     assert scripts_run(client) <= 5  # the read, and a few claims in 5 s at 2 s a reading, not 5 s / 1 ms of them
     assert client.get("user-42") == LEASE_PREFIX + b'0123456789abcdef"}'  # another's lease is left alone
+
+
+# --- after `update`, the old version is never answered, even when Redis refuses the DEL ---
+
+SCRIPTS = ["main.py", "main_async.py"]
+
+
+def answers(done: subprocess.CompletedProcess[bytes]) -> list[str]:
+    return done.stdout.decode().splitlines()
+
+
+def versions_answered(lines: list[str]) -> list[int]:
+    """The version of each record answered, in order."""
+    return [int(line.rsplit('"version":', 1)[1].split("}", 1)[0]) for line in lines if '"version":' in line]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_a_read_only_replica_answers_every_miss_from_the_database_and_never_the_replaced_version(
+    script: str, start_redis: Callable[..., RedisServer], tmp_path: Path
+) -> None:
+    master = start_redis()
+    replica = start_redis("--replicaof", "127.0.0.1", str(master.port))
+    with master.admin() as admin:
+        admin.set("user-42", encode_record(user_record(42)), ex=600)  # version 0, cached before the update
+    with replica.admin() as admin:
+        wait_until(lambda: admin.exists("user-42"), "the replica to hold user-42")
+    typed = b"42\n7\nupdate 42\n42\n42\n"
+    done = run_script(script, ["--redis-url", replica.url, "--seed-mode", "none", "--db-latency", "0"], typed, tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = answers(done)
+    assert lines[0].startswith("Found in cache: user-42 = ")  # before the update: the cached version is right
+    assert lines[1].startswith('Read from the database (not cached): user-7 = {"id":7,')
+    assert lines[2].startswith("Updated user-42 in the database")
+    assert "the cache could not delete its copy (the server is a read-only replica (it refuses writes))" in lines[2]
+    assert "up to 3,960 s" in lines[2]  # the longest TTL a record can have: 3600 s + 10% jitter
+    assert versions_answered(lines) == [0, 0, 1, 1]  # the lookup of 7, then 42's after the update: the new one
+    warnings = stderr_lines(done.stderr)
+    assert "Warning: user-7: not cached: the server is a read-only replica (it refuses writes)" in warnings
+    with replica.admin() as admin:
+        assert admin.get("user-42") == encode_record(user_record(42)).encode()  # still there, never answered again
+    assert_clean(done.stderr)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_an_acl_without_del_cannot_make_an_update_answer_the_old_version(
+    script: str, start_redis: Callable[..., RedisServer], tmp_path: Path
+) -> None:
+    server = start_redis()
+    url = acl_user(server, ACL_RULES.replace(" +del", ""))
+    typed = b"42\n42\nupdate 42\n42\n"
+    done = run_script(script, ["--seed-mode", "none", "--db-latency", "0"], typed, tmp_path, REDIS_URL=url)
+    assert done.returncode == 0, done.stderr
+    lines = answers(done)
+    assert lines[0].startswith("Stored: user-42 = ")
+    assert lines[1].startswith("Found in cache: user-42 = ")
+    assert lines[2].startswith("Updated user-42 in the database")
+    assert "the cache could not delete its copy (permission denied by the server's ACL" in lines[2]
+    assert versions_answered(lines) == [0, 0, 1]
+    assert not lines[3].startswith("Found in cache")
+    assert_clean(done.stderr)
+
+
+# --- a Redis Cluster with one master down: clear, cache, ttl and del degrade per node ---
+
+
+@pytest.fixture
+async def on_cluster(name: str, cluster: list[RedisServer]) -> AsyncIterator[Twin]:
+    settings = Settings(redis_url=cluster[0].url, redis_configured=True, redis_cluster=True, db_latency_seconds=0)
+    twin = app_twin(name, settings, [])
+    if name == "async":
+        await twin.cache.client.ping()  # as the demo's start-up does: the cluster client learns its nodes
+    yield twin
+    get_redis(settings).close()
+    await get_redis(settings).aclose()
+
+
+@pytest.fixture(params=["sync", "async"])
+def name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def owner(cluster: list[RedisServer], key: str) -> RedisServer:
+    slot = redis.cluster.key_slot(key.encode())
+    for node in cluster:
+        with node.admin() as client:
+            for start, end, (_host, port, *_), *_ in client.execute_command("CLUSTER", "SLOTS"):
+                if start <= slot <= end:
+                    return next(candidate for candidate in cluster if candidate.port == port)
+    raise AssertionError(f"no node holds {key}")
+
+
+@pytest.mark.integration
+async def test_a_dead_master_costs_clear_cache_ttl_and_del_only_its_own_keys(
+    on_cluster: Twin, cluster: list[RedisServer]
+) -> None:
+    await on_cluster.seed("pipelined", 300)
+    victim = owner(cluster, "user-1")
+    alive = next(user_id for user_id in range(2, 300) if owner(cluster, f"user-{user_id}") is not victim)
+    lost = sum(1 for user_id in range(1, 301) if owner(cluster, f"user-{user_id}") is victim)
+    victim.kill()
+
+    ttl = await call(on_cluster, "ttl", alive)
+    assert ttl.state == "record"
+    with pytest.raises(NodeUnavailable) as dead_ttl:
+        await call(on_cluster, "ttl", 1)
+    assert describe_failure(dead_ttl.value) == (
+        f"Redis error: cache node {victim.address}, which holds user-1, is unavailable "
+        "(connection refused (nothing is listening there))"
+    )
+    with pytest.raises(NodeUnavailable):
+        await call(on_cluster, "delete", 1)
+    assert await call(on_cluster, "delete", alive) is True
+
+    inventory = await (
+        atake_inventory(on_cluster.cache.client, on_cluster.cache.policy)
+        if on_cluster.name == "async"
+        else asyncio.to_thread(take_inventory, on_cluster.cache.client, on_cluster.cache.policy)
+    )
+    assert inventory.records == 300 - lost - 1  # every key of the live masters, less the one deleted
+    assert inventory.unreachable == (f"{victim.address} (connection refused (nothing is listening there))",)
+
+    report = await call(on_cluster, "clear")
+    assert report.removed == 300 - lost - 1
+    assert report.unreachable == inventory.unreachable
+    assert "Not reached, so their keys stay: cache node " + victim.address in render_cleared(report, False)
+    assert all(not keys for node in cluster if node is not victim for keys in [list(node.admin().scan_iter())])

@@ -268,8 +268,14 @@ def test_the_sample_is_uniform_deterministic_and_bounded() -> None:
 
 
 def test_the_shells_mirror_each_other() -> None:
-    renames = {"AsyncClient": "SyncClient", "_asend": "_send", "atake_inventory": "take_inventory"}
+    renames = {
+        "AsyncClient": "SyncClient",
+        "_asend": "_send",
+        "atake_inventory": "take_inventory",
+        "_asurvey_part": "_survey_part",
+    }
     assert_mirrored(inventory.take_inventory, inventory.atake_inventory, renames)
+    assert_mirrored(inventory._survey_part, inventory._asurvey_part, renames)
     assert_mirrored(inventory._send, inventory._asend, renames)
 
 

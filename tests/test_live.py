@@ -56,7 +56,7 @@ from cli.render import (
     text_columns,
     tone_of,
 )
-from simulator.core import LookupResult, SeedProgress, Source
+from simulator.core import ClearReport, LookupResult, SeedProgress, Source
 from simulator.records import encode_record, user_record
 from tests.conftest import PROJECT_ROOT
 from tests.test_e2e import EXPECT_SECONDS, ctrl_c_as_at_a_terminal, finish, run_script, script_env
@@ -217,7 +217,7 @@ def test_colour_is_for_terminals_without_no_color(environ: dict[str, str], is_te
         (reply_to(parse_command("99999999999"), False), RED),
         (reply_to(parse_command("4\udcff2"), False), RED),
         (render_warning("user-7", "a corrupt value was replaced"), RED),
-        (render_cleared(3, False), None),
+        (render_cleared(ClearReport(3), False), None),
         (reply_to(parse_command("help"), False), None),
     ],
 )

@@ -92,7 +92,7 @@ async def test_a_lookup_that_read_before_an_update_never_stores_the_old_record(t
     assert late.record.version == 0  # it answers what it read, a read that began before the update...
     assert not late.stored  # ...but never stores it:
     assert warning_of(late) is not None
-    assert "changed while it was read" in warning_of(late)
+    assert "changed while the database was read" in warning_of(late)
     assert topology.get("user-42") is None  # the old record never reached the cache
     fresh = writer.lookup(42) if twin == "sync" else await writer.lookup(42)
     assert (fresh.source, fresh.record.version, fresh.stored) == (Source.DATABASE, 1, True)

@@ -18,7 +18,7 @@ import pytest
 
 from config.redis import get_redis
 from config.settings import Settings
-from simulator.core import CacheEvent, SeedProgress, Source
+from simulator.core import CacheEvent, ClearReport, SeedProgress, Source
 from simulator.records import encode_record, user_record
 from tests.conftest import PROJECT_ROOT
 from tests.servers import RedisServer
@@ -136,8 +136,8 @@ async def test_clear_scans_every_master_and_leaves_other_keys(on_cluster: Twin, 
             key = next(f"keep-{n}" for n in range(10_000) if node_of(cluster, f"keep-{n}") is node)
             client.set(key, "mine")
             client.set(f"{{{key}}}:user-{number}", "also mine")  # looks like ours, is not
-    removed = await call(on_cluster, "clear")
-    assert removed == 2000
+    report = await call(on_cluster, "clear")
+    assert report == ClearReport(2000)
     assert all(all(not key.startswith(b"user-") for key in keys_on(node)) for node in cluster)
     assert sum(len(keys_on(node)) for node in cluster) == 6
 
