@@ -32,7 +32,10 @@ MAX_LINE_BYTES = 4096
 # \u2028, so an invisible control character could turn "update\x1f42" into a command.
 BLANKS = " \t"
 _BETWEEN_WORDS = re.compile(f"[{BLANKS}]+")
-_USER_ID = re.compile(r"(?:user-)?([0-9]{1,20})", re.IGNORECASE | re.ASCII)
+# Any number of digits: leading zeros are allowed however many (`00000000000000000000042` is 42), and an id
+# too large is "out of range", decided by its length before any conversion (int() of n digits is quadratic).
+_USER_ID = re.compile(r"(?:user-)?([0-9]+)", re.IGNORECASE | re.ASCII)
+_MAX_ID_DIGITS = len(str(MAX_USER_ID))
 QUIT_WORDS = frozenset({"q", "quit", "exit"})
 HELP_WORDS = frozenset({"help", "h", "?"})
 ACCEPTED = f"a user id from 1 to {MAX_USER_ID:,} (42 or user-42), help, or q"
@@ -198,12 +201,15 @@ def order_of(command: CacheCommand) -> tuple[int | None, int]:
 
 
 def parse_user_id(text: str) -> int | None:
-    """The id in `42` or `user-42` (ASCII digits, 1..MAX_USER_ID), else None."""
+    """The id in `42`, `042` or `user-42` (ASCII digits, any leading zeros, 1..MAX_USER_ID), else None."""
     match = _USER_ID.fullmatch(text)
     if match is None:
         return None
-    user_id = int(match.group(1))
-    return user_id if 1 <= user_id <= MAX_USER_ID else None
+    digits = match.group(1).lstrip("0")
+    if not digits or len(digits) > _MAX_ID_DIGITS:
+        return None
+    user_id = int(digits)
+    return user_id if user_id <= MAX_USER_ID else None
 
 
 def parse_command(line: str) -> Command:
@@ -235,17 +241,22 @@ def _parse_id_command(verb: str, arguments: list[str], text: str) -> Command:
     most = 2 if verb == "stampede" else 1
     user_id = parse_user_id(arguments[0]) if arguments else None
     if user_id is None or len(arguments) > most:
-        return Invalid(f"Not a {verb} command: {shown(text)}. Type {USAGE[verb]} (ids 1 to {MAX_USER_ID:,}).")
+        return Invalid(f"Not {_a(verb)} command: {shown(text)}. Type {USAGE[verb]} (ids 1 to {MAX_USER_ID:,}).")
     if verb == "stampede":
         lookups = _whole_number(arguments[1], MAX_STAMPEDE) if len(arguments) == 2 else DEFAULT_STAMPEDE
         if lookups is None:
-            return Invalid(f"Not a stampede command: {shown(text)}. Type {USAGE[verb]}.")
+            return Invalid(f"Not {_a(verb)} command: {shown(text)}. Type {USAGE[verb]}.")
         return Stampede(user_id, lookups)
     if verb == "show":
         return Show(user_id)
     if verb == "ttl":
         return ShowTtl(user_id)
     return Delete(user_id) if verb == "del" else Update(user_id)
+
+
+def _a(word: str) -> str:
+    """`word` with its indefinite article, by its first letter: `an update`, `a ttl` (said tee-tee-ell)."""
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
 
 
 def _parse_trace(arguments: list[str], text: str) -> Command:

@@ -158,8 +158,9 @@ _DATABASE_HINTS: dict[DatabaseFailureKind, str] = {
     "unknown-host": "check the host name in DATABASE_URL",
     "no-route": "check the host in DATABASE_URL and this machine's network connection",
     "tls": "check the sslmode and sslrootcert options in DATABASE_URL",
-    # SQLite's reasons say what to do; no hint follows them.
+    # SQLite's reasons say what to do, so no hint follows them; a damaged file's does (--reset-db cannot read it).
     "locked": "",
+    "damaged": "restore it from a copy, or delete it and the next run creates it again",
     "not-a-database": "",
     "not-writable": "",
 }
@@ -182,7 +183,7 @@ def database_unavailable(settings: Settings, error: DatabaseError) -> str:
     kind = database_failure_kind(error)
     reason = str(error) if kind is not None else redact_password(str(error), settings.database_url)
     if settings.sqlite_path is not None:
-        hint = ""
+        hint = _DATABASE_HINTS["damaged"] if kind == "damaged" else ""
     else:
         hint = _DATABASE_HINTS[kind] if kind is not None else "check DATABASE_URL"
     return f"Cannot use the database, {describe_database(settings)}: {reason}." + (f" Hint: {hint}." if hint else "")

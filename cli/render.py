@@ -96,7 +96,8 @@ def format_elapsed(seconds: float) -> str:
 def render_answer(result: LookupResult, json_output: bool, trace: Trace | None = None, width: int | None = None) -> str:
     """One answer: `Found in cache: user-42 = {...} (0.2 ms)`, or its JSON object; with the lookup's steps if traced.
 
-    `width`, a terminal's columns, shortens the record (never the source or the timing) so the line fits."""
+    `width`, a terminal's columns, makes a line with a record fit: the record is shortened, the source and
+    the timing kept whole; on a terminal too narrow for them all, the line is cut (see `_cut_answer`)."""
     if trace is not None and not json_output:
         return "\n".join((render_answer(result, json_output, width=width), *render_steps(trace)))
     if json_output:
@@ -115,9 +116,22 @@ def render_answer(result: LookupResult, json_output: bool, trace: Trace | None =
     took = format_elapsed(result.elapsed_seconds) + (", shared another lookup's database read" if result.shared else "")
     value = printable(result.value or "")
     line = _answer_line(result, value, took)
-    if width is not None and value and (over := text_columns(line) - width) > 0:
-        line = _answer_line(result, shorten_record(value, text_columns(value) - over), took)
-    return line
+    if width is None or not value or (over := text_columns(line) - width) <= 0:
+        return line
+    room = text_columns(value) - over  # the columns left for the record beside the source, the key and the timing
+    if room >= len(ELLIPSIS):
+        return _answer_line(result, shorten_record(value, room), took)
+    return _cut_answer(line, result.key, width)
+
+
+def _cut_answer(line: str, key: str, width: int) -> str:
+    """`line` in at most `width` columns, when even a cut record and the timing do not fit beside the source:
+    its start, with `...` for the rest (`Found in cache: user-42 = {...`); on fewer columns than the source,
+    the key and `...` take, as much of those as fits (`Found in cache: user` at 20 columns)."""
+    head = line[: line.index(key) + len(key)]  # the source, then the key: no source's words hold a key
+    if text_columns(head) + len(ELLIPSIS) <= width:
+        return cut_to_columns(line, width - len(ELLIPSIS)) + ELLIPSIS
+    return cut_to_columns(head, width)
 
 
 def _answer_line(result: LookupResult, value: str, took: str) -> str:

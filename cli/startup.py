@@ -7,7 +7,9 @@ real environment; `os.environ` is never changed.
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -54,22 +56,46 @@ def sqlite_file_problem(path: str, name_directory: bool = True) -> str | None:
 
 
 def read_env_file(path: str | None) -> dict[str, str | None]:
-    """The variables in the .env file; a missing default file is no error, a missing chosen one is."""
+    """The variables in the .env file; raises ConfigError for a file that cannot be read, or a line that cannot.
+
+    A missing ./.env is no error (most runs have none); a chosen file that is missing is one, and so is
+    anything at either path that is not a readable regular file (a directory, a FIFO, a broken link).
+    """
     chosen = path is not None
     path = path or DEFAULT_ENV_FILE
+    named = f"--env-file{value_for_error('--env-file', path)}" if chosen else DEFAULT_ENV_FILE
     if not os.path.isfile(path):
-        if chosen:
-            raise ConfigError(
-                f"--env-file{value_for_error('--env-file', path)} is not valid: expected a readable .env file"
-            )
-        return {}
-    from dotenv import dotenv_values  # imported here: most runs have no .env, and it costs ~2 ms of start-up
-
+        if not chosen and not os.path.lexists(path):
+            return {}
+        raise ConfigError(f"{named} is not valid: expected a readable .env file ({_what_is_there(path)})")
     try:
-        return dotenv_values(path, interpolate=False)
+        with open(path, encoding="utf-8") as file:  # python-dotenv's encoding
+            text = file.read()
     except (OSError, UnicodeDecodeError) as error:
-        shown = value_for_error("--env-file", path)
-        raise ConfigError(f"--env-file{shown} cannot be read ({type(error).__name__})") from None
+        raise ConfigError(f"{named} cannot be read ({type(error).__name__})") from None
+    # Imported here: most runs have no .env, and python-dotenv costs ~2 ms of start-up. Its dotenv_values
+    # reports a line it cannot parse only through the logging module (a warning of its own, on stderr) and
+    # goes on without it, so its parser checks the text first, and a bad line is our one-line error.
+    from dotenv import dotenv_values
+    from dotenv.parser import parse_stream
+
+    if bad := next((binding for binding in parse_stream(io.StringIO(text)) if binding.error), None):
+        # python-dotenv counts the blank lines before a statement in it: its line is the first one's.
+        statement = bad.original.string
+        blanks = statement[: len(statement) - len(statement.lstrip())]
+        line = bad.original.line + len(re.findall(r"\r\n|\r|\n", blanks))
+        raise ConfigError(f"{named} line {line} cannot be read: expected NAME=value")
+    return dotenv_values(stream=io.StringIO(text), interpolate=False)  # the text read once, checked above
+
+
+def _what_is_there(path: str) -> str:
+    if not os.path.lexists(path):
+        return "it does not exist"
+    if os.path.isdir(path):
+        return "it is a directory"
+    if not os.path.exists(path):
+        return "it is a broken symbolic link"
+    return "it is not a regular file"
 
 
 def connect(settings: Settings) -> tuple[RedisClients, str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import re
 import sqlite3
@@ -56,6 +57,7 @@ DatabaseFailureKind = Literal[
     "no-route",
     "tls",
     "locked",
+    "damaged",
     "not-a-database",
     "not-writable",
 ]
@@ -78,7 +80,14 @@ _REASONS: tuple[tuple[str, DatabaseFailureKind, str], ...] = (
     (r"network is unreachable|no route to host|cannot assign requested address", "no-route", "no route to the server"),
     (r"certificate|does not support ssl|sslmode|ssl error: (?!syscall)", "tls", "TLS failed"),
     (r"database is locked", "locked", "the SQLite file is locked by another process (it waited DB_TIMEOUT_SECONDS)"),
-    (r"file is not a database|malformed", "not-a-database", "the file is not a SQLite database"),
+    # SQLITE_CORRUPT ("database disk image is malformed"): a SQLite file cut short or overwritten in part;
+    # SQLITE_NOTADB ("file is not a database"): no SQLite header at all, a file of something else.
+    (
+        r"disk image is malformed|malformed database schema",
+        "damaged",
+        "the SQLite file is damaged (truncated or corrupt)",
+    ),
+    (r"file is not a database", "not-a-database", "the file is not a SQLite database"),
     (r"unable to open database file|readonly", "not-writable", "the SQLite file cannot be opened for writing"),
 )
 
@@ -291,6 +300,25 @@ def _postgres_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+# psycopg's loggers, and psycopg_pool's (`psycopg.pool`, a child of `psycopg`, and `psycopg_pool.sched`).
+DRIVER_LOGGERS = ("psycopg", "psycopg_pool")
+
+
+def quiet_driver_logs() -> None:
+    """Keep the drivers' log records off stderr: nothing of psycopg's or psycopg_pool's is printed.
+
+    With no handler configured, Python prints a warning record on stderr itself (logging.lastResort): the
+    pool's `error connecting in 'pool-1': connection failed: ...`, several lines long, when the server goes
+    away mid-run. The demo says what failed in its own one-line answers, so these loggers end in a handler
+    that drops their records and pass nothing on (the root logger is left as it is).
+    """
+    for name in DRIVER_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.propagate = False
+        if not any(isinstance(handler, logging.NullHandler) for handler in logger.handlers):
+            logger.addHandler(logging.NullHandler())
+
+
 def _pool_options(settings: Settings) -> dict[str, Any]:
     """Both twins' pools: bounded, waiting at most DB_TIMEOUT_SECONDS for a free connection, autocommit."""
     return {
@@ -311,6 +339,7 @@ class PostgresConnector:
         import psycopg
         from psycopg_pool import ConnectionPool
 
+        quiet_driver_logs()
         psycopg.connect(settings.database_url, **_postgres_options(settings)).close()  # one clear error, now
         self._pool: Any = ConnectionPool(settings.database_url, **_pool_options(settings))
         try:
@@ -350,6 +379,7 @@ class AsyncPostgresConnector:
         import psycopg
         from psycopg_pool import AsyncConnectionPool
 
+        quiet_driver_logs()
         await (await psycopg.AsyncConnection.connect(settings.database_url, **_postgres_options(settings))).close()
         pool = AsyncConnectionPool(settings.database_url, **_pool_options(settings))
         try:

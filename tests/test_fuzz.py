@@ -78,7 +78,7 @@ def test_only_documented_ids_are_accepted_and_nothing_raises(line: str) -> None:
 def test_parse_user_id_accepts_exactly_the_grammar(text: str) -> None:
     user_id = parse_user_id(text)
     match = ID_TEXT.fullmatch(text)
-    expected = int(match.group(1)) if match and len(text) <= 25 and int(match.group(1)) <= MAX_USER_ID else None
+    expected = int(match.group(1)) if match and int(match.group(1)) <= MAX_USER_ID else None  # any leading zeros
     assert user_id == expected
 
 
