@@ -9,6 +9,7 @@ until `q` or end of input. Decisions live in the pure core (`simulator.core`,
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import BinaryIO, TextIO, assert_never
 
 from cli.commands import (
@@ -50,6 +51,7 @@ from cli.render import (
     render_load_progress,
     render_load_report,
     render_load_started,
+    render_namespace_moved,
     render_reset_cache,
     render_seed_outcome,
     render_seed_started,
@@ -64,12 +66,13 @@ from cli.render import (
 )
 from cli.startup import connect, load_settings
 from config.database import DatabaseError, open_connector
-from config.redis import REDIS_ERRORS, RedisClients
+from config.redis import REDIS_ERRORS, RedisClients, SyncClient
 from config.settings import ConfigError, Settings
 from simulator.core import CachePolicy, SeedProgress
 from simulator.database import Database
 from simulator.inventory import take_inventory
 from simulator.load import LoadPlan, LoadRun, run_load
+from simulator.namespace import claim_namespace
 from simulator.records import vocabulary
 from simulator.simulate_cache_db_flow import BackgroundSeed, CacheAside, Seeder
 from simulator.trace import Trace, TraceSwitch
@@ -158,12 +161,12 @@ def open_database(settings: Settings, console: Console) -> Database:
 def serve(clients: RedisClients, database: Database, console: Console, stdin: BinaryIO) -> int:
     """Seed, then answer each line until q or end of input."""
     settings = clients.settings
-    policy = CachePolicy.from_settings(settings)
+    policy = tied_policy(settings, clients.sync_client(), database, console)
     cache = CacheAside(
         clients.sync_client(), database, policy, notify=lambda event: console.cache_event(event, settings)
     )
     seeder = Seeder(clients.sync_client(), database, policy, settings.seed_batch_size)
-    console.note(render_banner(settings))
+    console.note(render_banner(replace(settings, key_prefix=policy.key_prefix)))
     if settings.reset_database:
         console.note(render_reset_cache(cache.clear()))
     background = start_seed(seeder, settings, console)
@@ -179,6 +182,16 @@ def serve(clients: RedisClients, database: Database, console: Console, stdin: Bi
         cache.close()
         console.note(render_stats(cache.stats.snapshot(), json_output=False))
     return 0
+
+
+def tied_policy(settings: Settings, client: SyncClient, database: Database, console: Console) -> CachePolicy:
+    """The policy, its keys tied to this database (simulator/namespace.py): moved, and said so, if another has them."""
+    policy = CachePolicy.from_settings(settings)
+    identity, where = database.identity(), describe_database(settings)
+    namespace = claim_namespace(client, policy, identity, where, take_over=settings.reset_database)
+    if namespace.other is not None:
+        console.note(render_namespace_moved(policy.key_prefix, namespace.policy.key_prefix, namespace.other))
+    return namespace.policy
 
 
 def respond(command: Command, cache: CacheAside, console: Console, json_output: bool, tracing: TraceSwitch) -> None:

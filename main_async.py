@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import Any, BinaryIO, TextIO, assert_never
 
 from cli.commands import (
@@ -54,6 +55,7 @@ from cli.render import (
     render_load_progress,
     render_load_report,
     render_load_started,
+    render_namespace_moved,
     render_reset_cache,
     render_seed_outcome,
     render_seed_started,
@@ -68,12 +70,13 @@ from cli.render import (
 )
 from cli.startup import aconnect, load_settings
 from config.database import DatabaseError, aopen_connector
-from config.redis import RedisClients
+from config.redis import AsyncClient, RedisClients
 from config.settings import ConfigError, Settings
 from simulator.core import CachePolicy, SeedProgress
 from simulator.database import AsyncDatabase
 from simulator.inventory import atake_inventory
 from simulator.load import LoadPlan, LoadRun, arun_load
+from simulator.namespace import aclaim_namespace
 from simulator.records import vocabulary
 from simulator.simulate_cache_db_flow import AsyncBackgroundSeed, AsyncCacheAside, AsyncSeeder
 from simulator.trace import Trace, TraceSwitch
@@ -163,12 +166,12 @@ async def open_database(settings: Settings, console: Console) -> AsyncDatabase:
 async def serve(clients: RedisClients, database: AsyncDatabase, console: Console, stdin: BinaryIO) -> int:
     """Seed, then answer each line until q or end of input; lookups run concurrently."""
     settings = clients.settings
-    policy = CachePolicy.from_settings(settings)
+    policy = await tied_policy(settings, clients.async_client(), database, console)
     cache = AsyncCacheAside(
         clients.async_client(), database, policy, notify=lambda event: console.cache_event(event, settings)
     )
     seeder = AsyncSeeder(clients.async_bulk_client(), database, policy, settings.seed_batch_size)
-    console.note(render_banner(settings))
+    console.note(render_banner(replace(settings, key_prefix=policy.key_prefix)))
     if settings.reset_database:
         console.note(render_reset_cache(await cache.clear()))
     background = start_seed(seeder, settings, console)
@@ -187,6 +190,18 @@ async def serve(clients: RedisClients, database: AsyncDatabase, console: Console
         await cache.aclose()
         console.note(render_stats(cache.stats.snapshot(), json_output=False))
     return 0
+
+
+async def tied_policy(
+    settings: Settings, client: AsyncClient, database: AsyncDatabase, console: Console
+) -> CachePolicy:
+    """The policy, its keys tied to this database (simulator/namespace.py): moved, and said so, if another has them."""
+    policy = CachePolicy.from_settings(settings)
+    identity, where = await database.identity(), describe_database(settings)
+    namespace = await aclaim_namespace(client, policy, identity, where, take_over=settings.reset_database)
+    if namespace.other is not None:
+        console.note(render_namespace_moved(policy.key_prefix, namespace.policy.key_prefix, namespace.other))
+    return namespace.policy
 
 
 async def respond(

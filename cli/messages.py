@@ -33,6 +33,8 @@ from config.settings import Settings, redact_password
 
 # --- Redis ---
 
+# What the embedded Redis does not share: said whenever it is in use (an update's answer says it too).
+PRIVATE_CACHE = "this process's own cache, which other processes on the same database do not share"
 DOCKER_HINT = "start one with `docker compose up -d redis`, or set REDIS_URL=memory:// for the embedded one"
 # What to do about each kind of failure (config.redis.failure_kind), on a server or a cluster.
 _REDIS_HINTS: dict[FailureKind, str] = {
@@ -95,7 +97,7 @@ def describe_connection(opened: OpenedRedis) -> str:
     if opened.fallback_error is not None:
         return _fallback_line(opened.fallback_error)
     if opened.clients.embedded:
-        return "Using the embedded in-memory Redis (fakeredis), as REDIS_URL=memory:// asks"
+        return f"Using the embedded in-memory Redis (fakeredis), as REDIS_URL=memory:// asks: {PRIVATE_CACHE}"
     return f"Connected to {_where(opened)}"
 
 
@@ -109,7 +111,7 @@ def _fallback_line(error: BaseException) -> str:
         nothing = "localhost:6379 cannot be reached (the name localhost cannot be resolved)"
     return (
         f"No Redis is configured and {nothing}: using the embedded "
-        "in-memory Redis (fakeredis). Set REDIS_URL to use a server."
+        f"in-memory Redis (fakeredis), {PRIVATE_CACHE}. Set REDIS_URL to use a server."
     )
 
 

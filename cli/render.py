@@ -524,6 +524,15 @@ def render_banner(settings: Settings) -> str:
     )
 
 
+def render_namespace_moved(configured: str, own: str, other: str) -> str:
+    """Why this database's records use keys of their own: another database's records use the configured ones."""
+    held_by = f"another database ({other})" if other else "something that is not this database (an unreadable marker)"
+    return (
+        f"Keys {own}user-<id>, not {configured}user-<id>: on this Redis those hold the records of {held_by}, "
+        "and one database's records must never answer for another's."
+    )
+
+
 def render_database(where: str, users: int, created_seconds: float | None, reset: bool) -> str:
     """Which database is the source of truth, how many users it holds, and what the first run cost."""
     if created_seconds is None:

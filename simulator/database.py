@@ -10,6 +10,7 @@ of real rows. The twins mirror each other method for method.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +31,11 @@ class ReadCounter:
         """Count one read."""
         with self._lock:
             self.value += 1
+
+
+def new_identity() -> int:
+    """A database identity: 62 random bits (a positive BIGINT in PostgreSQL and SQLite)."""
+    return secrets.randbits(62) or 1
 
 
 def new_email(user_id: int, version: int) -> str:
@@ -96,6 +102,13 @@ class Database:
                 session.execute(sql.SET_FILLED, (ids.stop - 1,))
             on_progress(len(ids))
         return max(filled_to, size)
+
+    def identity(self) -> int:
+        """This database's identity (drawn once, kept in demo_meta): the cache's namespace is tied to it."""
+        with self.connector.transaction() as session:
+            session.execute(sql.ADD_IDENTITY, (new_identity(),))
+            rows = session.query(sql.SELECT_IDENTITY)
+        return int(rows[0][0])
 
     def drop(self) -> None:
         """Remove the tables: the next `filled_to` starts a fresh database."""
@@ -167,6 +180,13 @@ class AsyncDatabase:
                 await session.execute(sql.SET_FILLED, (ids.stop - 1,))
             on_progress(len(ids))
         return max(filled_to, size)
+
+    async def identity(self) -> int:
+        """This database's identity (drawn once, kept in demo_meta): the cache's namespace is tied to it."""
+        async with self.connector.transaction() as session:
+            await session.execute(sql.ADD_IDENTITY, (new_identity(),))
+            rows = await session.query(sql.SELECT_IDENTITY)
+        return int(rows[0][0])
 
     async def drop(self) -> None:
         """Remove the tables: the next `filled_to` starts a fresh database."""

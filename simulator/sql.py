@@ -48,6 +48,11 @@ SET_FILLED = (
     " ON CONFLICT (name) DO UPDATE SET value = excluded.value WHERE demo_meta.value < excluded.value"
 )
 
+# The database's identity: a random number drawn once, when its demo_meta is first made (again after
+# --reset-db drops it). The cache's namespace is tied to it, so no database answers another's records.
+ADD_IDENTITY = "INSERT INTO demo_meta (name, value) VALUES ('database_id', ?) ON CONFLICT (name) DO NOTHING"
+SELECT_IDENTITY = "SELECT value FROM demo_meta WHERE name = 'database_id'"
+
 FILL_BATCH = 5000  # rows a transaction when the table is first filled
 
 

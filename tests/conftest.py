@@ -54,6 +54,7 @@ def users_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "users.db"
     database = Database(SqliteConnector(str(path), 5.0), 0)
     database.fill(database.filled_to(), TEST_DB_SIZE)
+    database.identity()  # drawn once: every test's copy is the same database, as a restored backup is
     database.close()
     return path
 

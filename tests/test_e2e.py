@@ -15,6 +15,7 @@ import pexpect
 import pytest
 import redis
 
+from cli.messages import PRIVATE_CACHE
 from config.settings import setting_names
 from simulator.core import LEASE_PREFIX
 from simulator.records import encode_record, user_record
@@ -409,7 +410,7 @@ def test_with_nothing_configured_and_no_server_the_embedded_redis_runs_the_demo(
     assert done.returncode == 0, err
     assert err.splitlines()[0] == (
         "No Redis is configured and nothing listens on localhost:6379: using the embedded in-memory Redis "
-        "(fakeredis). Set REDIS_URL to use a server."
+        f"(fakeredis), {PRIVATE_CACHE}. Set REDIS_URL to use a server."
     )
     assert b"Stored: user-4242" in done.stdout
     assert_clean(done.stderr)

@@ -249,3 +249,47 @@ async def test_a_dead_master_costs_clear_cache_ttl_and_del_only_its_own_keys(
     assert report.unreachable == inventory.unreachable
     assert "Not reached, so their keys stay: cache node " + victim.address in render_cleared(report, False)
     assert all(not keys for node in cluster if node is not victim for keys in [list(node.admin().scan_iter())])
+
+
+# --- the records in a cache are tied to the database they came from; the embedded cache says it is private ---
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_two_databases_on_one_redis_never_answer_each_others_records(
+    script: str, redis_url: str, tmp_path: Path
+) -> None:
+    """A demo on another database (here a 10-user SQLite file) caches 'not found' for user 42; the demo on the
+    10,000-user database must still find user 42, and update it, and read its own update back."""
+    small = tmp_path / "small"
+    small.mkdir()
+    args = ["--redis-url", redis_url, "--seed-mode", "none", "--db-latency", "0"]
+    other = run_script(script, args, b"42\n", small, DB_SIZE="10", SEED_COUNT="10")
+    assert other.returncode == 0, other.stderr
+    assert answers(other)[0].startswith("Not found: user-42")
+    ours = run_script(script, args, b"42\nupdate 42\n42\n", tmp_path)
+    assert ours.returncode == 0, ours.stderr
+    lines = answers(ours)
+    assert lines[0].startswith("Stored: db")  # its own keys, not the other's
+    assert ":user-42 = " in lines[0]
+    assert versions_answered(lines) == [0, 1]
+    moved = [line for line in stderr_lines(ours.stderr) if ", not user-<id>: " in line]
+    assert len(moved) == 1
+    assert ", not user-<id>: on this Redis those hold the records of another database (SQLite file " in moved[0]
+    assert str(small / "users.db") in moved[0]
+    with redis.Redis.from_url(redis_url) as client:
+        assert client.exists("user-42") == 1  # the other database's tombstone is left alone
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_the_embedded_cache_says_it_is_this_processs_own(script: str, tmp_path: Path) -> None:
+    done = run_script(
+        script, ["--redis-url", "memory://", "--seed-mode", "none", "--db-latency", "0"], b"update 42\n", tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert stderr_lines(done.stderr)[0].endswith(
+        "this process's own cache, which other processes on the same database do not share"
+    )
+    [updated] = answers(done)
+    assert "Other processes on this database have embedded caches of their own, which may answer the old " in updated
+    assert "version for up to 3,960 s" in updated

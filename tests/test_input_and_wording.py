@@ -20,6 +20,7 @@ import pytest
 import main
 import main_async
 from cli.commands import Invalid, Lookup, Update, parse_command, parse_user_id
+from cli.messages import PRIVATE_CACHE
 from cli.render import render_answer, text_columns
 from config.settings import MAX_USER_ID
 from simulator.core import LookupResult, Source
@@ -115,7 +116,7 @@ def test_a_good_dotenv_is_still_read(twin: str, tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("# a comment\nexport SEED_MODE=none\nREDIS_URL='memory://'\nDB_LATENCY_SECONDS=0\n")
     code, out, err = run_main(twin, [], b"42\n")
     assert code == 0
-    assert err[0] == "Using the embedded in-memory Redis (fakeredis), as REDIS_URL=memory:// asks"
+    assert err[0] == "Using the embedded in-memory Redis (fakeredis), as REDIS_URL=memory:// asks: " + PRIVATE_CACHE
     assert out[0].startswith("Stored: user-42 = ")
 
 

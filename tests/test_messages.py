@@ -38,7 +38,7 @@ import main
 import main_async
 from cli.console import Console
 from cli.messages import _REDIS_HINTS as _HINTS
-from cli.messages import database_unavailable, describe_in_use, startup_failure
+from cli.messages import PRIVATE_CACHE, database_unavailable, describe_in_use, startup_failure
 from config.database import DatabaseError, database_failure_reason
 from config.redis import NoSentinelAnswered, get_redis
 from config.settings import EMBEDDED_REDIS_URL, Settings, is_host
@@ -719,7 +719,7 @@ def test_upper_case_memory_and_sqlite_schemes_run_the_demo(twin: str) -> None:
     argv = ["--redis-url", "MEMORY://", "--database-url", "SQLITE:///users.db", "--seed-mode", "none"]
     code, out, err = run_main(twin, [*argv, "--db-latency", "0"], b"42\n")
     assert code == 0
-    assert err[0] == "Using the embedded in-memory Redis (fakeredis), as REDIS_URL=memory:// asks"
+    assert err[0] == "Using the embedded in-memory Redis (fakeredis), as REDIS_URL=memory:// asks: " + PRIVATE_CACHE
     assert err[1].startswith(f"Database: SQLite file {Path('users.db').resolve()}, users 1..")
     assert out[0].startswith("Stored: user-42 = ")
 
@@ -772,7 +772,7 @@ def _fail_name_resolution(monkeypatch: pytest.MonkeyPatch, number: int) -> None:
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
-FALLBACK = "using the embedded in-memory Redis (fakeredis). Set REDIS_URL to use a server."
+FALLBACK = f"using the embedded in-memory Redis (fakeredis), {PRIVATE_CACHE}. Set REDIS_URL to use a server."
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,7 @@ RENAMES = {
     "atake_inventory": "take_inventory",
     "aopen_connector": "open_connector",
     "aconnect": "connect",
+    "aclaim_namespace": "claim_namespace",
     "aclose": "close",
 }
 
@@ -89,6 +90,7 @@ TWINS = [
     ("simulator/simulate_cache_db_flow.py", "AsyncBackgroundSeed", "BackgroundSeed"),
     ("simulator/simulate_cache_db_flow.py", "", ""),  # the module's functions: run_script and arun_script
     ("simulator/database.py", "AsyncDatabase", "Database"),
+    ("simulator/namespace.py", "", ""),  # claim_namespace and aclaim_namespace
 ]
 
 

@@ -21,6 +21,7 @@ import pytest
 
 import main
 import main_async
+from cli.messages import PRIVATE_CACHE
 from config.database import AsyncPostgresConnector, PostgresConnector
 from config.settings import Settings
 from simulator import sql
@@ -273,7 +274,7 @@ def assert_one_database_error(code: int, out: list[str], err: list[str]) -> str:
     reported = [line for line in err if line.startswith("Cannot use the database")]
     assert len(reported) == 1
     assert [line for line in err if line not in reported] == [
-        "Using the embedded in-memory Redis (fakeredis), as REDIS_URL=memory:// asks"
+        "Using the embedded in-memory Redis (fakeredis), as REDIS_URL=memory:// asks: " + PRIVATE_CACHE
     ]
     return reported[0]
 
