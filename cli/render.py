@@ -213,6 +213,8 @@ def render_ttl(report: TtlReport, json_output: bool) -> str:
             held = "a cached 'not found'"
         case "lease":
             held = "a lease (a lookup is reading the database to fill it)"
+        case "foreign-lease":
+            held = "a lease no lookup of the demo wrote (no expiry, or too long: the next lookup replaces it)"
         case "corrupt":
             held = "a corrupt value"
         case _:

@@ -728,7 +728,8 @@ class TtlReport:
     """What `ttl <id>` found: a record, a cached "not found", or nothing, and how long it has left."""
 
     key: str
-    state: Literal["record", "not-found", "lease", "corrupt", "missing"]  # not-found: a cached "not found"
+    # not-found: a cached "not found"; foreign-lease: looks like a lease, but no lookup writes one that long
+    state: Literal["record", "not-found", "lease", "foreign-lease", "corrupt", "missing"]
     remaining_seconds: float | None
 
     @classmethod
@@ -741,7 +742,10 @@ class TtlReport:
             return cls(key, "not-found", remaining_seconds)
         if cached.record:
             return cls(key, "record", remaining_seconds)
-        return cls(key, "lease" if cached.leased else "corrupt", remaining_seconds)
+        if cached.leased:
+            foreign = remaining_ms < 0 or remaining_ms > MAX_LEASE_MS  # no demo lookup's: the next one replaces it
+            return cls(key, "foreign-lease" if foreign else "lease", remaining_seconds)
+        return cls(key, "corrupt", remaining_seconds)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ import redis.asyncio
 import redis.cluster
 
 from cli.messages import describe_failure
-from cli.render import render_cleared
+from cli.render import render_cleared, render_ttl
 from config.redis import NodeUnavailable, get_redis
 from config.settings import Settings
 from simulator.core import LEASE_HELD, LEASE_PREFIX, MAX_LEASE_BYTES, MAX_LEASE_MS, CachePolicy, ClearReport, Source
@@ -293,3 +293,19 @@ def test_the_embedded_cache_says_it_is_this_processs_own(script: str, tmp_path: 
     [updated] = answers(done)
     assert "Other processes on this database have embedded caches of their own, which may answer the old " in updated
     assert "version for up to 3,960 s" in updated
+
+
+# --- ttl tells a lease a lookup holds from one no lookup of the demo writes ---
+
+
+@pytest.mark.parametrize("life_ms", [None, MAX_LEASE_MS + 60_000], ids=["no expiry", "too long"])
+async def test_ttl_does_not_call_a_foreign_lease_a_lookup_reading_the_database(
+    twin: Twin, sync_client: redis.Redis, life_ms: int | None
+) -> None:
+    sync_client.set("user-42", LEASE_PREFIX + b'0123456789abcdef"}', px=life_ms)
+    report = await call(twin, "ttl", 42)
+    assert report.state == "foreign-lease"
+    assert "a lookup is reading" not in render_ttl(report, json_output=False)
+    assert "no lookup of the demo wrote" in render_ttl(report, json_output=False)
+    sync_client.set("user-42", LEASE_PREFIX + b'0123456789abcdef"}', px=5000)  # a lookup's own
+    assert (await call(twin, "ttl", 42)).state == "lease"
