@@ -3,13 +3,10 @@ narrow terminal, a damaged SQLite file, and no driver log lines on stderr."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import random
 import re
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,8 +14,6 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-import main
-import main_async
 from cli.commands import Invalid, Lookup, Update, parse_command, parse_user_id
 from cli.messages import PRIVATE_CACHE
 from cli.render import render_answer, text_columns
@@ -27,19 +22,12 @@ from simulator.core import LookupResult, Source
 from simulator.records import encode_record, user_record
 from tests.conftest import PROJECT_ROOT
 from tests.postgres import LocalPostgres
-from tests.test_e2e import EXPECT_SECONDS, assert_clean, run_script, script_env, stderr_lines
+from tests.test_cli import run_main
+from tests.test_e2e import EXPECT_SECONDS, assert_clean, run_script, start_script, stderr_lines
 from tests.twins import wait_until
 
 SCRIPTS = ["main.py", "main_async.py"]
-TWINS = {"sync": main, "async": main_async}
 MEMORY = ["--redis-url", "memory://", "--seed-mode", "none", "--db-latency", "0"]
-
-
-def run_main(twin: str, argv: list[str], typed: bytes) -> tuple[int, list[str], list[str]]:
-    """Run one twin in-process with `typed` as stdin; the exit code and the stdout and stderr lines."""
-    out, err = io.StringIO(), io.StringIO()
-    code = TWINS[twin].main(argv, stdin=io.BytesIO(typed), stdout=out, stderr=err)
-    return code, out.getvalue().splitlines(), err.getvalue().splitlines()
 
 
 @pytest.fixture(params=["sync", "async"])
@@ -298,14 +286,7 @@ def test_postgres_going_away_mid_run_prints_no_driver_log_line(
     argv = [
         *MEMORY, "--database-url", postgres_url, "--db-size", "500", "--count", "100", "--db-timeout", "1",
     ]  # fmt: skip
-    demo = subprocess.Popen(
-        [sys.executable, str(PROJECT_ROOT / script), *argv],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=tmp_path,
-        env=script_env(),
-    )
+    demo = start_script(script, *argv, cwd=tmp_path)
     assert demo.stdin is not None
     assert demo.stdout is not None
     try:
