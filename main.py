@@ -251,7 +251,7 @@ def drive_load(plan: LoadPlan, cache: CacheAside, console: Console, json_output:
         console.note(render_load_started(plan, users))
         report = run_load(cache, run, lambda progress: console.note(render_load_progress(progress)))
     except BaseException:  # Ctrl-C or a signal: say what ran, then stop as they always do
-        console.answer(render_load_report(run.report(time.perf_counter()), json_output))
+        console.answer(render_load_report(run.report(run.now()), json_output))
         raise
     return render_load_report(report, json_output)
 

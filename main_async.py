@@ -270,7 +270,7 @@ async def drive_load(plan: LoadPlan, cache: AsyncCacheAside, console: Console, j
         console.note(render_load_started(plan, users))
         report = await arun_load(cache, run, lambda progress: console.note(render_load_progress(progress)))
     except BaseException:  # cancelled by Ctrl-C or a signal: say what ran, then stop as they always do
-        console.answer(render_load_report(run.report(time.perf_counter()), json_output))
+        console.answer(render_load_report(run.report(run.now()), json_output))
         raise
     return render_load_report(report, json_output)
 

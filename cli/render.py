@@ -340,10 +340,19 @@ def render_load_progress(progress: LoadProgress) -> str:
     """A load as it runs, once a second: `Load: 4,210 of 10,000 lookups, hit ratio so far 81.2%, 4,180 lookups/s`."""
     ratio = "n/a" if progress.hit_ratio is None else f"{progress.hit_ratio:.1%}"
     errors = f", {progress.errors:,} errors" if progress.errors else ""
-    if progress.stopping:
+    if progress.ending is not None:  # no other lookup starts; why says what ended it (only Ctrl-C is an interrupt)
+        match progress.ending:
+            case LoadEnd.TIME_LIMIT:
+                ended, hint = "reached its time limit", ""
+            case LoadEnd.INTERRUPTED:
+                ended, hint = "interrupted", " (Ctrl-C again quits at once)"
+            case LoadEnd.COMPLETED | LoadEnd.STOPPED:
+                ended, hint = "stopped", ""
+            case _:
+                assert_never(progress.ending)
         return (
-            f"Load interrupted after {progress.done:,} of {progress.requested:,} lookups (hit ratio {ratio}{errors}): "
-            f"waiting for the {progress.in_flight:,} in flight to end (Ctrl-C again quits at once)..."
+            f"Load {ended} after {progress.done:,} of {progress.requested:,} lookups (hit ratio {ratio}{errors}): "
+            f"waiting for the {progress.in_flight:,} in flight to end{hint}..."
         )
     return (
         f"Load: {progress.done:,} of {progress.requested:,} lookups, hit ratio so far {ratio}, "

@@ -157,7 +157,12 @@ class LoadProgress:
     errors: int
     elapsed_seconds: float
     in_flight: int = 0  # lookups handed out that have not ended yet
-    stopping: bool = False  # interrupted: the lookups in flight are ending, and no other starts
+    ending: LoadEnd | None = None  # why no other lookup starts (the time limit, Ctrl-C): those in flight are ending
+
+    @property
+    def stopping(self) -> bool:
+        """True once no other lookup starts: the lookups in flight are ending."""
+        return self.ending is not None
 
     @property
     def hit_ratio(self) -> float | None:
@@ -247,6 +252,10 @@ class LoadRun:
         """How many lookups run at once."""
         return self.plan.concurrency
 
+    def now(self) -> float:
+        """A reading of the run's clock: what its progress and its report are measured against."""
+        return self._clock()
+
     def next_id(self) -> int | None:
         """The next id to look up, or None: the load is over for this worker."""
         with self._lock:
@@ -306,9 +315,7 @@ class LoadRun:
         with self._lock:
             hits, misses, errors = self._counts["hits"], self._counts["misses"], self._counts["errors"]
             done, in_flight = hits + misses, max(0, self._handed_out - hits - misses - errors)
-            return LoadProgress(
-                done, self.plan.lookups, hits, errors, now - self.started, in_flight, self.stop_requested
-            )
+            return LoadProgress(done, self.plan.lookups, hits, errors, now - self.started, in_flight, self._ended)
 
     def report(self, now: float) -> LoadReport:
         """The summary as of `now` (a reading of the run's clock)."""
@@ -355,16 +362,16 @@ def run_load(
     try:
         for worker in workers:
             while worker.is_alive():
-                worker.join(run.seconds_to_next_progress(time.perf_counter()))
-                if (progress := run.progress_due(time.perf_counter())) is not None:
+                worker.join(run.seconds_to_next_progress(run.now()))
+                if (progress := run.progress_due(run.now())) is not None:
                     on_progress(progress)
     except BaseException:  # Ctrl-C or a signal: hand out no more ids, let those in flight end, then report
         run.request_stop(LoadEnd.INTERRUPTED)
-        on_progress(run.progress(time.perf_counter()))
+        on_progress(run.progress(run.now()))
         for worker in workers:  # a thread cannot be cancelled; the caller closes the database after this
             worker.join()  # (a second Ctrl-C stops waiting)
         raise
-    return run.report(time.perf_counter())
+    return run.report(run.now())
 
 
 async def arun_load(
@@ -375,8 +382,8 @@ async def arun_load(
     try:
         pending = set(workers)
         while pending:
-            _, pending = await asyncio.wait(pending, timeout=run.seconds_to_next_progress(time.perf_counter()))
-            if (progress := run.progress_due(time.perf_counter())) is not None:
+            _, pending = await asyncio.wait(pending, timeout=run.seconds_to_next_progress(run.now()))
+            if (progress := run.progress_due(run.now())) is not None:
                 on_progress(progress)
     except BaseException:  # cancelled (Ctrl-C, a signal): stop the workers, and let the caller report what ran
         run.request_stop(LoadEnd.INTERRUPTED)
@@ -384,7 +391,7 @@ async def arun_load(
             worker.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
         raise
-    return run.report(time.perf_counter())
+    return run.report(run.now())
 
 
 def _work(cache: CacheAside, run: LoadRun) -> None:
