@@ -154,7 +154,8 @@ def open_database(settings: Settings, console: Console) -> Database:
         database.close()
         raise
     took = time.perf_counter() - started
-    console.note(render_database(describe_database(settings), users, took, reset=settings.reset_database))
+    added, inserted = users - filled_to, database.inserted  # another process started at once may insert them
+    console.note(render_database(describe_database(settings), users, took, settings.reset_database, added, inserted))
     return database
 
 

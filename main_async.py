@@ -159,7 +159,8 @@ async def open_database(settings: Settings, console: Console) -> AsyncDatabase:
         await database.aclose()
         raise
     took = time.perf_counter() - started
-    console.note(render_database(describe_database(settings), users, took, reset=settings.reset_database))
+    added, inserted = users - filled_to, database.inserted  # another process started at once may insert them
+    console.note(render_database(describe_database(settings), users, took, settings.reset_database, added, inserted))
     return database
 
 

@@ -165,7 +165,10 @@ _DATABASE_HINTS: dict[DatabaseFailureKind, str] = {
     "damaged": "restore it from a copy, or delete it and the next run creates it again",
     "not-a-database": "",
     "not-writable": "",
+    # Readable, but its users table disagrees with demo_meta: the demo never recreates it by itself.
+    "inconsistent": "`--reset-db` (DB_RESET=1) starts over, with users 1..DB_SIZE at version 0",
 }
+_SQLITE_HINTED: tuple[DatabaseFailureKind, ...] = ("damaged", "inconsistent")
 
 
 def describe_database(settings: Settings) -> str:
@@ -185,7 +188,7 @@ def database_unavailable(settings: Settings, error: DatabaseError) -> str:
     kind = database_failure_kind(error)
     reason = str(error) if kind is not None else redact_password(str(error), settings.database_url)
     if settings.sqlite_path is not None:
-        hint = _DATABASE_HINTS["damaged"] if kind == "damaged" else ""
+        hint = _DATABASE_HINTS[kind] if kind in _SQLITE_HINTED else ""
     else:
         hint = _DATABASE_HINTS[kind] if kind is not None else "check DATABASE_URL"
     return f"Cannot use the database, {describe_database(settings)}: {reason}." + (f" Hint: {hint}." if hint else "")

@@ -544,12 +544,28 @@ def render_namespace_moved(configured: str, own: str, other: str) -> str:
     )
 
 
-def render_database(where: str, users: int, created_seconds: float | None, reset: bool) -> str:
-    """Which database is the source of truth, how many users it holds, and what the first run cost."""
+def render_database(
+    where: str, users: int, created_seconds: float | None, reset: bool, added: int = 0, inserted: int = 0
+) -> str:
+    """Which database is the source of truth, how many users it holds, and what the first run cost.
+
+    Of the `added` users the run brought in, this process `inserted` some: all (it created them),
+    none (another process started at the same time did, and this one waited for it), or part.
+    """
     if created_seconds is None:
         return f"Database: {where}, users 1..{users:,}."
     made = "reset to its first-run content" if reset else "created"
-    return f"Database: {where}, users 1..{users:,} ({made} in {created_seconds:.2f} s)."
+    if inserted >= added:
+        return f"Database: {where}, users 1..{users:,} ({made} in {created_seconds:.2f} s)."
+    if inserted == 0:
+        return (
+            f"Database: {where}, users 1..{users:,} ({made} by another process started at the same time; "
+            f"this one waited {created_seconds:.2f} s)."
+        )
+    return (
+        f"Database: {where}, users 1..{users:,} ({made} in {created_seconds:.2f} s, "
+        f"{added - inserted:,} of the users by another process started at the same time)."
+    )
 
 
 def render_reset_cache(report: ClearReport) -> str:
@@ -568,26 +584,51 @@ def render_seed_started(report_mode: str, requested: int, batch_size: int) -> st
 
 
 def render_seed_report(report: SeedReport) -> str:
-    """How a seed ended, with the numbers measured."""
+    """How a seed ended, with the numbers measured; then, one a line, the first rows it skipped."""
     if report.stopped:
         return (
             f"Seeding stopped: {report.written:,} of {report.requested:,} records written "
-            f"in {report.seconds:.2f} s; they stay in the cache."
+            f"in {report.seconds:.2f} s; they stay in the cache{_skipped_rows(report, ', and ')}."
+        ) + _named_rows(report)
+    parts = [f"{report.written:,} written"]
+    if report.cached:
+        parts.append(f"{report.cached:,} already cached")
+    if report.changed:
+        parts.append(
+            f"{report.changed:,} changed while seeding (an update, del or clear removed their lease): "
+            "left for the next lookup"
         )
-    left = f": {report.written:,} written, {report.skipped:,} already cached" if report.skipped else ""
+    if report.invalid:
+        parts.append(_skipped_rows(report, ""))
+    left = f": {', '.join(parts)}" if report.skipped else ""
     return (
         f"Seeded {report.written + report.skipped:,} users in {report.seconds:.2f} s "
         f"({report.records_per_second:,.0f} records/s, {report.mode}){left}."
-    )
+    ) + _named_rows(report)
+
+
+def _skipped_rows(report: SeedReport, before: str) -> str:
+    """How many ids a seed skipped because their rows are missing or not valid users ("" for none)."""
+    if not report.invalid:
+        return ""
+    return f"{before}{report.invalid:,} skipped (their rows are missing or not valid users: nothing cached for them)"
+
+
+def _named_rows(report: SeedReport) -> str:
+    """The rows a seed skipped, one a line, the first few of them, and how many more."""
+    lines = [f"  {printable(row)}" for row in report.invalid_rows]
+    if (more := report.problems - len(report.invalid_rows)) > 0:
+        lines.append(f"  and {more:,} more")
+    return "".join(f"\n{line}" for line in lines)
 
 
 def render_seed_outcome(report: SeedReport, failure: str | None = None) -> str:
-    """How a seed ended, or how Redis cut it short (`failure` says why)."""
+    """How a seed ended, or how Redis or the database cut it short (`failure` says why)."""
     if failure is not None:
         return (
             f"Seeding failed after {report.written:,} of {report.requested:,} records: {failure}. "
-            "The prompt still works."
-        )
+            f"The prompt still works{_skipped_rows(report, '; before that, ')}."
+        ) + _named_rows(report)
     return render_seed_report(report)
 
 

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Literal
 
 from config.settings import Settings
-from simulator.sql import Dialect, for_dialect
+from simulator.sql import Dialect, RowProblem, for_dialect
 
 MAX_POOL_CONNECTIONS = 16  # per PostgreSQL pool; more lookups wait for a free connection, up to the timeout
 STATEMENT_TIMEOUT_SECONDS = 30.0
@@ -31,6 +31,18 @@ STATEMENT_TIMEOUT_SECONDS = 30.0
 
 class DatabaseError(Exception):
     """A database call failed; the message is a few words a newcomer can act on, never a password."""
+
+
+class InconsistentDatabase(DatabaseError):
+    """The users table disagrees with demo_meta (missing, emptied, rows deleted or added): it is not recreated."""
+
+
+class BadRow(DatabaseError):
+    """A user the users table should give but cannot: its row is missing, or is not a valid user."""
+
+    def __init__(self, problem: RowProblem) -> None:
+        super().__init__(problem.text)
+        self.problem = problem
 
 
 @contextlib.contextmanager
@@ -60,6 +72,7 @@ DatabaseFailureKind = Literal[
     "damaged",
     "not-a-database",
     "not-writable",
+    "inconsistent",
 ]
 # What a driver's message says (a pattern, lower-cased) -> what kind of failure it is, and the
 # few words a newcomer reads for it (cli/messages.py adds what to do about each kind).
@@ -106,6 +119,8 @@ def database_failure_reason(error: BaseException) -> str:
 
 def database_failure_kind(error: DatabaseError) -> DatabaseFailureKind | None:
     """Which kind of failure a DatabaseError's reason names; None for the driver's own words."""
+    if isinstance(error, InconsistentDatabase):
+        return "inconsistent"
     reason = str(error)
     return next((kind for _, kind, known in _REASONS if known == reason), None)
 

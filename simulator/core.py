@@ -34,6 +34,7 @@ from simulator.records import (
     decode_record,
     encode_record,
 )
+from simulator.sql import RowProblem
 
 
 class Source(StrEnum):
@@ -170,6 +171,22 @@ for i, key in ipairs(KEYS) do
 end
 return stored
 """
+# Giving leases back: a key a seed claimed but has nothing to store for (its row is missing or not
+# a valid user, or the batch's range read failed) is deleted while it still holds the seed's lease,
+# so no lookup waits for a lease nobody will fill. KEYS[1]: the key; ARGV[1]: the lease. Returns 1 if released.
+RELEASE_SCRIPT = """
+if redis.pcall('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+# The same for a batch's keys in one call (a single server). KEYS: the keys; ARGV[1]: the batch's lease.
+RELEASE_MANY_SCRIPT = """
+local released = 0
+for _, key in ipairs(KEYS) do
+  if redis.pcall('GET', key) == ARGV[1] then released = released + redis.call('DEL', key) end
+end
+return released
+"""
+MAX_NAMED_ROWS = 5  # a seed's report names this many of the rows it skipped, and counts the rest
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +196,8 @@ class SeedScripts:
     store: str
     claim_many: str
     store_many: str
+    release: str
+    release_many: str
 
 
 def claim_commands(
@@ -211,6 +230,80 @@ def store_commands(
     keys = [key for key, _, _ in entries]
     values_and_ttls = [part for _, value, ttl in entries for part in (value, ttl)]
     return [("EVALSHA", scripts.store_many, len(keys), *keys, lease, *values_and_ttls)]
+
+
+def release_commands(keys: Sequence[str], lease: str, scripts: SeedScripts, per_key: bool) -> list[tuple[object, ...]]:
+    """The commands that give back the lease on each of `keys` that still holds it: one per key, or one script."""
+    if per_key:
+        return [("EVALSHA", scripts.release, 1, key, lease) for key in keys]
+    return [("EVALSHA", scripts.release_many, len(keys), *keys, lease)] if keys else []
+
+
+@dataclass(frozen=True, slots=True)
+class SeedBatch:
+    """What seeding one batch did: records stored, keys claimed but changed before the store (an update, del
+    or clear removed the lease), ids skipped because their rows are missing or not valid users, and those rows named."""
+
+    size: int
+    written: int
+    changed: int = 0
+    invalid: int = 0
+    problems: tuple[str, ...] = ()
+
+    @property
+    def skipped(self) -> int:
+        """Ids of the batch not written, for whatever reason."""
+        return self.size - self.written
+
+
+@dataclass(frozen=True, slots=True)
+class SeedPlan:
+    """What a batch does once its rows are read: store `entries` (key, value, TTL) while the lease holds,
+    and give back the leases on `released`, the claimed keys whose rows are missing or not valid users."""
+
+    size: int
+    entries: list[tuple[str, str, int]]
+    released: list[str]
+    invalid: int  # ids of the batch skipped: their rows are missing or not valid users
+    problems: tuple[str, ...]  # what is wrong with each row (a row whose id is no whole number too)
+
+    def commands(self, lease: str, scripts: SeedScripts, per_key: bool) -> tuple[list[tuple[object, ...]], list[str]]:
+        """The store commands, then the release commands, with each one's key (for a cluster's routing)."""
+        stores = store_commands(self.entries, lease, scripts, per_key)
+        releases = release_commands(self.released, lease, scripts, per_key)
+        keys = [key for key, _, _ in self.entries] if per_key else [key for key, _, _ in self.entries[:1]]
+        keys += self.released if per_key else self.released[:1]
+        return [*stores, *releases], keys
+
+    def outcome(self, replies: Sequence[object], per_key: bool) -> SeedBatch:
+        """The batch's counts from the replies to `commands` (the stores' come first)."""
+        store_replies = len(self.entries) if per_key else min(1, len(self.entries))
+        written = sum(int(reply) for reply in replies[:store_replies] if isinstance(reply, int))
+        return SeedBatch(self.size, written, len(self.entries) - written, self.invalid, self.problems)
+
+
+def seed_plan(
+    batch: range,
+    keys: Sequence[str],
+    claimed: Sequence[bool],
+    rows: Iterable[UserRecord],
+    problems: Iterable[RowProblem],
+    policy: CachePolicy,
+) -> SeedPlan:
+    """What to store for a batch, and which leases to give back, from its rows and what was wrong with the rest.
+
+    A claimed id with a row gets the record; one past the table (no row, none owed) the "not found" a lookup
+    would store; one whose row is missing or not a valid user gets nothing, and its lease back.
+    """
+    bad = tuple(problems)
+    skipped = {problem.user_id for problem in bad if problem.user_id in batch}
+    ours = [(user_id, key) for user_id, key, taken in zip(batch, keys, claimed, strict=True) if taken]
+    found = {record.id: record for record in rows}
+    entries = [
+        (key, *seed_value(user_id, found.get(user_id), policy)) for user_id, key in ours if user_id not in skipped
+    ]
+    released = [key for user_id, key in ours if user_id in skipped]
+    return SeedPlan(len(batch), entries, released, len(skipped), tuple(problem.text for problem in bad))
 
 
 def new_lease() -> str:
@@ -819,7 +912,16 @@ class SeedReport:
     written: int
     seconds: float
     stopped: bool = False
-    skipped: int = 0  # already cached (or being filled by a lookup): left as they were
+    skipped: int = 0  # ids not written: already cached, changed meanwhile, or their rows not valid users
+    changed: int = 0  # claimed, but an update, del or clear removed the lease before the store: left for a lookup
+    invalid: int = 0  # rows missing or not valid users: nothing stored, their leases given back
+    invalid_rows: tuple[str, ...] = ()  # the first MAX_NAMED_ROWS of the rows wrong, named
+    problems: int = 0  # rows wrong in all (a row whose id is no whole number names no user, so counts only here)
+
+    @property
+    def cached(self) -> int:
+        """Keys the seed left as they were: already cached, or being filled by a lookup."""
+        return self.skipped - self.changed - self.invalid
 
     @property
     def records_per_second(self) -> float:
@@ -842,6 +944,10 @@ class SeedProgress:
         self.started = started
         self.written = 0
         self.skipped = 0
+        self.changed = 0
+        self.invalid = 0
+        self.invalid_rows: list[str] = []  # the first MAX_NAMED_ROWS
+        self.problems = 0
         self.stop_requested = False
         self._on_advance = on_advance
 
@@ -852,13 +958,32 @@ class SeedProgress:
         if self._on_advance is not None:
             self._on_advance(written + skipped)
 
+    def add(self, batch: SeedBatch) -> None:
+        """Count what a batch did."""
+        self.changed += batch.changed
+        self.invalid += batch.invalid
+        self.problems += len(batch.problems)
+        self.invalid_rows += batch.problems[: MAX_NAMED_ROWS - len(self.invalid_rows)]
+        self.advance(batch.written, batch.skipped)
+
     def request_stop(self) -> None:
         """Ask the seeding loop to stop after the batch it is writing."""
         self.stop_requested = True
 
     def report(self, now: float, *, stopped: bool = False) -> SeedReport:
         """The report as of `now` (a perf_counter reading)."""
-        return SeedReport(self.mode, self.requested, self.written, now - self.started, stopped, self.skipped)
+        return SeedReport(
+            self.mode,
+            self.requested,
+            self.written,
+            now - self.started,
+            stopped,
+            self.skipped,
+            self.changed,
+            self.invalid,
+            tuple(self.invalid_rows),
+            self.problems,
+        )
 
 
 # --- statistics ---

@@ -25,9 +25,14 @@ _FIRST_DAY = date(2015, 1, 1)
 _DAYS = 11 * 365  # created_at falls in 2015..2025
 _MASK64 = (1 << 64) - 1
 MAX_RECORD_BYTES = 65_536  # a record is about 200 bytes; anything this large is another client's
+MAX_VERSION = 2**63 - 1  # a BIGINT's largest (SQLite's integers end there too)
 RECORD_FIELDS = ("id", "name", "email", "city", "job", "created_at", "version")
 TEXT_FIELDS = RECORD_FIELDS[1:-1]
 _RECORD_KEYS = frozenset(RECORD_FIELDS)
+# Text of at most this many characters always encodes within MAX_RECORD_BYTES, however it is escaped (one
+# character takes 12 bytes at most, as in \ud83d\ude00), beside the keys and two integers of 19 digits: a record
+# is measured exactly only when its text is longer, so the usual one costs no encoding to check.
+_SURELY_FITS = (MAX_RECORD_BYTES - 128) // 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,15 +171,74 @@ def decode_record(raw: bytes, user_id: int) -> UserRecord:
         raise CorruptEntry(Problem.NOT_JSON) from None
     except RecursionError:  # "[[[[...]]]]" of about a thousand levels: valid JSON, never a record
         raise CorruptEntry(Problem.TOO_DEEP) from None
-    if not (
-        isinstance(data, dict)
-        and data.keys() == _RECORD_KEYS
-        and type(data["id"]) is int
-        and type(data["version"]) is int
-        and data["version"] >= 0
-        and all(isinstance(data[name], str) for name in TEXT_FIELDS)
-    ):
+    if not (isinstance(data, dict) and data.keys() == _RECORD_KEYS):
         raise CorruptEntry(Problem.WRONG_FIELDS)
-    if data["id"] != user_id:
+    try:
+        record = checked_record(*(data[name] for name in RECORD_FIELDS))
+    except InvalidRecord as invalid:
+        raise CorruptEntry(Problem.TOO_LARGE if invalid.too_large else Problem.WRONG_FIELDS) from None
+    if record.id != user_id:
         raise CorruptEntry(Problem.WRONG_USER)
-    return UserRecord(**data)
+    return record
+
+
+class InvalidRecord(ValueError):
+    """Values that make no user record; the message says why in a few words (`too_large`: only their size is wrong)."""
+
+    def __init__(self, reason: str, *, too_large: bool = False) -> None:
+        super().__init__(reason)
+        self.too_large = too_large
+
+
+def checked_record(
+    user_id: object, name: object, email: object, city: object, job: object, created_at: object, version: object
+) -> UserRecord:
+    """The record these values make, or InvalidRecord: the one test of what a user record may be.
+
+    A database row and a cached value pass the same test, so a row the demo would store is
+    never one it then calls corrupt: an integer id, five texts, a version from 0 to
+    MAX_VERSION, and at most MAX_RECORD_BYTES once encoded.
+    """
+    if (  # the usual record, checked in one expression (seeding tests a million of them)
+        type(user_id) is int
+        and type(name) is str
+        and type(email) is str
+        and type(city) is str
+        and type(job) is str
+        and type(created_at) is str
+        and type(version) is int
+        and 0 <= version <= MAX_VERSION
+        and len(name) + len(email) + len(city) + len(job) + len(created_at) <= _SURELY_FITS
+    ):
+        return UserRecord(user_id, name, email, city, job, created_at, version)
+    if type(user_id) is not int:
+        raise InvalidRecord(f"id is {_described(user_id)}, not a whole number")
+    for field, value in zip(TEXT_FIELDS, (name, email, city, job, created_at), strict=True):
+        if type(value) is not str:
+            raise InvalidRecord(f"{field} is {_described(value)}, not text")
+    if type(version) is not int:
+        raise InvalidRecord(f"version is {_described(version)}, not a whole number")
+    if version < 0:
+        raise InvalidRecord(f"version is {version:,}, below 0")
+    if version > MAX_VERSION:
+        raise InvalidRecord(f"version is over {MAX_VERSION:,}")
+    record = UserRecord(user_id, str(name), str(email), str(city), str(job), str(created_at), version)
+    if (size := len(encode_record(record))) > MAX_RECORD_BYTES:  # the encoding is ASCII: a character is a byte
+        raise InvalidRecord(
+            f"as a record it takes {size:,} bytes, over the {MAX_RECORD_BYTES:,} a record may", too_large=True
+        )
+    return record
+
+
+def _described(value: object) -> str:
+    """A value in a few printable words: its type where that is the point, never megabytes of it."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"a BLOB of {len(value):,} bytes"
+    if isinstance(value, str):
+        return f"the text {value!r}" if len(value) <= 20 else f"the text {value[:20]!r}... ({len(value):,} characters)"
+    if isinstance(value, bool | int | float):
+        shown = repr(value)
+        return shown if len(shown) <= 24 else f"{shown[:20]}..."
+    return f"a {type(value).__name__}"

@@ -49,6 +49,8 @@ from simulator.core import (
     LEASE_HELD,
     MISS,
     READ_WITH_TTL_SCRIPT,
+    RELEASE_MANY_SCRIPT,
+    RELEASE_SCRIPT,
     STALE,
     STALE_COPY,
     STORE_MANY_SCRIPT,
@@ -65,6 +67,7 @@ from simulator.core import (
     Filled,
     LookupResult,
     PendingInvalidations,
+    SeedBatch,
     SeedProgress,
     SeedReport,
     SeedScripts,
@@ -80,8 +83,8 @@ from simulator.core import (
     id_batches,
     new_lease,
     read_cached,
-    seed_entries,
-    store_commands,
+    release_commands,
+    seed_plan,
     stored_or_lost,
 )
 from simulator.database import AsyncDatabase, Database
@@ -101,7 +104,13 @@ from simulator.trace import (
 
 CLEAR_BATCH = 500
 REFRESH_JOIN_SECONDS = 0.5
-SEED_SCRIPTS = (STORE_SCRIPT, CLAIM_MANY_SCRIPT, STORE_MANY_SCRIPT)  # in SeedScripts' order
+SEED_SCRIPTS = (
+    STORE_SCRIPT,
+    CLAIM_MANY_SCRIPT,
+    STORE_MANY_SCRIPT,
+    RELEASE_SCRIPT,
+    RELEASE_MANY_SCRIPT,
+)  # SeedScripts' order
 # What a background refresh or seed may meet and survive: the cache or the database failing.
 BACKGROUND_ERRORS = (*REDIS_ERRORS, DatabaseError)
 
@@ -890,7 +899,9 @@ class Seeder:
     lease (the store script). An `update` that commits meanwhile deletes the key, and so
     the lease: the record read before it is never stored. Keys already cached are left as
     they are. A range read per batch, after its leases, is what makes this safe: one
-    cursor over the whole table would read every row as of the moment it opened.
+    cursor over the whole table would read every row as of the moment it opened. A key whose
+    row is missing or not a valid user gets nothing, and its lease back (the same store round
+    trip); a batch whose range read fails gives all its leases back before the error goes on.
     """
 
     def __init__(self, client: SyncClient, database: Database, policy: CachePolicy, batch_size: int = 1000) -> None:
@@ -910,27 +921,37 @@ class Seeder:
     def _seed(self, progress: SeedProgress, *, pipelined: bool) -> SeedReport:
         scripts = SeedScripts(*(self.client.script_load(script) for script in SEED_SCRIPTS))
         per_key = not pipelined or is_cluster(self.client)  # a cluster's keys live in many slots
-        in_flight: collections.deque[concurrent.futures.Future[tuple[int, int]]] = collections.deque()
+        in_flight: collections.deque[concurrent.futures.Future[SeedBatch]] = collections.deque()
         with concurrent.futures.ThreadPoolExecutor(batches_in_flight(pipelined), "seed-batch") as workers:
             for batch in id_batches(progress.requested, self.batch_size):
                 if len(in_flight) == batches_in_flight(pipelined):
-                    progress.advance(*in_flight.popleft().result())
+                    progress.add(in_flight.popleft().result())
                 if progress.stop_requested:
                     break
                 in_flight.append(workers.submit(self._seed_batch, batch, scripts, per_key, pipelined))
             for batch_done in in_flight:  # a stop still finishes the batches already claimed
-                progress.advance(*batch_done.result())
+                progress.add(batch_done.result())
         return progress.report(time.perf_counter(), stopped=progress.stop_requested)
 
-    def _seed_batch(self, batch: range, scripts: SeedScripts, per_key: bool, pipelined: bool) -> tuple[int, int]:
-        """Claim, read, store one batch; returns (records stored, keys left as they were)."""
+    def _seed_batch(self, batch: range, scripts: SeedScripts, per_key: bool, pipelined: bool) -> SeedBatch:
+        """Claim, read, store one batch, and give back the leases it has nothing to store for."""
         lease, keys = new_lease(), [self.policy.key(user_id) for user_id in batch]
         claims = claim_commands(keys, lease, self.policy.lease_ms, scripts, per_key)
         claimed = claimed_flags(self._send(claims, keys, pipelined), per_key)
-        entries = seed_entries(batch, keys, claimed, self.database.read_range(batch), self.policy)
-        stores = store_commands(entries, lease, scripts, per_key)
-        stored = sum(self._send(stores, [key for key, _, _ in entries], pipelined))
-        return stored, len(batch) - stored
+        try:
+            rows = self.database.read_range(batch)
+        except Exception:  # the database failed: its keys go back before the error does, so no lookup waits on them
+            ours = [key for key, taken in zip(keys, claimed, strict=True) if taken]
+            self._release(ours, lease, scripts, per_key, pipelined)
+            raise
+        plan = seed_plan(batch, keys, claimed, rows, rows.problems, self.policy)
+        commands, command_keys = plan.commands(lease, scripts, per_key)
+        return plan.outcome(self._send(commands, command_keys, pipelined), per_key)
+
+    def _release(self, keys: list[str], lease: str, scripts: SeedScripts, per_key: bool, pipelined: bool) -> None:
+        """Give back the lease on `keys` (each that still holds it); if Redis fails too, they expire by themselves."""
+        with contextlib.suppress(*REDIS_ERRORS):
+            self._send(release_commands(keys, lease, scripts, per_key), keys, pipelined)
 
     def _send(self, commands: Sequence[tuple[Any, ...]], keys: Sequence[str], pipelined: bool) -> list[Any]:
         """Each command in its own round trip, or all in one pipeline (`keys[i]`: command i's key)."""
@@ -969,31 +990,44 @@ class AsyncSeeder:
     async def _seed(self, progress: SeedProgress, *, pipelined: bool) -> SeedReport:
         scripts = SeedScripts(*[await self.client.script_load(script) for script in SEED_SCRIPTS])
         per_key = not pipelined or is_cluster(self.client)  # a cluster's keys live in many slots
-        in_flight: collections.deque[asyncio.Task[tuple[int, int]]] = collections.deque()
+        in_flight: collections.deque[asyncio.Task[SeedBatch]] = collections.deque()
         try:
             for batch in id_batches(progress.requested, self.batch_size):
                 if len(in_flight) == batches_in_flight(pipelined):
-                    progress.advance(*await in_flight.popleft())
+                    progress.add(await in_flight.popleft())
                 if progress.stop_requested:
                     break
                 in_flight.append(asyncio.create_task(self._seed_batch(batch, scripts, per_key, pipelined)))
             while in_flight:  # a stop still finishes the batches already claimed
-                progress.advance(*await in_flight.popleft())
-        finally:  # failed or cancelled: the other batch in flight ends with it
+                progress.add(await in_flight.popleft())
+        except Exception:  # failed: the other batch in flight ends as it would (giving its leases back), as in a pool
+            await asyncio.gather(*in_flight, return_exceptions=True)
+            raise
+        finally:  # cancelled: the other batch in flight ends with it
             for task in in_flight:
                 task.cancel()
             await asyncio.gather(*in_flight, return_exceptions=True)
         return progress.report(time.perf_counter(), stopped=progress.stop_requested)
 
-    async def _seed_batch(self, batch: range, scripts: SeedScripts, per_key: bool, pipelined: bool) -> tuple[int, int]:
-        """Claim, read, store one batch; returns (records stored, keys left as they were)."""
+    async def _seed_batch(self, batch: range, scripts: SeedScripts, per_key: bool, pipelined: bool) -> SeedBatch:
+        """Claim, read, store one batch, and give back the leases it has nothing to store for."""
         lease, keys = new_lease(), [self.policy.key(user_id) for user_id in batch]
         claims = claim_commands(keys, lease, self.policy.lease_ms, scripts, per_key)
         claimed = claimed_flags(await self._send(claims, keys, pipelined), per_key)
-        entries = seed_entries(batch, keys, claimed, await self.database.read_range(batch), self.policy)
-        stores = store_commands(entries, lease, scripts, per_key)
-        stored = sum(await self._send(stores, [key for key, _, _ in entries], pipelined))
-        return stored, len(batch) - stored
+        try:
+            rows = await self.database.read_range(batch)
+        except Exception:  # the database failed: its keys go back before the error does, so no lookup waits on them
+            ours = [key for key, taken in zip(keys, claimed, strict=True) if taken]
+            await self._release(ours, lease, scripts, per_key, pipelined)
+            raise
+        plan = seed_plan(batch, keys, claimed, rows, rows.problems, self.policy)
+        commands, command_keys = plan.commands(lease, scripts, per_key)
+        return plan.outcome(await self._send(commands, command_keys, pipelined), per_key)
+
+    async def _release(self, keys: list[str], lease: str, scripts: SeedScripts, per_key: bool, pipelined: bool) -> None:
+        """Give back the lease on `keys` (each that still holds it); if Redis fails too, they expire by themselves."""
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self._send(release_commands(keys, lease, scripts, per_key), keys, pipelined)
 
     async def _send(self, commands: Sequence[tuple[Any, ...]], keys: Sequence[str], pipelined: bool) -> list[Any]:
         """Each command in its own round trip, or all in one pipeline (`keys[i]`: command i's key)."""
@@ -1076,7 +1110,7 @@ class BackgroundSeed(BaseBackgroundSeed):
     def _run(self) -> None:
         try:
             report = self._seed(self.progress)
-        except BACKGROUND_ERRORS as error:
+        except Exception as error:  # Redis, the database, or a bug: told in one line, never a thread's traceback
             self._ended(None, error)
         else:
             self._ended(report, None)
@@ -1115,7 +1149,7 @@ class AsyncBackgroundSeed(BaseBackgroundSeed):
     async def _run(self) -> None:
         try:
             report = await self._seed(self.progress)
-        except BACKGROUND_ERRORS as error:
+        except Exception as error:  # Redis, the database, or a bug: told in one line, never an unretrieved task's
             self._ended(None, error)
         else:
             self._ended(report, None)
