@@ -384,6 +384,7 @@ class CacheAside(BaseCacheAside):
         self._read_with_ttl_script: Any = client.register_script(READ_WITH_TTL_SCRIPT)
         self._claim_script: Any = client.register_script(CLAIM_SCRIPT)
         self._store_script: Any = client.register_script(STORE_SCRIPT)
+        self._release_script: Any = client.register_script(RELEASE_SCRIPT)
         self._reads: SingleFlight[CachedEntry] = SingleFlight()  # concurrent lookups of an id share one GET
         self._flights: SingleFlight[Filled] = SingleFlight()  # ... and one fill: a lookup of an id being filled waits
         self._refills: SingleFlight[Filled] = SingleFlight()  # early refreshes: a hit never waits for one
@@ -545,7 +546,11 @@ class CacheAside(BaseCacheAside):
             if claim.problem is not None:  # the cache is unavailable or full: answer from the database alone
                 return self._fetch(user_id, trace=trace).stored(claim.problem)
             if claim.lease is not None:
-                filled = self._fetch(user_id, trace=trace)
+                try:
+                    filled = self._fetch(user_id, trace=trace)
+                except BaseException:  # the database failed (or Ctrl-C): no lookup waits for a lease nobody fills
+                    self._release(key, claim.lease)
+                    raise
                 return filled.stored(self._store(key, claim.lease, filled, trace))
             if claim.found.in_cache:
                 return Filled.from_cache(user_id, claim.found)
@@ -597,6 +602,11 @@ class CacheAside(BaseCacheAside):
         self._cache_worked(node)
         return reply
 
+    def _release(self, key: str, lease: str) -> None:
+        """Delete the key if it still holds our lease (best effort: if Redis cannot, the lease expires)."""
+        with contextlib.suppress(*CACHE_ERRORS):
+            run_script(self.client, self._release_script, key, [lease])
+
     def _refresh_if_due(self, user_id: int, cached: CachedEntry, trace: Trace | None = None) -> None:
         if self._refresh_due(cached, self._refills.in_flight(user_id) or self._flights.in_flight(user_id)):
             if trace is not None:
@@ -641,6 +651,7 @@ class AsyncCacheAside(BaseCacheAside):
         self._read_with_ttl_script: Any = client.register_script(READ_WITH_TTL_SCRIPT)
         self._claim_script: Any = client.register_script(CLAIM_SCRIPT)
         self._store_script: Any = client.register_script(STORE_SCRIPT)
+        self._release_script: Any = client.register_script(RELEASE_SCRIPT)
         self._reads: AsyncSingleFlight[CachedEntry] = AsyncSingleFlight()  # concurrent lookups of an id share one GET
         self._flights: AsyncSingleFlight[Filled] = (
             AsyncSingleFlight()
@@ -792,7 +803,11 @@ class AsyncCacheAside(BaseCacheAside):
             if claim.problem is not None:  # the cache is unavailable or full: answer from the database alone
                 return (await self._fetch(user_id, trace=trace)).stored(claim.problem)
             if claim.lease is not None:
-                filled = await self._fetch(user_id, trace=trace)
+                try:
+                    filled = await self._fetch(user_id, trace=trace)
+                except BaseException:  # the database failed (or Ctrl-C): no lookup waits for a lease nobody fills
+                    await self._release(key, claim.lease)
+                    raise
                 return filled.stored(await self._store(key, claim.lease, filled, trace))
             if claim.found.in_cache:
                 return Filled.from_cache(user_id, claim.found)
@@ -843,6 +858,11 @@ class AsyncCacheAside(BaseCacheAside):
                 trace.step(step, script_command(script.script, key, arguments))
         self._cache_worked(node)
         return reply
+
+    async def _release(self, key: str, lease: str) -> None:
+        """Delete the key if it still holds our lease (best effort: if Redis cannot, the lease expires)."""
+        with contextlib.suppress(*CACHE_ERRORS):
+            await arun_script(self.client, self._release_script, key, [lease])
 
     def _refresh_if_due(self, user_id: int, cached: CachedEntry, trace: Trace | None = None) -> None:
         if self._refresh_due(cached, self._refills.in_flight(user_id) or self._flights.in_flight(user_id)):

@@ -7,6 +7,7 @@ both twins (docs/failures.md states the promises).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ import redis.cluster
 
 from cli.messages import describe_failure
 from cli.render import render_cleared, render_ttl
+from config.database import DatabaseError
 from config.redis import NodeUnavailable, get_redis
 from config.settings import Settings
 from simulator.core import LEASE_HELD, LEASE_PREFIX, MAX_LEASE_BYTES, MAX_LEASE_MS, CachePolicy, ClearReport, Source
@@ -309,3 +311,15 @@ async def test_ttl_does_not_call_a_foreign_lease_a_lookup_reading_the_database(
     assert "no lookup of the demo wrote" in render_ttl(report, json_output=False)
     sync_client.set("user-42", LEASE_PREFIX + b'0123456789abcdef"}', px=5000)  # a lookup's own
     assert (await call(twin, "ttl", 42)).state == "lease"
+
+
+# --- a lookup whose database read fails leaves no lease behind ---
+
+
+async def test_a_lookup_whose_database_read_fails_gives_its_lease_back(twin: Twin, sync_client: redis.Redis) -> None:
+    with sqlite3.connect("users.db") as connection:  # the test's own copy
+        connection.execute("UPDATE users SET version = 'abc' WHERE id = 42")
+    for _ in range(2):  # the second is refused at once too: no lease of the first is left to wait for
+        with pytest.raises(DatabaseError, match="user 42's row is not a valid user"):
+            await twin.lookup(42)
+        assert sync_client.get("user-42") is None
