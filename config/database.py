@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Literal
 
 from config.settings import Settings
-from simulator.sql import Dialect, RowProblem, for_dialect
 
 MAX_POOL_CONNECTIONS = 16  # per PostgreSQL pool; more lookups wait for a free connection, up to the timeout
 STATEMENT_TIMEOUT_SECONDS = 30.0
@@ -32,17 +31,15 @@ STATEMENT_TIMEOUT_SECONDS = 30.0
 class DatabaseError(Exception):
     """A database call failed; the message is a few words a newcomer can act on, never a password."""
 
-
-class InconsistentDatabase(DatabaseError):
-    """The users table disagrees with demo_meta (missing, emptied, rows deleted or added): it is not recreated."""
+    kind: DatabaseFailureKind | None = None  # set by a subclass that knows its kind; else read from the reason
 
 
-class BadRow(DatabaseError):
-    """A user the users table should give but cannot: its row is missing, or is not a valid user."""
+Dialect = Literal["sqlite", "postgresql"]
 
-    def __init__(self, problem: RowProblem) -> None:
-        super().__init__(problem.text)
-        self.problem = problem
+
+def for_dialect(statement: str, dialect: Dialect) -> str:
+    """The statement with the dialect's placeholders (`?` for sqlite3, `%s` for psycopg)."""
+    return statement if dialect == "sqlite" else statement.replace("?", "%s")
 
 
 @contextlib.contextmanager
@@ -119,8 +116,8 @@ def database_failure_reason(error: BaseException) -> str:
 
 def database_failure_kind(error: DatabaseError) -> DatabaseFailureKind | None:
     """Which kind of failure a DatabaseError's reason names; None for the driver's own words."""
-    if isinstance(error, InconsistentDatabase):
-        return "inconsistent"
+    if error.kind is not None:  # a kind the error names itself (the simulator's InconsistentDatabase)
+        return error.kind
     reason = str(error)
     return next((kind for _, kind, known in _REASONS if known == reason), None)
 

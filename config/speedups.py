@@ -1,7 +1,7 @@
-"""Measured speed-ups, kept apart from the code a learner reads first.
+"""Configuration layer, I/O: measured speed-ups of the Redis clients, kept apart from the code a learner reads first.
 
-Each is a workaround for a cost redis-py (measured on 8.1), or the standard library's json,
-adds on a path the demo takes thousands of times, with what it saves as measured on the
+Each is a workaround for a cost redis-py (measured on 8.1) adds on a path the demo takes
+thousands of times, with what it saves as measured on the
 benchmark's machine. None changes what is sent to Redis or what it answers, and none replaces
 what redis-py chose from the user's input (a rediss:// URL's TLS connection stays TLS, with
 no speed-up, rather than lose a feature); drop any of them and only the time changes.
@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from json.encoder import encode_basestring_ascii
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis
 import redis.asyncio
@@ -20,9 +19,6 @@ from redis.asyncio.connection import AbstractConnection
 from redis.cluster import ClusterNode, RedisCluster
 from redis.connection import HiredisRespSerializer
 from redis.utils import HIREDIS_AVAILABLE
-
-if TYPE_CHECKING:  # for the annotation only: simulator.records imports this module
-    from simulator.records import UserRecord
 
 POOL_WAIT_SECONDS = 5.0  # how long a caller waits for a free connection before "No connection available"
 
@@ -124,24 +120,3 @@ def routed(client: object, key: str) -> dict[str, Any]:
         node_of: Callable[[str], ClusterNode] = client.get_node_from_key  # redis-py leaves it unannotated
         return {"target_nodes": node_of(key)}
     return {}
-
-
-# --- Encoding a record (the cost is the standard library's, not redis-py's) ---
-
-_json_string = encode_basestring_ascii  # json.dumps' own escaper for one string (ASCII-only, as json.dumps)
-
-
-def encode_record_fast(record: UserRecord) -> str:
-    """`json.dumps(dataclasses.asdict(record), separators=(",", ":"))`, byte for byte, written out.
-
-    Each string goes through json.dumps' own escaper, the integers through str(); a test holds
-    it to the textbook line on ordinary, non-ASCII, quote and backslash strings. Measured with
-    timeit (Python 3.11, best of 7, the 2-core test machine): 0.65 us a record, against 19.1 us
-    for the textbook line (asdict deep-copies the record) and 4.9 us for json.dumps of a plain
-    dict of the fields: a million seeded records encode ~18 s faster than with asdict.
-    """
-    return (
-        f'{{"id":{record.id},"name":{_json_string(record.name)},"email":{_json_string(record.email)},'
-        f'"city":{_json_string(record.city)},"job":{_json_string(record.job)},'
-        f'"created_at":{_json_string(record.created_at)},"version":{record.version}}}'
-    )

@@ -21,9 +21,23 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from config.database import AsyncConnector, BadRow, Connector, InconsistentDatabase
+from config.database import AsyncConnector, Connector, DatabaseError
 from simulator import sql
 from simulator.records import UserRecord, user_record, vocabulary
+
+
+class InconsistentDatabase(DatabaseError):
+    """The users table disagrees with demo_meta (missing, emptied, rows deleted or added): it is not recreated."""
+
+    kind = "inconsistent"
+
+
+class BadRow(DatabaseError):
+    """A user the users table should give but cannot: its row is missing, or is not a valid user."""
+
+    def __init__(self, problem: sql.RowProblem) -> None:
+        super().__init__(problem.text)
+        self.problem = problem
 
 
 class ReadCounter:

@@ -3,8 +3,8 @@
 The statements, how a row becomes a record (or says why it is none), whether the table
 agrees with its metadata, and how the first run fills it (and whose turn it is when several
 processes fill at once). The database shells in `simulator.database` send these; nothing
-here connects or runs SQL. Statements use `?` placeholders; `for_dialect` turns them into
-psycopg's `%s`.
+here connects or runs SQL. Statements use `?` placeholders; config.database's `for_dialect`
+turns them into psycopg's `%s` when it sends them.
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from simulator.records import InvalidRecord, UserRecord, checked_record, user_record
-
-Dialect = Literal["sqlite", "postgresql"]
 
 CREATE_USERS = """
 CREATE TABLE IF NOT EXISTS users (
@@ -84,11 +82,6 @@ FILL_POLL_SECONDS = 0.05  # while another process fills: how often to look at ho
 # Another process's fill that has committed no batch for this long was cut short: take over where it
 # stopped (a batch of 5000 takes 0.1 to 0.3 s; a loaded machine, a few times that).
 FILL_STALL_SECONDS = 5.0
-
-
-def for_dialect(statement: str, dialect: Dialect) -> str:
-    """The statement with the dialect's placeholders (`?` for sqlite3, `%s` for psycopg)."""
-    return statement if dialect == "sqlite" else statement.replace("?", "%s")
 
 
 def now() -> str:
