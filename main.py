@@ -66,7 +66,8 @@ from cli.render import (
 )
 from cli.startup import connect, load_settings
 from config.database import DatabaseError, open_connector
-from config.redis import REDIS_ERRORS, RedisClients, SyncClient
+from config.redis import RedisClients, SyncClient
+from config.redis_failures import REDIS_ERRORS
 from config.settings import ConfigError, Settings
 from simulator.core import CachePolicy, SeedProgress
 from simulator.database import Database

@@ -42,7 +42,7 @@ from cli.render import (
     render_seed_outcome,
 )
 from config.database import DatabaseError
-from config.redis import failure_reason
+from config.redis_failures import failure_reason
 from config.settings import Settings
 from simulator.core import CacheEvent, SeedProgress, SeedReport
 

@@ -15,18 +15,16 @@ from __future__ import annotations
 import os
 
 from config.database import DatabaseError, DatabaseFailureKind, database_failure_kind
-from config.redis import (
+from config.redis import NodeUnavailable, OpenedRedis, get_redis
+from config.redis_failures import (
     NO_ROUTE_ERRNOS,
     REDIS_ERRORS,
     FailureKind,
-    NodeUnavailable,
-    OpenedRedis,
     Probed,
     errno_name,
     error_numbers,
     failure_kind,
     failure_reason,
-    get_redis,
     is_refused,
 )
 from config.settings import Settings, redact_password
@@ -36,7 +34,7 @@ from config.settings import Settings, redact_password
 # What the embedded Redis does not share: said whenever it is in use (an update's answer says it too).
 PRIVATE_CACHE = "this process's own cache, which other processes on the same database do not share"
 DOCKER_HINT = "start one with `docker compose up -d redis`, or set REDIS_URL=memory:// for the embedded one"
-# What to do about each kind of failure (config.redis.failure_kind), on a server or a cluster.
+# What to do about each kind of failure (config.redis_failures.failure_kind), on a server or a cluster.
 _REDIS_HINTS: dict[FailureKind, str] = {
     "no-password": "put the password in REDIS_URL (redis://:password@host, percent-encoded) or in REDIS_PASSWORD",
     "authentication": "check the user name and password in REDIS_URL (percent-encoded), "

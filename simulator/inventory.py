@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from config.redis import UNAVAILABLE_ERRORS, AsyncClient, SyncClient, failure_reason, scan_targets
+from config.redis import AsyncClient, SyncClient, scan_targets
+from config.redis_failures import UNAVAILABLE_ERRORS, failure_reason
 from config.speedups import routed
 from simulator.core import LEASE_PREFIX, CachePolicy, demo_key, encode_not_found
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 
-from config.redis import CACHE_ERRORS, AsyncClient, SyncClient
+from config.redis import AsyncClient, SyncClient
+from config.redis_failures import CACHE_ERRORS
 from simulator.core import CachePolicy
 
 MARKER_NAME = "user-database"  # under the namespace's prefix, inside the ACL's ~<prefix>user-* pattern

@@ -26,20 +26,22 @@ import redis.asyncio
 from config.database import DatabaseError
 from config.redis import (
     BULK_BATCH_TIMEOUT_SECONDS,
-    CACHE_ERRORS,
-    REDIS_ERRORS,
-    UNAVAILABLE_ERRORS,
     AsyncClient,
-    CacheFailure,
     NodeUnavailable,
     SyncClient,
-    cache_failure,
-    failure_reason,
     is_cluster,
-    is_wrong_type,
     node_of,
     on_node_of,
     scan_targets,
+)
+from config.redis_failures import (
+    CACHE_ERRORS,
+    REDIS_ERRORS,
+    UNAVAILABLE_ERRORS,
+    CacheFailure,
+    cache_failure,
+    failure_reason,
+    is_wrong_type,
 )
 from config.speedups import routed
 from simulator.core import (
@@ -258,7 +260,7 @@ class BaseCacheAside:
         self._closed = False
 
     def _cache_failed(self, node: str, error: Exception) -> CacheFailure:
-        """What a failed call to the cache means (config.redis.cache_failure), told to the node's breaker."""
+        """What a failed call to the cache means (config.redis_failures.cache_failure), told to the node's breaker."""
         failure = cache_failure(error)
         if failure == "unavailable":
             event = self.breakers.failed(node, failure_reason(error))

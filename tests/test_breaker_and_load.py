@@ -24,7 +24,7 @@ import pytest
 import redis
 
 from cli.render import render_load_progress, render_load_report
-from config.redis import failure_reason
+from config.redis_failures import failure_reason
 from simulator.core import CacheEvent, CachePolicy, CircuitBreakers, LookupResult, Source
 from simulator.load import LoadEnd, LoadPlan, LoadProgress, LoadReport, LoadRun, arun_load, run_load
 from simulator.simulate_cache_db_flow import AsyncCacheAside, CacheAside

@@ -8,7 +8,7 @@ by what they do ("EVALSHA read", "EVALSHA claim", "EVALSHA store"). `twin.faults
 lists every command the twin sent, so "the breaker kept it off Redis" is counted, not
 timed. The breakers run on a clock the test moves: a cool-down ends when the test says.
 
-What a failure means (config.redis.cache_failure): Redis unavailable -> answered from the
+What a failure means (config.redis_failures.cache_failure): Redis unavailable -> answered from the
 database, degraded, the node's breaker opens; out of memory -> answered, "not cached";
 WRONGTYPE on a read -> a corrupt entry, repaired; anything else Redis answers (an ACL
 refusal) -> raised to the caller, the breaker untouched. A change to how one twin handles
@@ -29,7 +29,7 @@ import pytest
 import redis
 
 from cli.render import warning_of
-from config.redis import failure_reason
+from config.redis_failures import failure_reason
 from simulator.core import (
     CLAIM_SCRIPT,
     LEASE_PREFIX,

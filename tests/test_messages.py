@@ -40,7 +40,8 @@ from cli.console import Console
 from cli.messages import _REDIS_HINTS as _HINTS
 from cli.messages import PRIVATE_CACHE, database_unavailable, describe_in_use, startup_failure
 from config.database import DatabaseError, database_failure_reason
-from config.redis import NoSentinelAnswered, get_redis
+from config.redis import get_redis
+from config.redis_failures import NoSentinelAnswered
 from config.settings import EMBEDDED_REDIS_URL, Settings, is_host
 from simulator.core import CacheEvent, CachePolicy, LookupResult, Source
 from simulator.simulate_cache_db_flow import AsyncCacheAside, CacheAside
