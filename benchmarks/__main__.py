@@ -12,7 +12,8 @@ from benchmarks.environment import describe_machine, machine_label, private_redi
 from benchmarks.measure import Plan, measure_everything
 from benchmarks.plot import draw, plotting_library_missing
 from benchmarks.summary import figures, markdown
-from config.settings import ConfigError, mask_url, parse_redis_url
+from config.settings import ConfigError, parse_redis_url
+from config.urls import mask_url
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,18 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NoReturn
 
-from config.settings import (
-    CONNECTION_VARIABLES,
-    FLAG_OPTIONS,
-    OPTIONS,
-    PROGRAM_NAMES,
-    SECRET_OPTION,
-    SEED_MODES,
-    URL_FORM,
-    Twin,
-    mask_url,
-    safe_to_show,
-)
+from config.settings import CONNECTION_VARIABLES, FLAG_OPTIONS, OPTIONS, PROGRAM_NAMES, SEED_MODES, URL_FORM, Twin
+from config.urls import SECRET_OPTION, mask_url, safe_to_show
 
 
 class _OneLineParser(argparse.ArgumentParser):

@@ -27,7 +27,8 @@ from config.redis_failures import (
     failure_reason,
     is_refused,
 )
-from config.settings import Settings, redact_password
+from config.settings import Settings
+from config.urls import redact_password
 
 # --- Redis ---
 

@@ -16,7 +16,8 @@ from collections.abc import Mapping, Sequence
 from cli.arguments import merge_sources, parse_command_line
 from cli.messages import describe_connection, startup_failure
 from config.redis import RedisClients, RedisUnavailable, aopen_redis, open_redis
-from config.settings import ConfigError, Settings, Twin, value_for_error
+from config.settings import ConfigError, Settings, Twin
+from config.urls import value_for_error
 
 DEFAULT_ENV_FILE = ".env"
 

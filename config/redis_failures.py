@@ -25,7 +25,8 @@ import redis
 import redis.asyncio.sentinel
 import redis.sentinel
 
-from config.settings import Settings, redact_password
+from config.settings import Settings
+from config.urls import redact_password
 
 # "Any Redis failure": redis-py's cluster client raises some that are not RedisErrors.
 REDIS_ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException)

@@ -42,7 +42,8 @@ from cli.messages import PRIVATE_CACHE, database_unavailable, describe_in_use, s
 from config.database import DatabaseError, database_failure_reason
 from config.redis import get_redis
 from config.redis_failures import NoSentinelAnswered
-from config.settings import EMBEDDED_REDIS_URL, Settings, is_host
+from config.settings import EMBEDDED_REDIS_URL, Settings
+from config.urls import is_host
 from simulator.core import CacheEvent, CachePolicy, LookupResult, Source
 from simulator.simulate_cache_db_flow import AsyncCacheAside, CacheAside
 from tests.conftest import PROJECT_ROOT

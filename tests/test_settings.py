@@ -8,17 +8,8 @@ import pytest
 
 from cli.arguments import build_parser, unrecognized_arguments
 from cli.startup import load_settings
-from config.settings import (
-    DEFAULT_REDIS_URL,
-    EMBEDDED_REDIS_URL,
-    ConfigError,
-    Settings,
-    mask_url,
-    parse_redis_url,
-    redact_password,
-    setting_names,
-    value_for_error,
-)
+from config.settings import DEFAULT_REDIS_URL, EMBEDDED_REDIS_URL, ConfigError, Settings, parse_redis_url, setting_names
+from config.urls import mask_url, redact_password, value_for_error
 
 NOT_A_URL = " (value hidden: it is not a scheme://... URL, and may hold a password)"
 
