@@ -9,9 +9,11 @@ import sys
 import redis
 
 from benchmarks.environment import describe_machine, machine_label, private_redis_server
-from benchmarks.measure import Plan, measure_everything
+from benchmarks.figures import figures
+from benchmarks.measure import measure_everything
+from benchmarks.plan import Plan
 from benchmarks.plot import draw, plotting_library_missing
-from benchmarks.summary import figures, markdown
+from benchmarks.table import markdown
 from config.settings import ConfigError, parse_redis_url
 from config.urls import mask_url
 

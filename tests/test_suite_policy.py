@@ -22,17 +22,19 @@ import psycopg
 import pytest
 import redis
 
-from benchmarks import local_postgres
-from benchmarks.local_postgres import SERVER_PROGRAMS, postgres_binaries, start_postgres
-from benchmarks.local_redis import LocalRedis, free_port, start_cluster
+from benchmarks import local_postgres, local_redis
+from benchmarks.local_postgres import SERVER_PROGRAMS, postgres_binaries
+from benchmarks.local_redis import LocalRedis, free_port
+from tests import servers
 from tests.conftest import PROJECT_ROOT
-from tests.postgres import MISSING_POSTGRES_LINE, missing_postgres_line, private_postgres
+from tests.postgres import MISSING_POSTGRES_LINE, missing_postgres_line, private_postgres, start_postgres
 from tests.servers import (
     REDIS_BINARIES,
     missing_redis_binaries,
     missing_redis_line,
     redis_cli_binary,
     redis_server_binary,
+    start_cluster,
 )
 
 THIS_FILE = Path(__file__).relative_to(PROJECT_ROOT).as_posix()
@@ -377,8 +379,11 @@ def test_a_local_redis_without_redis_server_is_one_clear_line(tmp_path: Path, mo
     assert str(missing.value) == "redis-server is not installed (apt-get install -y redis-server)"
 
 
+@pytest.mark.parametrize(
+    "start", [local_redis.start_cluster, servers.start_cluster], ids=["the benchmark's", "the tests'"]
+)
 def test_a_cluster_without_redis_cli_is_one_clear_line_before_any_node_starts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    start: Callable[[Path], object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stubs = tmp_path / "stubs"
     stubs.mkdir()
@@ -387,7 +392,7 @@ def test_a_cluster_without_redis_cli_is_one_clear_line_before_any_node_starts(
     nodes = tmp_path / "nodes"
     nodes.mkdir()
     with pytest.raises(FileNotFoundError) as missing:
-        start_cluster(nodes)
+        start(nodes)
     assert str(missing.value) == "redis-cli is not installed (apt-get install -y redis-tools)"
     assert list(nodes.iterdir()) == []  # no node was made
 
