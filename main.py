@@ -12,6 +12,19 @@ import time
 from dataclasses import replace
 from typing import BinaryIO, TextIO, assert_never
 
+from cli.answers import (
+    render_answer,
+    render_cleared,
+    render_deleted,
+    render_error,
+    render_stampede,
+    render_trace_switch,
+    render_ttl,
+    render_updated,
+    render_warning,
+    reply_to,
+    warning_of,
+)
 from cli.commands import (
     CacheCommand,
     Clear,
@@ -30,41 +43,20 @@ from cli.commands import (
     needs_cache,
     parse_command,
 )
-from cli.console import (
-    OUTPUT_FAILED_EXIT,
-    Console,
-    Terminated,
-    is_interactive,
-    read_lines,
-    standard_input,
-    terminate_on_signals,
-)
+from cli.console import OUTPUT_FAILED_EXIT, Console
 from cli.messages import StartupError, database_unavailable, describe_database, describe_failure
-from cli.render import (
-    render_answer,
+from cli.reading import is_interactive, read_lines, standard_input
+from cli.seed_and_database import (
     render_banner,
-    render_cleared,
     render_database,
-    render_deleted,
-    render_error,
-    render_inventory,
-    render_load_progress,
-    render_load_report,
-    render_load_started,
     render_namespace_moved,
     render_reset_cache,
     render_seed_outcome,
     render_seed_started,
-    render_stampede,
-    render_stats,
-    render_trace_switch,
-    render_ttl,
-    render_updated,
-    render_warning,
-    reply_to,
-    warning_of,
 )
+from cli.signals import Terminated, terminate_on_signals
 from cli.startup import connect, load_settings
+from cli.summaries import render_inventory, render_load_progress, render_load_report, render_load_started, render_stats
 from config.database import DatabaseError, open_connector
 from config.redis import RedisClients, SyncClient
 from config.redis_failures import REDIS_ERRORS

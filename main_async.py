@@ -15,6 +15,19 @@ from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from typing import Any, BinaryIO, TextIO, assert_never
 
+from cli.answers import (
+    render_answer,
+    render_cleared,
+    render_deleted,
+    render_error,
+    render_stampede,
+    render_trace_switch,
+    render_ttl,
+    render_updated,
+    render_warning,
+    reply_to,
+    warning_of,
+)
 from cli.commands import (
     CacheCommand,
     Clear,
@@ -34,41 +47,20 @@ from cli.commands import (
     order_of,
     parse_command,
 )
-from cli.console import (
-    OUTPUT_FAILED_EXIT,
-    Console,
-    Terminated,
-    aread_lines,
-    is_interactive,
-    standard_input,
-    until_terminated,
-)
+from cli.console import OUTPUT_FAILED_EXIT, Console
 from cli.messages import StartupError, database_unavailable, describe_database, describe_failure
-from cli.render import (
-    render_answer,
+from cli.reading import aread_lines, is_interactive, standard_input
+from cli.seed_and_database import (
     render_banner,
-    render_cleared,
     render_database,
-    render_deleted,
-    render_error,
-    render_inventory,
-    render_load_progress,
-    render_load_report,
-    render_load_started,
     render_namespace_moved,
     render_reset_cache,
     render_seed_outcome,
     render_seed_started,
-    render_stampede,
-    render_stats,
-    render_trace_switch,
-    render_ttl,
-    render_updated,
-    render_warning,
-    reply_to,
-    warning_of,
 )
+from cli.signals import Terminated, until_terminated
 from cli.startup import aconnect, load_settings
+from cli.summaries import render_inventory, render_load_progress, render_load_report, render_load_started, render_stats
 from config.database import DatabaseError, aopen_connector
 from config.redis import AsyncClient, RedisClients
 from config.settings import ConfigError, Settings

@@ -4,7 +4,7 @@ config/ connects and classifies: what kind of failure an exception is (`failure_
 `database_failure_kind`) and its short technical reason (`failure_reason`, which the
 simulator's warnings use too). This module words that for a person: the start-up lines,
 each start-up failure with the hint for its cause, and the Redis in use after a recovery.
-It sits beside cli/render.py so that every printed sentence lives under cli/; config/ and
+It sits beside cli/answers.py so that every printed sentence lives under cli/; config/ and
 simulator/ never import it. Nothing here prints or connects (cli/startup.py's `connect`
 runs config's start-up check and words what it found with these). Only words taken from an
 error are redacted: the masked URLs, the fixed reasons and the hints are the demo's own.

@@ -23,7 +23,7 @@ import fakeredis
 import pytest
 import redis
 
-from cli.render import render_load_progress, render_load_report
+from cli.summaries import render_load_progress, render_load_report
 from config.redis_failures import failure_reason
 from simulator.core import CacheEvent, CachePolicy, CircuitBreakers, LookupResult, Source
 from simulator.load import LoadEnd, LoadPlan, LoadProgress, LoadReport, LoadRun, arun_load, run_load

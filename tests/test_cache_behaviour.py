@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from cli.render import warning_of
+from cli.answers import warning_of
 from config.redis import get_redis
 from config.settings import Settings
 from simulator.core import CachePolicy, ClearReport, Source, Stats, percentile

@@ -35,7 +35,7 @@ from redis.cluster import RedisCluster
 import main
 import main_async
 from cli.console import Console
-from cli.render import render_seed_report
+from cli.seed_and_database import render_seed_report
 from config.database import AsyncPostgresConnector, DatabaseError, PostgresConnector
 from config.settings import Settings
 from simulator.core import LEASE_PREFIX, CachePolicy, SeedProgress

@@ -28,7 +28,7 @@ import fakeredis
 import pytest
 import redis
 
-from cli.render import warning_of
+from cli.answers import warning_of
 from config.redis_failures import failure_reason
 from simulator.core import (
     CLAIM_SCRIPT,

@@ -17,8 +17,8 @@ import redis
 import redis.asyncio
 import redis.cluster
 
+from cli.answers import render_cleared, render_ttl
 from cli.messages import describe_failure
-from cli.render import render_cleared, render_ttl
 from config.database import DatabaseError
 from config.redis import NodeUnavailable, get_redis
 from config.settings import Settings

@@ -14,9 +14,10 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
+from cli.answers import render_answer
 from cli.commands import Invalid, Lookup, Update, parse_command, parse_user_id
 from cli.messages import PRIVATE_CACHE
-from cli.render import render_answer, text_columns
+from cli.text import text_columns
 from config.settings import MAX_USER_ID
 from simulator.core import LookupResult, Source
 from simulator.records import encode_record, user_record

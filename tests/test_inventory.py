@@ -16,7 +16,8 @@ import redis
 import main
 import main_async
 from cli.commands import ShowCache, order_of, parse_command
-from cli.render import format_bytes, render_inventory
+from cli.summaries import render_inventory
+from cli.text import format_bytes
 from config.redis import get_redis
 from config.settings import Settings
 from simulator import inventory

@@ -20,6 +20,8 @@ import pytest
 
 import main
 import main_async
+from cli.answers import render_answer, render_cleared, render_error, render_warning, reply_to
+from cli.colour import GREEN, RED, YELLOW, colour_enabled, paint, tone_of
 from cli.commands import (
     CacheCommand,
     Clear,
@@ -35,27 +37,9 @@ from cli.commands import (
     order_of,
     parse_command,
 )
-from cli.console import ERASE_LINE, Console, LiveStatus, _Ticker
-from cli.render import (
-    GREEN,
-    RED,
-    YELLOW,
-    colour_enabled,
-    cut_to_columns,
-    describe_command,
-    format_duration,
-    paint,
-    render_answer,
-    render_cleared,
-    render_error,
-    render_live_status,
-    render_seed_progress,
-    render_warning,
-    reply_to,
-    shorten_record,
-    text_columns,
-    tone_of,
-)
+from cli.console import ERASE_LINE, Console
+from cli.live_status import LiveStatus, _Ticker, describe_command, render_live_status, render_seed_progress
+from cli.text import cut_to_columns, format_duration, shorten_record, text_columns
 from simulator.core import ClearReport, LookupResult, SeedProgress, Source
 from simulator.records import encode_record, user_record
 from tests.conftest import PROJECT_ROOT

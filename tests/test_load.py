@@ -35,7 +35,7 @@ import main
 import main_async
 from cli.commands import Invalid, Load, order_of, parse_command
 from cli.messages import describe_failure
-from cli.render import render_load_progress, render_load_report
+from cli.summaries import render_load_progress, render_load_report
 from config.database import DatabaseError
 from simulator import load
 from simulator.core import CachePolicy, LookupResult, Source

@@ -8,7 +8,7 @@ import shutil
 import fakeredis
 import redis
 
-from cli.render import warning_of
+from cli.answers import warning_of
 from simulator import database
 from simulator import simulate_cache_db_flow as shells
 from tests.twins import Twin, make_twin

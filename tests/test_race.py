@@ -22,7 +22,7 @@ import redis.asyncio
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
 
-from cli.render import warning_of
+from cli.answers import warning_of
 from simulator.core import CachePolicy, SeedProgress, Source
 from simulator.database import AsyncDatabase, Database
 from simulator.simulate_cache_db_flow import AsyncCacheAside, AsyncSeeder, CacheAside, Seeder

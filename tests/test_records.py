@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 import pytest
 
-from cli.render import warning_of
+from cli.answers import warning_of
 from simulator.core import LEASE_LOST, Filled, LookupResult, read_cached
 from simulator.records import (
     RECORD_FIELDS,

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from cli.render import warning_of
+from cli.answers import warning_of
 from config.redis import get_redis
 from config.settings import Settings
 from simulator.core import CacheEvent, CircuitBreakers, SeedProgress, Source

@@ -7,18 +7,10 @@ from dataclasses import asdict, replace
 
 import pytest
 
+from cli.answers import render_answer, render_updated, reply_to
 from cli.commands import Help, Invalid, Nothing
-from cli.render import (
-    MAX_SHOWN_CHARACTERS,
-    format_elapsed,
-    printable,
-    render_answer,
-    render_banner,
-    render_seed_outcome,
-    render_seed_started,
-    render_updated,
-    reply_to,
-)
+from cli.seed_and_database import render_banner, render_seed_outcome, render_seed_started
+from cli.text import MAX_SHOWN_CHARACTERS, format_elapsed, printable
 from config.settings import Settings
 from simulator.core import LookupResult, SeedReport, Source, UpdateReport
 from simulator.records import encode_record, user_record

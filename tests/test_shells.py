@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from cli.render import warning_of
+from cli.answers import warning_of
 from simulator.core import LEASE_PREFIX, MAX_LEASE_MS, CachePolicy, SeedProgress, SeedReport, Source, encode_not_found
 from simulator.records import Problem, encode_record, user_record
 from simulator.simulate_cache_db_flow import BackgroundSeed, Seeder, batches_in_flight

@@ -22,9 +22,9 @@ import redis
 
 import main
 import main_async
+from cli.answers import render_answer, render_trace_switch, warning_of
 from cli.arguments import parse_command_line
 from cli.commands import Invalid, SetTrace, parse_command
-from cli.render import render_answer, render_trace_switch, warning_of
 from config.redis import get_redis
 from config.settings import Settings
 from simulator import simulate_cache_db_flow as shells
