@@ -2,7 +2,7 @@
 
 A thin shell. It reads the settings, connects, seeds, then answers what the user types
 until `q` or end of input. Decisions live in the pure core (`simulator.core`,
-`cli.commands`, `cli.render`); Redis calls live in `simulator.simulate_cache_db_flow`.
+`cli.commands`, `cli.answers` and its neighbours); Redis calls live in `simulator.simulate_cache_db_flow`.
 `main_async.py` mirrors this file function for function.
 """
 

@@ -7,7 +7,7 @@ shortened, and the time since the step before. The shells write a step only behi
 `if trace is not None`: with the trace off there is no Trace, so a hit builds no step,
 formats no string and reads no clock for it. Nothing here does I/O or knows which twin
 calls it; a step never holds a URL or a password (only keys, values, lease tokens cut
-short, and ids), and how it is printed is `cli.render`'s business.
+short, and ids), and how it is printed is `cli.answers`'s business.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Live feedback at a terminal, and none of it in a pipe: answers cut to the width, colours, the live status.
 
-The pure parts (cli.render) are table-driven; the console's status line is driven against a
+The pure parts (cli.answers, cli.live_status) are table-driven; the console's status line is driven against a
 stream that says it is a terminal and a fake clock; the real scripts run in a pseudo-terminal
 (pexpect) that answers prompt_toolkit's cursor position requests as a terminal does (without an
 answer prompt_toolkit never draws a bottom toolbar), and through pipes.

@@ -1,4 +1,4 @@
-"""Every printed line (cli.render): formats, JSON shape, and honesty of the numbers."""
+"""Every printed line (cli.answers, cli.summaries, cli.seed_and_database, cli.text): formats, JSON shape, and honesty of the numbers."""
 
 from __future__ import annotations
 
