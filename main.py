@@ -1,7 +1,7 @@
 """The sync twin: cache-aside with a blocking `redis.Redis`, at a prompt.
 
 A thin shell. It reads the settings, connects, seeds, then answers what the user types
-until `q` or end of input. Decisions live in the pure core (`simulator.core`,
+until `q` or end of input. Decisions live in the pure core (`simulator.policy` and its neighbours,
 `cli.commands`, `cli.answers` and its neighbours); Redis calls live in `simulator.simulate_cache_db_flow`.
 `main_async.py` mirrors this file function for function.
 """
@@ -61,12 +61,13 @@ from config.database import DatabaseError, open_connector
 from config.redis import RedisClients, SyncClient
 from config.redis_failures import REDIS_ERRORS
 from config.settings import ConfigError, Settings
-from simulator.core import CachePolicy, SeedProgress
 from simulator.database import Database
 from simulator.inventory import take_inventory
 from simulator.load import LoadPlan, LoadRun, run_load
 from simulator.namespace import claim_namespace
+from simulator.policy import CachePolicy
 from simulator.records import vocabulary
+from simulator.seeding import SeedProgress
 from simulator.simulate_cache_db_flow import BackgroundSeed, CacheAside, Seeder
 from simulator.trace import Trace, TraceSwitch
 

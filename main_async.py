@@ -64,12 +64,13 @@ from cli.summaries import render_inventory, render_load_progress, render_load_re
 from config.database import DatabaseError, aopen_connector
 from config.redis import AsyncClient, RedisClients
 from config.settings import ConfigError, Settings
-from simulator.core import CachePolicy, SeedProgress
 from simulator.database import AsyncDatabase
 from simulator.inventory import atake_inventory
 from simulator.load import LoadPlan, LoadRun, arun_load
 from simulator.namespace import aclaim_namespace
+from simulator.policy import CachePolicy
 from simulator.records import vocabulary
+from simulator.seeding import SeedProgress
 from simulator.simulate_cache_db_flow import AsyncBackgroundSeed, AsyncCacheAside, AsyncSeeder
 from simulator.trace import Trace, TraceSwitch
 

@@ -26,7 +26,7 @@ from benchmarks.plan import (
 )
 from benchmarks.targets import targets
 from config.settings import Settings
-from simulator.core import percentile as core_percentile
+from simulator.stats import percentile as core_percentile
 
 
 def percentile(samples: Sequence[float], fraction: float) -> float:

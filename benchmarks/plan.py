@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from simulator.core import CachePolicy
+from simulator.policy import CachePolicy
 
 PREFIX = "bench:"
 POLICY = CachePolicy(key_prefix=PREFIX, ttl_seconds=3600)

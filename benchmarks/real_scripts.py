@@ -27,7 +27,7 @@ from benchmarks.plan import HIT_ID, POLICY, PREFIX, Plan
 from benchmarks.seeding import redis_cli_pipe, write_seed_commands
 from config.redis import RedisClients
 from config.settings import Settings
-from simulator.core import CachePolicy
+from simulator.policy import CachePolicy
 from simulator.records import encode_record, user_record
 
 # What the real scripts seed with (their default settings, TTL jitter included); the scale rows' pipe sends the same

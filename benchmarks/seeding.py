@@ -22,9 +22,10 @@ from benchmarks.harness import BenchDatabase, cleanup, run_async
 from benchmarks.measurements import Measurements
 from benchmarks.plan import POLICY, SETUP_MODES, Plan
 from config.redis import RedisClients
-from simulator.core import CachePolicy, SeedProgress, id_batches, seed_entries
 from simulator.database import Database
+from simulator.policy import CachePolicy
 from simulator.records import encode_record, user_record
+from simulator.seeding import SeedProgress, id_batches, seed_entries
 from simulator.simulate_cache_db_flow import AsyncSeeder, BackgroundSeed, Seeder
 
 

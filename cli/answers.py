@@ -16,7 +16,8 @@ from typing import assert_never
 
 from cli.commands import MAX_STAMPEDE, Command, Help, Invalid
 from cli.text import ELLIPSIS, cut_to_columns, format_elapsed, printable, shorten_record, text_columns
-from simulator.core import CacheEvent, ClearReport, LookupResult, Source, StampedeReport, TtlReport, UpdateReport
+from simulator.breaker import CacheEvent
+from simulator.results import ClearReport, LookupResult, Source, StampedeReport, TtlReport, UpdateReport
 from simulator.trace import Trace
 
 HELP = "\n".join(

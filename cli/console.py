@@ -29,7 +29,8 @@ from cli.seed_and_database import render_seed_outcome
 from config.database import DatabaseError
 from config.redis_failures import failure_reason
 from config.settings import Settings
-from simulator.core import CacheEvent, SeedProgress, SeedReport
+from simulator.breaker import CacheEvent
+from simulator.seeding import SeedProgress, SeedReport
 
 OUTPUT_FAILED_EXIT = 3  # 1 means Redis or the database, 2 a bad setting: this one means answers were lost
 ERASE_LINE = "\r\x1b[K"  # to column 0, then erase to the end of the line (ECMA-48 EL)

@@ -31,7 +31,7 @@ from cli.commands import (
     Update,
 )
 from cli.text import cut_to_columns, format_duration, text_columns
-from simulator.core import SeedProgress
+from simulator.seeding import SeedProgress
 
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession

@@ -12,7 +12,8 @@ from __future__ import annotations
 from cli.commands import ACCEPTED
 from cli.text import printable
 from config.settings import Settings
-from simulator.core import ClearReport, SeedReport
+from simulator.results import ClearReport
+from simulator.seeding import SeedReport
 
 
 def render_banner(settings: Settings) -> str:

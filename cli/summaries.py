@@ -14,9 +14,9 @@ from typing import assert_never
 
 from cli.messages import describe_failure
 from cli.text import format_bytes, format_elapsed, printable
-from simulator.core import StatsSnapshot
 from simulator.inventory import CacheInventory
 from simulator.load import LoadEnd, LoadPlan, LoadProgress, LoadReport
+from simulator.stats import StatsSnapshot
 
 
 def fields_of(value: object, names: str) -> dict[str, object]:

@@ -27,7 +27,8 @@ from typing import Any
 from config.redis import AsyncClient, SyncClient, scan_targets
 from config.redis_failures import UNAVAILABLE_ERRORS, failure_reason
 from config.speedups import routed
-from simulator.core import LEASE_PREFIX, CachePolicy, demo_key, encode_not_found
+from simulator.entries import LEASE_PREFIX, encode_not_found
+from simulator.policy import CachePolicy, demo_key
 
 MAX_SCANNED_KEYS = 1_000_000
 SAMPLE_KEYS = 100

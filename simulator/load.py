@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from simulator.core import LookupResult, latency_percentiles_ms
+from simulator.results import LookupResult
+from simulator.stats import latency_percentiles_ms
 
 if TYPE_CHECKING:  # the shells only call their `lookup`: the prompt's parser imports this module's plan
     from simulator.simulate_cache_db_flow import AsyncCacheAside, CacheAside

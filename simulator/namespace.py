@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 from config.redis import AsyncClient, SyncClient
 from config.redis_failures import CACHE_ERRORS
-from simulator.core import CachePolicy
+from simulator.policy import CachePolicy
 
 MARKER_NAME = "user-database"  # under the namespace's prefix, inside the ACL's ~<prefix>user-* pattern
 

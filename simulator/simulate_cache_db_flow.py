@@ -4,7 +4,7 @@ Every class here has a twin: `SingleFlight` / `AsyncSingleFlight`, `CacheAside` 
 `AsyncCacheAside`, `Seeder` / `AsyncSeeder`, `BackgroundSeed` / `AsyncBackgroundSeed`
 (the database's twins are in `simulator.database`). The twins mirror each other method
 for method; they differ in `await`, in `close`/`aclose`, and in running concurrent work
-in threads or in tasks. Every decision is made in `simulator.core`; these methods only
+in threads or in tasks. Every decision is made in the pure modules beside this one; these methods only
 call Redis and the database, sleep and wait. The three seeding functions at the end
 carry the names of the user's flow diagram.
 """
@@ -44,53 +44,47 @@ from config.redis_failures import (
     is_wrong_type,
 )
 from config.speedups import routed
-from simulator.core import (
+from simulator.breaker import CacheEvent, CircuitBreakers
+from simulator.database import AsyncDatabase, Database
+from simulator.entries import MISS, STALE, UNAVAILABLE, WRONG_TYPE, CachedEntry, new_lease, read_cached
+from simulator.policy import CachePolicy, demo_key
+from simulator.records import UserRecord
+from simulator.results import (
     BREAKER_OPEN,
+    LEASE_HELD,
+    STALE_COPY,
+    ClearReport,
+    Filled,
+    LookupResult,
+    StampedeReport,
+    StoreProblem,
+    TtlReport,
+    UpdateReport,
+)
+from simulator.scripts import (
     CLAIM_MANY_SCRIPT,
     CLAIM_SCRIPT,
-    LEASE_HELD,
-    MISS,
     READ_WITH_TTL_SCRIPT,
     RELEASE_MANY_SCRIPT,
     RELEASE_SCRIPT,
-    STALE,
-    STALE_COPY,
     STORE_MANY_SCRIPT,
     STORE_SCRIPT,
-    UNAVAILABLE,
-    WRONG_TYPE,
-    CachedEntry,
-    CacheEvent,
-    CachePolicy,
-    CircuitBreakers,
     Claim,
-    ClearReport,
-    ExpiryAudit,
-    Filled,
-    LookupResult,
-    PendingInvalidations,
+    claim_arguments,
+    stored_or_lost,
+)
+from simulator.seeding import (
     SeedBatch,
     SeedProgress,
     SeedReport,
     SeedScripts,
-    StampedeReport,
-    Stats,
-    StoreProblem,
-    TtlReport,
-    UpdateReport,
-    claim_arguments,
     claim_commands,
     claimed_flags,
-    demo_key,
     id_batches,
-    new_lease,
-    read_cached,
     release_commands,
     seed_plan,
-    stored_or_lost,
 )
-from simulator.database import AsyncDatabase, Database
-from simulator.records import UserRecord
+from simulator.stats import Stats
 from simulator.trace import (
     CHECK_THE_CACHE,
     READ_THE_DATABASE,
@@ -103,6 +97,7 @@ from simulator.trace import (
     read_command,
     script_command,
 )
+from simulator.watch import ExpiryAudit, PendingInvalidations
 
 CLEAR_BATCH = 500
 REFRESH_JOIN_SECONDS = 0.5

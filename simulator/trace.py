@@ -19,16 +19,9 @@ from dataclasses import dataclass, replace
 from typing import assert_never
 
 from simulator import sql
-from simulator.core import (
-    CLAIM_SCRIPT,
-    LEASE_PREFIX,
-    READ_WITH_TTL_SCRIPT,
-    STORE_SCRIPT,
-    CachedEntry,
-    Claim,
-    LookupResult,
-    StoreProblem,
-)
+from simulator.entries import LEASE_PREFIX, CachedEntry
+from simulator.results import LookupResult, StoreProblem
+from simulator.scripts import CLAIM_SCRIPT, READ_WITH_TTL_SCRIPT, STORE_SCRIPT, Claim
 
 # The steps, in the words of the flow diagram ("Check Redis Cache", "Cache Hit?", "Store in Redis Cache", ...).
 CHECK_THE_CACHE = "check the cache"

@@ -17,9 +17,11 @@ import redis
 from cli.answers import warning_of
 from config.redis import get_redis
 from config.settings import Settings
-from simulator.core import CachePolicy, ClearReport, Source, Stats, percentile
+from simulator.policy import CachePolicy
 from simulator.records import user_record
+from simulator.results import ClearReport, Source
 from simulator.simulate_cache_db_flow import AsyncCacheAside, CacheAside
+from simulator.stats import Stats, percentile
 from tests.twins import Twin, assert_ttl_given, async_sqlite_database, await_until, make_twin, sqlite_database
 
 
@@ -120,7 +122,7 @@ def test_the_database_holds_its_users_and_an_update_is_a_new_version_every_conne
 
 def test_stats_count_answers_and_their_latencies() -> None:
     stats = Stats()
-    from simulator.core import LookupResult
+    from simulator.results import LookupResult
 
     for source, seconds, shared in [
         (Source.CACHE, 0.001, False),
@@ -376,7 +378,7 @@ async def test_early_refresh_keeps_a_hot_key_from_ever_missing(
 
 
 def test_the_breaker_opens_rests_probes_once_and_never_sticks_half_open() -> None:
-    from simulator.core import CircuitBreaker
+    from simulator.breaker import CircuitBreaker
 
     now = [100.0]
     breaker = CircuitBreaker(5.0, clock=lambda: now[0])

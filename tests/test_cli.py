@@ -19,9 +19,10 @@ import redis
 import main
 import main_async
 from cli.console import Console
-from simulator.core import SeedProgress, demo_key
 from simulator.database import AsyncDatabase, Database
+from simulator.policy import demo_key
 from simulator.records import UserRecord, encode_record, user_record
+from simulator.seeding import SeedProgress
 from tests.twins import EVENT_WAIT_SECONDS, assert_ttl_given, await_until, watch_redis
 
 TWINS = {"sync": main, "async": main_async}

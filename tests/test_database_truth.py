@@ -38,9 +38,11 @@ from cli.console import Console
 from cli.seed_and_database import render_seed_report
 from config.database import AsyncPostgresConnector, DatabaseError, PostgresConnector
 from config.settings import Settings
-from simulator.core import LEASE_PREFIX, CachePolicy, SeedProgress
 from simulator.database import AsyncDatabase, Database
+from simulator.entries import LEASE_PREFIX
+from simulator.policy import CachePolicy
 from simulator.records import MAX_RECORD_BYTES, CorruptEntry, Problem, decode_record, encode_record, user_record
+from simulator.seeding import SeedProgress
 from simulator.simulate_cache_db_flow import AsyncCacheAside, AsyncSeeder, CacheAside, Seeder
 from tests.conftest import PROJECT_ROOT, AsyncGatedDatabase, GatedDatabase
 from tests.test_e2e import script_env

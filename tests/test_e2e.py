@@ -17,7 +17,7 @@ import redis
 
 from cli.messages import PRIVATE_CACHE
 from config.settings import setting_names
-from simulator.core import LEASE_PREFIX
+from simulator.entries import LEASE_PREFIX
 from simulator.records import encode_record, user_record
 from tests.conftest import PROJECT_ROOT
 from tests.twins import TEST_DB_SIZE, wait_until

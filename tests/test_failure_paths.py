@@ -30,24 +30,15 @@ import redis
 
 from cli.answers import warning_of
 from config.redis_failures import failure_reason
-from simulator.core import (
-    CLAIM_SCRIPT,
-    LEASE_PREFIX,
-    READ_WITH_TTL_SCRIPT,
-    STALE_COPY,
-    STORE_SCRIPT,
-    CacheEvent,
-    CachePolicy,
-    CircuitBreakers,
-    LookupResult,
-    PendingInvalidations,
-    Source,
-    TtlReport,
-    UpdateReport,
-)
+from simulator.breaker import CacheEvent, CircuitBreakers
 from simulator.database import AsyncDatabase, Database
+from simulator.entries import LEASE_PREFIX
+from simulator.policy import CachePolicy
 from simulator.records import Problem, encode_record, user_record
+from simulator.results import STALE_COPY, LookupResult, Source, TtlReport, UpdateReport
+from simulator.scripts import CLAIM_SCRIPT, READ_WITH_TTL_SCRIPT, STORE_SCRIPT
 from simulator.simulate_cache_db_flow import AsyncCacheAside, CacheAside
+from simulator.watch import PendingInvalidations
 from tests.twins import async_sqlite_database, sqlite_database
 
 LATENCY = 0.001  # the database's, in seconds

@@ -22,9 +22,11 @@ from cli.messages import describe_failure
 from config.database import DatabaseError
 from config.redis import NodeUnavailable, get_redis
 from config.settings import Settings
-from simulator.core import LEASE_HELD, LEASE_PREFIX, MAX_LEASE_BYTES, MAX_LEASE_MS, CachePolicy, ClearReport, Source
+from simulator.entries import LEASE_PREFIX, MAX_LEASE_BYTES, MAX_LEASE_MS
 from simulator.inventory import atake_inventory, take_inventory
+from simulator.policy import CachePolicy
 from simulator.records import encode_record, user_record
+from simulator.results import LEASE_HELD, ClearReport, Source
 from tests.servers import RedisServer
 from tests.test_e2e import assert_clean, run_script, stderr_lines
 from tests.test_security import ACL_RULES

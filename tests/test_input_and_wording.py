@@ -19,8 +19,8 @@ from cli.commands import Invalid, Lookup, Update, parse_command, parse_user_id
 from cli.messages import PRIVATE_CACHE
 from cli.text import text_columns
 from config.settings import MAX_USER_ID
-from simulator.core import LookupResult, Source
 from simulator.records import encode_record, user_record
+from simulator.results import LookupResult, Source
 from tests.conftest import PROJECT_ROOT
 from tests.postgres import LocalPostgres
 from tests.test_cli import run_main

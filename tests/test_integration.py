@@ -15,8 +15,11 @@ from cli.messages import StartupError
 from cli.startup import aconnect, connect
 from config.redis import RedisClients, get_redis
 from config.settings import Settings
-from simulator.core import LEASE_PREFIX, MAX_LEASE_MS, CachePolicy, SeedProgress, Source
+from simulator.entries import LEASE_PREFIX, MAX_LEASE_MS
+from simulator.policy import CachePolicy
 from simulator.records import encode_record, user_record
+from simulator.results import Source
+from simulator.seeding import SeedProgress
 from simulator.simulate_cache_db_flow import (
     AsyncSeeder,
     Seeder,

@@ -21,7 +21,7 @@ from cli.text import format_bytes
 from config.redis import get_redis
 from config.settings import Settings
 from simulator import inventory
-from simulator.core import LEASE_PREFIX, CachePolicy, Source, encode_not_found
+from simulator.entries import LEASE_PREFIX, encode_not_found
 from simulator.inventory import (
     HEAD_BYTES,
     CacheInventory,
@@ -31,7 +31,9 @@ from simulator.inventory import (
     kind_of,
     take_inventory,
 )
+from simulator.policy import CachePolicy
 from simulator.records import encode_record, user_record
+from simulator.results import Source
 from tests.servers import RedisServer
 from tests.test_load import assert_mirrored
 from tests.twins import app_twin

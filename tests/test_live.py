@@ -40,8 +40,9 @@ from cli.commands import (
 from cli.console import ERASE_LINE, Console
 from cli.live_status import LiveStatus, _Ticker, describe_command, render_live_status, render_seed_progress
 from cli.text import cut_to_columns, format_duration, shorten_record, text_columns
-from simulator.core import ClearReport, LookupResult, SeedProgress, Source
 from simulator.records import encode_record, user_record
+from simulator.results import ClearReport, LookupResult, Source
+from simulator.seeding import SeedProgress
 from tests.conftest import PROJECT_ROOT
 from tests.test_e2e import EXPECT_SECONDS, ctrl_c_as_at_a_terminal, finish, run_script, script_env
 from tests.twins import EVENT_WAIT_SECONDS

@@ -38,7 +38,6 @@ from cli.messages import describe_failure
 from cli.summaries import render_load_progress, render_load_report
 from config.database import DatabaseError
 from simulator import load
-from simulator.core import CachePolicy, LookupResult, Source
 from simulator.load import (
     ZIPF_TABLE_IDS,
     LoadEnd,
@@ -50,6 +49,8 @@ from simulator.load import (
     arun_load,
     run_load,
 )
+from simulator.policy import CachePolicy
+from simulator.results import LookupResult, Source
 from simulator.simulate_cache_db_flow import CacheAside
 from tests.conftest import PROJECT_ROOT
 from tests.test_e2e import (

@@ -44,7 +44,9 @@ from config.redis import get_redis
 from config.redis_failures import NoSentinelAnswered
 from config.settings import EMBEDDED_REDIS_URL, Settings
 from config.urls import is_host
-from simulator.core import CacheEvent, CachePolicy, LookupResult, Source
+from simulator.breaker import CacheEvent
+from simulator.policy import CachePolicy
+from simulator.results import LookupResult, Source
 from simulator.simulate_cache_db_flow import AsyncCacheAside, CacheAside
 from tests.conftest import PROJECT_ROOT
 from tests.postgres import LocalPostgres

@@ -23,8 +23,10 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
 
 from cli.answers import warning_of
-from simulator.core import CachePolicy, SeedProgress, Source
 from simulator.database import AsyncDatabase, Database
+from simulator.policy import CachePolicy
+from simulator.results import Source
+from simulator.seeding import SeedProgress
 from simulator.simulate_cache_db_flow import AsyncCacheAside, AsyncSeeder, CacheAside, Seeder
 from tests.conftest import AsyncGatedDatabase, GatedDatabase
 from tests.twins import async_sqlite_database, sqlite_database

@@ -10,7 +10,7 @@ from dataclasses import asdict
 import pytest
 
 from cli.answers import warning_of
-from simulator.core import LEASE_LOST, Filled, LookupResult, read_cached
+from simulator.entries import read_cached
 from simulator.records import (
     RECORD_FIELDS,
     CorruptEntry,
@@ -20,6 +20,7 @@ from simulator.records import (
     encode_record,
     user_record,
 )
+from simulator.results import LEASE_LOST, Filled, LookupResult
 from tests.conftest import PROJECT_ROOT
 
 

@@ -21,8 +21,10 @@ import redis
 from cli.answers import warning_of
 from config.redis import get_redis
 from config.settings import Settings
-from simulator.core import CacheEvent, CircuitBreakers, SeedProgress, Source
+from simulator.breaker import CacheEvent, CircuitBreakers
 from simulator.records import encode_record, user_record
+from simulator.results import Source
+from simulator.seeding import SeedProgress
 from tests.servers import RedisServer
 from tests.twins import Twin, app_twin, wait_until, watch_redis
 

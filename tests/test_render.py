@@ -1,4 +1,5 @@
-"""Every printed line (cli.answers, cli.summaries, cli.seed_and_database, cli.text): formats, JSON shape, and honesty of the numbers."""
+"""Every printed line (cli.answers, cli.summaries, cli.seed_and_database, cli.text): formats, JSON shape,
+and honesty of the numbers."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from cli.commands import Help, Invalid, Nothing
 from cli.seed_and_database import render_banner, render_seed_outcome, render_seed_started
 from cli.text import MAX_SHOWN_CHARACTERS, format_elapsed, printable
 from config.settings import Settings
-from simulator.core import LookupResult, SeedReport, Source, UpdateReport
 from simulator.records import encode_record, user_record
+from simulator.results import LookupResult, Source, UpdateReport
+from simulator.seeding import SeedReport
 
 
 @pytest.mark.parametrize(

@@ -43,8 +43,9 @@ from benchmarks.round_trips import (
 )
 from config.redis import AsyncClient, SyncClient, get_redis
 from config.settings import Settings, Twin
-from simulator.core import CachePolicy, Source
+from simulator.policy import CachePolicy
 from simulator.records import encode_record, user_record
+from simulator.results import Source
 from simulator.simulate_cache_db_flow import AsyncCacheAside, CacheAside
 from tests.servers import RedisServer, redis_cli_binary, redis_server_binary, start_cluster
 from tests.twins import EVENT_WAIT_SECONDS, async_sqlite_database, sqlite_database

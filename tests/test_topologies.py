@@ -18,8 +18,10 @@ import pytest
 
 from config.redis import get_redis
 from config.settings import Settings
-from simulator.core import CacheEvent, ClearReport, SeedProgress, Source
+from simulator.breaker import CacheEvent
 from simulator.records import encode_record, user_record
+from simulator.results import ClearReport, Source
+from simulator.seeding import SeedProgress
 from tests.conftest import PROJECT_ROOT
 from tests.servers import RedisServer
 from tests.test_e2e import assert_clean, script_env, stderr_lines

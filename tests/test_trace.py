@@ -29,27 +29,12 @@ from config.redis import get_redis
 from config.settings import Settings
 from simulator import simulate_cache_db_flow as shells
 from simulator import trace as tracing
-from simulator.core import (
-    BREAKER_OPEN,
-    CLAIM_SCRIPT,
-    LEASE_HELD,
-    LEASE_LOST,
-    MISS,
-    STORE_SCRIPT,
-    UNAVAILABLE,
-    WRONG_TYPE,
-    CachedEntry,
-    CacheEvent,
-    CachePolicy,
-    CircuitBreakers,
-    Claim,
-    LookupResult,
-    Source,
-    StoreProblem,
-    encode_not_found,
-    read_cached,
-)
+from simulator.breaker import CacheEvent, CircuitBreakers
+from simulator.entries import MISS, UNAVAILABLE, WRONG_TYPE, CachedEntry, encode_not_found, read_cached
+from simulator.policy import CachePolicy
 from simulator.records import Problem, UserRecord, encode_record, user_record
+from simulator.results import BREAKER_OPEN, LEASE_HELD, LEASE_LOST, LookupResult, Source, StoreProblem
+from simulator.scripts import CLAIM_SCRIPT, STORE_SCRIPT, Claim
 from simulator.simulate_cache_db_flow import AsyncCacheAside, CacheAside
 from simulator.trace import Step, Trace, TraceSwitch
 from tests.conftest import AsyncGatedDatabase, GatedDatabase

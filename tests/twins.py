@@ -23,8 +23,11 @@ import redis.connection
 from config.database import AsyncSqliteConnector, SqliteConnector
 from config.redis import get_redis
 from config.settings import Settings
-from simulator.core import CacheEvent, CachePolicy, LookupResult, SeedProgress, SeedReport
+from simulator.breaker import CacheEvent
 from simulator.database import AsyncDatabase, Database
+from simulator.policy import CachePolicy
+from simulator.results import LookupResult
+from simulator.seeding import SeedProgress, SeedReport
 from simulator.simulate_cache_db_flow import AsyncCacheAside, AsyncSeeder, CacheAside, Seeder
 
 TEST_DB_SIZE = 10_000  # users in every test's ./users.db (conftest copies it in)
