@@ -1,3 +1,4 @@
+# Written by scripts/unasync.py from main_async.py, but for HAND_WRITTEN's main.py parts.
 """The sync twin: cache-aside with a blocking `redis.Redis`, at a prompt.
 
 A thin shell. It reads the settings, connects, seeds, then answers what the user types
@@ -61,15 +62,22 @@ from config.database import DatabaseError, open_connector
 from config.redis import RedisClients, SyncClient
 from config.redis_failures import REDIS_ERRORS
 from config.settings import ConfigError, Settings
-from simulator.database import Database
-from simulator.inventory import take_inventory
-from simulator.load import LoadPlan, LoadRun, run_load
-from simulator.namespace import claim_namespace
+from simulator._sync.database import Database
+from simulator._sync.inventory import take_inventory
+from simulator._sync.load import run_load
+from simulator._sync.namespace import claim_namespace
+from simulator.load import LoadPlan, LoadRun
 from simulator.policy import CachePolicy
 from simulator.records import vocabulary
 from simulator.seeding import SeedProgress
-from simulator.simulate_cache_db_flow import BackgroundSeed, CacheAside, Seeder
-from simulator.trace import Trace, TraceSwitch
+from simulator.simulate_cache_db_flow import (
+    BackgroundSeed,
+    CacheAside,
+    Seeder,
+    set_redis_with_mock_data,
+    set_redis_with_mock_data_async,
+)
+from simulator.trace import Trace, TraceSwitch, tracing
 
 
 def main(
@@ -210,8 +218,8 @@ def perform(
     try:
         match command:
             case Lookup(user_id) | Show(user_id):
-                trace = Trace() if traced else None
-                result = cache.lookup(user_id, trace)
+                with tracing(Trace() if traced else None) as trace:
+                    result = cache.lookup(user_id)
                 if (warning := warning_of(result)) is not None:
                     console.note(render_warning(result.key, warning))
                 text = render_answer(result, json_output, trace, None if isinstance(command, Show) else console.width)
@@ -239,7 +247,7 @@ def perform(
 
 
 def drive_load(plan: LoadPlan, cache: CacheAside, console: Console, json_output: bool) -> str:
-    """Run `load` in worker threads: a progress note every second, then the summary, printed even when interrupted."""
+    """Run `load` in workers: a progress note every second, then the summary, printed even when interrupted."""
     users = cache.database.filled_to()  # the database's ids are 1..users
     run = LoadRun(plan, users)
     try:
@@ -252,7 +260,8 @@ def drive_load(plan: LoadPlan, cache: CacheAside, console: Console, json_output:
 
 
 def start_seed(seeder: Seeder, settings: Settings, console: Console) -> BackgroundSeed | None:
-    """Seed as SEED_MODE asks: in a background thread, or blocking with a progress bar."""
+    """Seed as SEED_MODE asks: in a background thread (the flow diagram's threaded path), or blocking with a
+    progress bar (its sync path)."""
     mode, count = settings.seed_mode, settings.seed_count
     if mode == "none" or count == 0:
         return None
@@ -260,12 +269,11 @@ def start_seed(seeder: Seeder, settings: Settings, console: Console) -> Backgrou
         console.note(render_seed_started(mode, count, seeder.batch_size))
         progress = SeedProgress(mode, count, time.perf_counter())
         console.follow_seed(progress)
-        return BackgroundSeed(seeder.seed_pipelined, progress, console.seed_ended).start()
-    seed = seeder.seed_sequential if mode == "sequential" else seeder.seed_pipelined
+        return set_redis_with_mock_data_async(seeder, progress, console.seed_ended)
     with console.progress_bar(count, f"Seeding {mode}") as advance:
         progress = SeedProgress(mode, count, time.perf_counter(), on_advance=advance)
         try:
-            report = seed(progress)
+            report = set_redis_with_mock_data(seeder, progress)
         except (*REDIS_ERRORS, DatabaseError) as error:
             console.seed_ended(progress.report(time.perf_counter(), stopped=True), error)
             return None

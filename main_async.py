@@ -64,15 +64,21 @@ from cli.summaries import render_inventory, render_load_progress, render_load_re
 from config.database import DatabaseError, aopen_connector
 from config.redis import AsyncClient, RedisClients
 from config.settings import ConfigError, Settings
-from simulator.database import AsyncDatabase
-from simulator.inventory import atake_inventory
-from simulator.load import LoadPlan, LoadRun, arun_load
-from simulator.namespace import aclaim_namespace
+from simulator._async.database import AsyncDatabase
+from simulator._async.inventory import take_inventory
+from simulator._async.load import run_load
+from simulator._async.namespace import claim_namespace
+from simulator.load import LoadPlan, LoadRun
 from simulator.policy import CachePolicy
 from simulator.records import vocabulary
 from simulator.seeding import SeedProgress
-from simulator.simulate_cache_db_flow import AsyncBackgroundSeed, AsyncCacheAside, AsyncSeeder
-from simulator.trace import Trace, TraceSwitch
+from simulator.simulate_cache_db_flow import (
+    AsyncBackgroundSeed,
+    AsyncCacheAside,
+    AsyncSeeder,
+    set_redis_with_mock_data_async_aioredis,
+)
+from simulator.trace import Trace, TraceSwitch, tracing
 
 MAX_LOOKUPS_IN_FLIGHT = 1000  # a stampede of n counts n; past this, reading input waits, so memory stays bounded
 
@@ -109,7 +115,7 @@ def main(
 
 
 async def run(settings: Settings, console: Console, stdin: BinaryIO) -> int:
-    """Connect to Redis and the database inside the event loop, serve, and always close both."""
+    """Connect to Redis and the database, serve, and always close both."""
     try:
         clients, connected = await aconnect(settings)
     except StartupError as error:
@@ -192,7 +198,7 @@ async def tied_policy(
     """The policy, its keys tied to this database (simulator/namespace.py): moved, and said so, if another has them."""
     policy = CachePolicy.from_settings(settings)
     identity, where = await database.identity(), describe_database(settings)
-    namespace = await aclaim_namespace(client, policy, identity, where, take_over=settings.reset_database)
+    namespace = await claim_namespace(client, policy, identity, where, take_over=settings.reset_database)
     if namespace.other is not None:
         console.note(render_namespace_moved(policy.key_prefix, namespace.policy.key_prefix, namespace.other))
     return namespace.policy
@@ -228,8 +234,8 @@ async def perform(
     try:
         match command:
             case Lookup(user_id) | Show(user_id):
-                trace = Trace() if traced else None
-                result = await cache.lookup(user_id, trace)
+                with tracing(Trace() if traced else None) as trace:
+                    result = await cache.lookup(user_id)
                 if (warning := warning_of(result)) is not None:
                     console.note(render_warning(result.key, warning))
                 text = render_answer(result, json_output, trace, None if isinstance(command, Show) else console.width)
@@ -246,7 +252,7 @@ async def perform(
             case Load(plan):
                 text = await drive_load(plan, cache, console, json_output)
             case ShowCache():
-                text = render_inventory(await atake_inventory(cache.client, cache.policy), json_output)
+                text = render_inventory(await take_inventory(cache.client, cache.policy), json_output)
             case ShowStats():
                 text = render_stats(cache.stats.snapshot(), json_output)
             case _:
@@ -257,13 +263,13 @@ async def perform(
 
 
 async def drive_load(plan: LoadPlan, cache: AsyncCacheAside, console: Console, json_output: bool) -> str:
-    """Run `load` in worker tasks: a progress note every second, then the summary, printed even when interrupted."""
+    """Run `load` in workers: a progress note every second, then the summary, printed even when interrupted."""
     users = await cache.database.filled_to()  # the database's ids are 1..users
     run = LoadRun(plan, users)
     try:
         console.note(render_load_started(plan, users))
-        report = await arun_load(cache, run, lambda progress: console.note(render_load_progress(progress)))
-    except BaseException:  # cancelled by Ctrl-C or a signal: say what ran, then stop as they always do
+        report = await run_load(cache, run, lambda progress: console.note(render_load_progress(progress)))
+    except BaseException:  # Ctrl-C or a signal: say what ran, then stop as they always do
         console.answer(render_load_report(run.report(run.now()), json_output))
         raise
     return render_load_report(report, json_output)
@@ -334,15 +340,14 @@ class InFlight:
 
 
 def start_seed(seeder: AsyncSeeder, settings: Settings, console: Console) -> AsyncBackgroundSeed | None:
-    """Seed as SEED_MODE asks, in a task, while the prompt is live."""
+    """Seed as SEED_MODE asks, as a task while the prompt is live (the flow diagram's async path)."""
     mode, count = settings.seed_mode, settings.seed_count
     if mode == "none" or count == 0:
         return None
     console.note(render_seed_started(mode, count, seeder.batch_size))
     progress = SeedProgress(mode, count, time.perf_counter())
     console.follow_seed(progress)
-    seed = seeder.seed_sequential if mode == "sequential" else seeder.seed_pipelined
-    return AsyncBackgroundSeed(seed, progress, console.seed_ended).start()
+    return set_redis_with_mock_data_async_aioredis(seeder, progress, console.seed_ended)
 
 
 async def stop_seed(background: AsyncBackgroundSeed | None, console: Console) -> None:

@@ -39,7 +39,8 @@ from benchmarks.plan import (
     mixed_workload,
 )
 from config.redis import RedisClients
-from simulator.database import AsyncDatabase, Database
+from simulator._async.database import AsyncDatabase
+from simulator._sync.database import Database
 from simulator.records import encode_record
 
 PRIME_CHUNK = 50  # lookups at once while ids are cached beforehand (not timed), so no default pool is overrun

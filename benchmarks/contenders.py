@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from benchmarks.plan import POLICY
 from config.redis import RedisClients
-from simulator.database import AsyncDatabase, Database
+from simulator._async.database import AsyncDatabase
+from simulator._sync.database import Database
 from simulator.simulate_cache_db_flow import AsyncCacheAside, CacheAside
 
 

@@ -24,7 +24,8 @@ from benchmarks.measurements import Measurements
 from benchmarks.plan import PREFIX
 from config.database import AsyncSqliteConnector, SqliteConnector
 from config.redis import RedisClients, SyncClient
-from simulator.database import AsyncDatabase, Database
+from simulator._async.database import AsyncDatabase
+from simulator._sync.database import Database
 
 DB_TIMEOUT_SECONDS = 5.0
 

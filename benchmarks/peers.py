@@ -23,7 +23,8 @@ from benchmarks.contenders import Answer, AsyncCache, Contender, SyncCache
 from benchmarks.measurements import Measurements
 from benchmarks.plan import POLICY, PREFIX
 from config.redis import RedisClients
-from simulator.database import AsyncDatabase, Database
+from simulator._async.database import AsyncDatabase
+from simulator._sync.database import Database
 from simulator.records import encode_record
 
 TTL_SECONDS = POLICY.ttl_seconds

@@ -20,7 +20,8 @@ from benchmarks.plan import HIT_ID, POLICY, WARM_UP_SAMPLES, Plan
 from config.database import DatabaseError, aopen_connector, open_connector
 from config.redis import RedisClients
 from config.settings import Settings
-from simulator.database import AsyncDatabase, Database
+from simulator._async.database import AsyncDatabase
+from simulator._sync.database import Database
 from simulator.records import encode_record, user_record
 from simulator.simulate_cache_db_flow import AsyncCacheAside, CacheAside
 

@@ -40,7 +40,8 @@ from redis.retry import Retry
 from config.database import aopen_connector, open_connector
 from config.redis import CLIENT_NAME, MAX_CLUSTER_CONNECTIONS, AsyncClient, RedisClients, SyncClient, node_of
 from config.settings import Settings
-from simulator.database import AsyncDatabase, Database
+from simulator._async.database import AsyncDatabase
+from simulator._sync.database import Database
 from simulator.policy import CachePolicy
 from simulator.results import LookupResult, Source
 from simulator.simulate_cache_db_flow import AsyncCacheAside, CacheAside

@@ -22,7 +22,7 @@ from benchmarks.harness import BenchDatabase, cleanup, run_async
 from benchmarks.measurements import Measurements
 from benchmarks.plan import POLICY, SETUP_MODES, Plan
 from config.redis import RedisClients
-from simulator.database import Database
+from simulator._sync.database import Database
 from simulator.policy import CachePolicy
 from simulator.records import encode_record, user_record
 from simulator.seeding import SeedProgress, id_batches, seed_entries

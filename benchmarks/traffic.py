@@ -14,7 +14,9 @@ from benchmarks.harness import BenchDatabase, cleanup, run_async
 from benchmarks.measurements import Measurements
 from benchmarks.plan import POLICY, Plan
 from config.redis import RedisClients
-from simulator.load import MAX_LOAD_SECONDS, LoadPlan, LoadReport, LoadRun, arun_load, run_load
+from simulator._async.load import run_load as arun_load
+from simulator._sync.load import run_load
+from simulator.load import MAX_LOAD_SECONDS, LoadPlan, LoadReport, LoadRun
 from simulator.simulate_cache_db_flow import AsyncCacheAside, CacheAside
 
 TRAFFIC_ZIPF = 1.1

@@ -249,7 +249,9 @@ def render_warning(key: str, warning: str) -> str:
 def warning_of(result: LookupResult) -> str | None:
     """What went wrong with a lookup that still answered: a corrupt value (and, truthfully, whether it was
     replaced), or why the answer was not cached; None when nothing did."""
-    not_cached = None if result.not_cached is None else f"not cached: {result.not_cached.reason}"
+    not_cached = (
+        None if result.not_cached is None or result.not_cached.chosen else f"not cached: {result.not_cached.reason}"
+    )
     if result.corrupt is None:
         return not_cached
     corrupt = f"ignored a corrupt cache entry ({result.corrupt.value})"

@@ -17,16 +17,12 @@ from __future__ import annotations
 
 import random
 import statistics
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
-from config.redis import AsyncClient, SyncClient, scan_targets
-from config.redis_failures import UNAVAILABLE_ERRORS, failure_reason
-from config.speedups import routed
+from config.redis_failures import failure_reason
 from simulator.entries import LEASE_PREFIX, encode_not_found
 from simulator.policy import CachePolicy, demo_key
 
@@ -223,82 +219,3 @@ def _spread(seconds: Sequence[float]) -> dict[str, float | None]:
     if not seconds:
         return {"min": None, "median": None, "max": None}
     return {"min": min(seconds), "median": statistics.median(seconds), "max": max(seconds)}
-
-
-# --- the shells ---
-
-
-def take_inventory(
-    client: SyncClient, policy: CachePolicy, limit: int = MAX_SCANNED_KEYS, sample_size: int = SAMPLE_KEYS
-) -> CacheInventory:
-    """What the cache holds in the demo's namespace: its keys by kind (SCAN, never KEYS), a sample's bytes and TTLs."""
-    started, survey = time.perf_counter(), Survey(policy, limit, sample_size)
-    for node, target in scan_targets(client):  # on a cluster, master by master: one down is named, not fatal
-        try:
-            _survey_part(client, survey, target)
-        except UNAVAILABLE_ERRORS as error:
-            survey.part_failed(node, error)
-    replies = _send(client, sample_commands(survey.sample))
-    return survey.report(replies, time.perf_counter() - started)
-
-
-def _survey_part(client: SyncClient, survey: Survey, target: dict[str, Any]) -> None:
-    batch: list[str] = []
-    for raw in client.scan_iter(match=survey.policy.scan_pattern, count=SCAN_COUNT, **target):
-        if (key := survey.admit(raw)) is not None:
-            batch.append(key)
-        elif survey.capped:
-            break
-        if len(batch) >= READ_BATCH:
-            survey.classify(batch, _send(client, head_commands(batch)))
-            batch = []
-    survey.classify(batch, _send(client, head_commands(batch)))
-
-
-async def atake_inventory(
-    client: AsyncClient, policy: CachePolicy, limit: int = MAX_SCANNED_KEYS, sample_size: int = SAMPLE_KEYS
-) -> CacheInventory:
-    """What the cache holds in the demo's namespace: its keys by kind (SCAN, never KEYS), a sample's bytes and TTLs."""
-    started, survey = time.perf_counter(), Survey(policy, limit, sample_size)
-    for node, target in scan_targets(client):  # on a cluster, master by master: one down is named, not fatal
-        try:
-            await _asurvey_part(client, survey, target)
-        except UNAVAILABLE_ERRORS as error:
-            survey.part_failed(node, error)
-    replies = await _asend(client, sample_commands(survey.sample))
-    return survey.report(replies, time.perf_counter() - started)
-
-
-async def _asurvey_part(client: AsyncClient, survey: Survey, target: dict[str, Any]) -> None:
-    batch: list[str] = []
-    async for raw in client.scan_iter(match=survey.policy.scan_pattern, count=SCAN_COUNT, **target):
-        if (key := survey.admit(raw)) is not None:
-            batch.append(key)
-        elif survey.capped:
-            break
-        if len(batch) >= READ_BATCH:
-            survey.classify(batch, await _asend(client, head_commands(batch)))
-            batch = []
-    survey.classify(batch, await _asend(client, head_commands(batch)))
-
-
-def _send(client: SyncClient, commands: Sequence[Routed]) -> list[Any]:
-    """The commands in one pipeline, each to its key's node on a cluster; an error comes back as its reply."""
-    if not commands:
-        return []
-    pipeline: Any = client.pipeline(transaction=False)
-    for key, command in commands:
-        pipeline.execute_command(*command, **routed(client, key))
-    replies: list[Any] = pipeline.execute(raise_on_error=False)
-    return replies
-
-
-async def _asend(client: AsyncClient, commands: Sequence[Routed]) -> list[Any]:
-    """The commands in one pipeline, each to its key's node on a cluster; an error comes back as its reply."""
-    if not commands:
-        return []
-    pipeline: Any = client.pipeline(transaction=False)
-    for key, command in commands:
-        pipeline.execute_command(*command, **routed(client, key))
-    replies: list[Any] = await pipeline.execute(raise_on_error=False)
-    return replies

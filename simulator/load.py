@@ -1,17 +1,15 @@
-"""Simulator layer: the traffic simulator behind `load N`, a pure core and its two thin shells.
+"""Simulator layer, pure: the traffic simulator behind `load N`.
 
-The core does no I/O and starts nothing: `LoadPlan` (what was asked, validated),
+Nothing here does I/O or starts anything: `LoadPlan` (what was asked, validated),
 `ZipfSampler` (realistic key popularity: id 1 the most asked for, the same ids for the
 same seed), `LoadRun` (hands the ids out, tallies every answer, knows when to stop and when
 a progress line is due; thread-safe) and `LoadReport` (the summary, with the hit ratio of
-each second). The shells, `run_load` (a pool of worker threads, for `main.py`) and
-`arun_load` (worker tasks, for `main_async.py`), only run lookups through the demo's own
-`CacheAside` / `AsyncCacheAside` and wait; they mirror each other. Nothing here prints.
+each second). The shells, `run_load` in simulator/_async/load.py and its generated twin, only
+run lookups through the demo's own `AsyncCacheAside` / `CacheAside` and wait. Nothing here prints.
 """
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import itertools
 import math
@@ -22,13 +20,9 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from simulator.results import LookupResult
 from simulator.stats import latency_percentiles_ms
-
-if TYPE_CHECKING:  # the shells only call their `lookup`: the prompt's parser imports this module's plan
-    from simulator.simulate_cache_db_flow import AsyncCacheAside, CacheAside
 
 MAX_LOAD_LOOKUPS = 1_000_000
 DEFAULT_ZIPF = 1.1  # web caches measure 0.6-1.2 (Breslau et al., 1999); 1.1 makes a few ids very hot
@@ -347,67 +341,3 @@ class LoadRun:
 
 def _no_progress(progress: LoadProgress) -> None:
     """The default listener: progress goes nowhere."""
-
-
-# --- the shells: threads, or tasks ---
-
-
-def run_load(
-    cache: CacheAside, run: LoadRun, on_progress: Callable[[LoadProgress], object] = _no_progress
-) -> LoadReport:
-    """Run the load's lookups through `cache` from `run.workers` threads, telling `on_progress` every second."""
-    # Daemon threads: a second Ctrl-C, while the first waits for their lookups to end, quits at once.
-    workers = [threading.Thread(target=_work, args=(cache, run), name="load", daemon=True) for _ in range(run.workers)]
-    for worker in workers:
-        worker.start()
-    try:
-        for worker in workers:
-            while worker.is_alive():
-                worker.join(run.seconds_to_next_progress(run.now()))
-                if (progress := run.progress_due(run.now())) is not None:
-                    on_progress(progress)
-    except BaseException:  # Ctrl-C or a signal: hand out no more ids, let those in flight end, then report
-        run.request_stop(LoadEnd.INTERRUPTED)
-        on_progress(run.progress(run.now()))
-        for worker in workers:  # a thread cannot be cancelled; the caller closes the database after this
-            worker.join()  # (a second Ctrl-C stops waiting)
-        raise
-    return run.report(run.now())
-
-
-async def arun_load(
-    cache: AsyncCacheAside, run: LoadRun, on_progress: Callable[[LoadProgress], object] = _no_progress
-) -> LoadReport:
-    """Run the load's lookups through `cache` from `run.workers` tasks, telling `on_progress` every second."""
-    workers = [asyncio.create_task(_awork(cache, run), name="load") for _ in range(run.workers)]
-    try:
-        pending = set(workers)
-        while pending:
-            _, pending = await asyncio.wait(pending, timeout=run.seconds_to_next_progress(run.now()))
-            if (progress := run.progress_due(run.now())) is not None:
-                on_progress(progress)
-    except BaseException:  # cancelled (Ctrl-C, a signal): stop the workers, and let the caller report what ran
-        run.request_stop(LoadEnd.INTERRUPTED)
-        for worker in workers:
-            worker.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
-        raise
-    return run.report(run.now())
-
-
-def _work(cache: CacheAside, run: LoadRun) -> None:
-    """One worker: look ids up until the run hands out no more."""
-    while (user_id := run.next_id()) is not None:
-        try:
-            run.record(cache.lookup(user_id))
-        except Exception as error:  # one failed lookup is a count in the summary, and the load goes on
-            run.failed(error)
-
-
-async def _awork(cache: AsyncCacheAside, run: LoadRun) -> None:
-    """One worker: look ids up until the run hands out no more."""
-    while (user_id := run.next_id()) is not None:
-        try:
-            run.record(await cache.lookup(user_id))
-        except Exception as error:  # one failed lookup is a count in the summary, and the load goes on
-            run.failed(error)

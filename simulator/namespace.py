@@ -1,4 +1,4 @@
-"""Simulator layer: which database the cache's records come from, a pure core and its two thin shells.
+"""Simulator layer, pure: which database the cache's records come from (the shells: simulator/_async/namespace.py).
 
 Two databases on one Redis must never answer each other's records: a SQLite demo and a
 PostgreSQL demo both caching `user-42` would each hide the other's updates behind their own
@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 
-from config.redis import AsyncClient, SyncClient
-from config.redis_failures import CACHE_ERRORS
 from simulator.policy import CachePolicy
 
 MARKER_NAME = "user-database"  # under the namespace's prefix, inside the ACL's ~<prefix>user-* pattern
@@ -67,40 +65,3 @@ def settled(policy: CachePolicy, identity: int, owner: object) -> Namespace | No
 def moved(policy: CachePolicy, identity: int, owner: object) -> Namespace:
     """The namespace of this database's own, when another database (named by `owner`) holds the configured one."""
     return Namespace(replace(policy, key_prefix=own_prefix(policy.key_prefix, identity)), marker_owner(owner)[1])
-
-
-# --- the shells ---
-
-
-def claim_namespace(
-    client: SyncClient, policy: CachePolicy, identity: int, where: str, take_over: bool = False
-) -> Namespace:
-    """Tie the configured namespace to this database, or move to one of its own if another database has it."""
-    marker = marker_value(identity, where)
-    try:
-        client.set(marker_key(policy.key_prefix), marker, nx=not take_over)
-        owner = client.get(marker_key(policy.key_prefix))
-        if (namespace := settled(policy, identity, owner)) is not None:
-            return namespace
-        namespace = moved(policy, identity, owner)
-        client.set(marker_key(namespace.policy.key_prefix), marker)
-    except CACHE_ERRORS:  # Redis cannot say: stay as configured, and let the first lookup say what is wrong
-        return Namespace(policy)
-    return namespace
-
-
-async def aclaim_namespace(
-    client: AsyncClient, policy: CachePolicy, identity: int, where: str, take_over: bool = False
-) -> Namespace:
-    """Tie the configured namespace to this database, or move to one of its own if another database has it."""
-    marker = marker_value(identity, where)
-    try:
-        await client.set(marker_key(policy.key_prefix), marker, nx=not take_over)
-        owner = await client.get(marker_key(policy.key_prefix))
-        if (namespace := settled(policy, identity, owner)) is not None:
-            return namespace
-        namespace = moved(policy, identity, owner)
-        await client.set(marker_key(namespace.policy.key_prefix), marker)
-    except CACHE_ERRORS:  # Redis cannot say: stay as configured, and let the first lookup say what is wrong
-        return Namespace(policy)
-    return namespace

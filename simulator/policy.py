@@ -54,6 +54,14 @@ class CachePolicy:
     early_refresh: bool = False
     early_refresh_beta: float = 1.0
     cooldown_seconds: float = 5.0
+    # The defences, one switch each (all on by default, but early refresh and jitter, set above); a lab
+    # turns one off to show what it prevents, and nothing else changes:
+    read_coalescing: bool = True  # concurrent lookups of an id in this process share one GET
+    single_flight: bool = True  # ... and one miss: the database is read once for them all
+    lease: bool = True  # a miss claims the key before reading, and stores only while its lease holds
+    negative_caching: bool = True  # a "not found" is cached too, for negative_ttl_seconds
+    breaker: bool = True  # after a failure, Redis is left alone for cooldown_seconds
+    expiry_audit: bool = True  # a key's first hit here (and one a TTL after) checks that it has an expiry
     private_cache: bool = False  # the embedded Redis: this process's own, so other processes keep their copies
     random: Callable[[], float] = field(default=random.random, compare=False)
     clock: Callable[[], float] = field(default=time.monotonic, compare=False)

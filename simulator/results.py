@@ -68,12 +68,17 @@ class StoreProblem:
     """Why a fill stored nothing, and a few words on it (a warning's, for all but "unavailable")."""
 
     reason: str
-    kind: Literal["unavailable", "full", "refused", "lease lost", "lease held", "stale copy"]
+    kind: Literal["unavailable", "full", "refused", "lease lost", "lease held", "stale copy", "switched off"]
 
     @property
     def unavailable(self) -> bool:
         """The cache could not be asked: the answer is marked degraded."""
         return self.kind == "unavailable"
+
+    @property
+    def chosen(self) -> bool:
+        """Not a problem at all: the policy chose not to store it (negative caching switched off)."""
+        return self.kind == "switched off"
 
 
 def stored_value(user_id: int, record: UserRecord | None) -> str:
@@ -87,6 +92,7 @@ LEASE_LOST = StoreProblem(
 )
 LEASE_HELD = StoreProblem("another lookup held its lease the whole time", "lease held")
 BREAKER_OPEN = StoreProblem("the cache is unavailable", "unavailable")  # not asked: its circuit breaker is open
+NOT_CACHING_NOT_FOUND = StoreProblem("negative caching is switched off", "switched off")
 STALE_COPY = StoreProblem(
     "the cache may still hold the version an update replaced, which could not be deleted; it is tried again "
     "at the next lookup",

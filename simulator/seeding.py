@@ -8,15 +8,37 @@ what a batch did, and the running counts of a seed are here; the shells send the
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from simulator.policy import CachePolicy
 from simulator.records import UserRecord
 from simulator.results import stored_value
+from simulator.scripts import (
+    CLAIM_MANY_SCRIPT,
+    RELEASE_MANY_SCRIPT,
+    RELEASE_SCRIPT,
+    STORE_MANY_SCRIPT,
+    STORE_SCRIPT,
+)
 from simulator.sql import RowProblem
 
 MAX_NAMED_ROWS = 5  # a seed's report names this many of the rows it skipped, and counts the rest
+
+
+# The scripts a seed loads, in SeedScripts' order.
+SEED_SCRIPTS = (STORE_SCRIPT, CLAIM_MANY_SCRIPT, STORE_MANY_SCRIPT, RELEASE_SCRIPT, RELEASE_MANY_SCRIPT)
+
+
+def batches_in_flight(pipelined: bool) -> int:
+    """Batches a pipelined seed works on at once: while one waits for Redis to run its scripts,
+    the other reads its rows and builds its records (Redis runs on another core). Each batch
+    is still claimed before it is read. `sequential` mode stays one command at a time.
+    Measured, 100,000 records on a private server: sync 1.67 s one batch at a time, 1.31 s two;
+    async 1.82 s and 1.43 s. (More than two gained nothing measurable.)"""
+    return 2 if pipelined else 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,3 +264,32 @@ class SeedProgress:
             tuple(self.invalid_rows),
             self.problems,
         )
+
+
+class BaseBackgroundSeed:
+    """What both background seeds share that does no I/O: the progress, and saying once how it ended."""
+
+    def __init__(self, progress: SeedProgress, on_done: Callable[[SeedReport, Exception | None], object]) -> None:
+        self.progress = progress
+        self.error: Exception | None = None
+        self._on_done = on_done
+        self._report: SeedReport | None = None
+        self._reported = False
+        self._report_lock = threading.Lock()
+
+    def _final_report(self) -> SeedReport:
+        """How the seed ended: its own report, or one that says it stopped where it was."""
+        return self._report or self.progress.report(time.perf_counter(), stopped=True)
+
+    def _ended(self, report: SeedReport | None, error: Exception | None) -> None:
+        """The seed returned `report`, or failed with `error`: tell `on_done`, unless `stop` already reported."""
+        self.error = error
+        self._report = report or self.progress.report(time.perf_counter(), stopped=True)
+        if self._claim_report():
+            self._on_done(self._report, error)
+
+    def _claim_report(self) -> bool:
+        """True once: whoever claims first (the seed ending, or `stop`) says how it ended."""
+        with self._report_lock:
+            first, self._reported = not self._reported, True
+            return first

@@ -282,3 +282,8 @@ class FillTurns:
         elif advanced or self._waiting_since is None:  # another fills: wait for it, from now
             self._waiting_since = now
         return advanced
+
+
+def beat_statement(beat: int | None) -> tuple[str, tuple[object, ...]]:
+    """The statement that records a fill's beat (or clears it once the fill is done), with its parameters."""
+    return (CLEAR_FILL_BEAT, ()) if beat is None else (SET_FILL_BEAT, (beat,))

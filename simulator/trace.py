@@ -3,18 +3,22 @@
 A `Trace` is a list of `Step`s: what the lookup did, named as in the user's flow diagram
 ("check the cache", "hit", "take the lock", "read the database", "store with TTL and
 release the lock", "answer"), the Redis command or SQL it sent with its arguments
-shortened, and the time since the step before. The shells write a step only behind
-`if trace is not None`: with the trace off there is no Trace, so a hit builds no step,
-formats no string and reads no clock for it. Nothing here does I/O or knows which twin
-calls it; a step never holds a URL or a password (only keys, values, lease tokens cut
-short, and ids), and how it is printed is `cli.answers`'s business.
+shortened, and the time since the step before. The trace watches from the side: whoever
+wants one wraps the lookup in `with tracing(trace):` (a context variable, so each thread and
+each task has its own), and the shells tell each step to `note` and its kin, which do nothing
+when no trace is on: a hit then builds no step, formats no string and reads no clock for it.
+Nothing here does I/O or knows which twin calls it; a step never holds a URL or a password
+(only keys, values, lease tokens cut short, and ids), and how it is printed is
+`cli.answers`'s business.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import assert_never
 
@@ -48,6 +52,7 @@ NOT_STORED_UNAVAILABLE = "not stored (cache unavailable)"
 NOT_STORED_FULL = "not stored (cache full: out of memory)"
 NOT_STORED_REFUSED = "not stored (the cache refuses writes)"
 NOT_STORED_STALE = "not stored (the cache may hold the version an update replaced)"
+NOT_STORED_BY_CHOICE = "not stored (negative caching is switched off)"
 REFRESH_EARLY = "refresh early, in the background"
 WAITED_FOR_A_FILL = "waited for another lookup's fill"
 ANSWER = "answer"
@@ -124,6 +129,51 @@ class Trace:
         self.step(ANSWER)
 
 
+# --- the observer: the trace of the lookup running in this thread or task, if any ---
+
+_current: ContextVar[Trace | None] = ContextVar("trace", default=None)
+
+
+@contextlib.contextmanager
+def tracing(trace: Trace | None) -> Iterator[Trace | None]:
+    """Write the steps of what runs inside (one lookup) into `trace` (None: into nothing)."""
+    token = _current.set(trace)
+    try:
+        yield trace
+    finally:
+        _current.reset(token)
+
+
+def note(name: str, command: Callable[[], str] | None = None) -> None:
+    """A step of the lookup being traced here just ended (nothing, when none is); `command` makes its text."""
+    if (trace := _current.get()) is not None:
+        trace.step(name, command() if command is not None else None)
+
+
+def note_found(cached: CachedEntry, joined: bool) -> None:
+    """What reading the cache found, for the lookup being traced here."""
+    if (trace := _current.get()) is not None:
+        trace.found(cached, joined)
+
+
+def note_claimed(seen: CachedEntry, claim: Claim) -> None:
+    """What the claim script answered, for the lookup being traced here."""
+    if (trace := _current.get()) is not None:
+        trace.claimed(seen, claim)
+
+
+def note_stored(problem: StoreProblem | None) -> None:
+    """Why the store stored nothing, if it did not, for the lookup being traced here."""
+    if (trace := _current.get()) is not None:
+        trace.stored(problem)
+
+
+def note_answered(result: LookupResult) -> None:
+    """The lookup being traced here has its answer."""
+    if (trace := _current.get()) is not None:
+        trace.answered(result)
+
+
 # --- what each answer from the cache means, as a step ---
 
 
@@ -169,7 +219,7 @@ def cache_problem(problem: StoreProblem) -> str:
             return CACHE_UNAVAILABLE
         case "full":
             return CACHE_FULL
-        case "refused" | "lease lost" | "lease held" | "stale copy":  # only a refusal befalls a claim of these
+        case "refused" | "lease lost" | "lease held" | "stale copy" | "switched off":  # a claim meets only a refusal
             return CACHE_REFUSED
         case _:
             assert_never(problem.kind)
@@ -190,6 +240,8 @@ def not_stored(problem: StoreProblem) -> str:
             return NOT_STORED_REFUSED
         case "stale copy":
             return NOT_STORED_STALE
+        case "switched off":
+            return NOT_STORED_BY_CHOICE
         case _:
             assert_never(problem.kind)
 
@@ -209,6 +261,11 @@ def script_command(script: str, key: str, arguments: Sequence[object]) -> str:
     if len(arguments) > shown:
         parts.append("...")
     return " ".join(parts)
+
+
+def set_command(key: str, value: str, ttl: int) -> str:
+    """A plain SET with a TTL (the lease switched off): `SET user-42 {"id":42,"na... EX 3600`."""
+    return f"SET {key} {shorten(value)} EX {ttl}"
 
 
 def fetch_command(user_id: int) -> str:

@@ -29,7 +29,8 @@ from benchmarks.local_postgres import postgres_binaries
 from config.database import AsyncSqliteConnector, SqliteConnector
 from config.redis import get_redis
 from config.settings import setting_names
-from simulator.database import AsyncDatabase, Database
+from simulator._async.database import AsyncDatabase
+from simulator._sync.database import Database
 from simulator.records import UserRecord
 from tests.postgres import MISSING_POSTGRES_LINE, LocalPostgres, fresh_database, needs_postgres, private_postgres
 from tests.servers import (

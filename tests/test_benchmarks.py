@@ -23,7 +23,7 @@ from benchmarks.reads import NO_POSTGRES
 from benchmarks.seeding import resp_command, write_seed_commands
 from benchmarks.table import markdown
 from config.database import SqliteConnector
-from simulator.database import Database
+from simulator._sync.database import Database
 from simulator.seeding import seed_value
 from tests.conftest import PROJECT_ROOT, redis_server_binary
 

@@ -25,8 +25,10 @@ import redis
 
 from cli.summaries import render_load_progress, render_load_report
 from config.redis_failures import failure_reason
+from simulator._async.load import run_load as arun_load
+from simulator._sync.load import run_load
 from simulator.breaker import CacheEvent, CircuitBreakers
-from simulator.load import LoadEnd, LoadPlan, LoadProgress, LoadReport, LoadRun, arun_load, run_load
+from simulator.load import LoadEnd, LoadPlan, LoadProgress, LoadReport, LoadRun
 from simulator.policy import CachePolicy
 from simulator.results import LookupResult, Source
 from simulator.simulate_cache_db_flow import AsyncCacheAside, CacheAside

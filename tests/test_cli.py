@@ -19,7 +19,8 @@ import redis
 import main
 import main_async
 from cli.console import Console
-from simulator.database import AsyncDatabase, Database
+from simulator._async.database import AsyncDatabase
+from simulator._sync.database import Database
 from simulator.policy import demo_key
 from simulator.records import UserRecord, encode_record, user_record
 from simulator.seeding import SeedProgress

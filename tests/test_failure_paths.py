@@ -30,8 +30,9 @@ import redis
 
 from cli.answers import warning_of
 from config.redis_failures import failure_reason
+from simulator._async.database import AsyncDatabase
+from simulator._sync.database import Database
 from simulator.breaker import CacheEvent, CircuitBreakers
-from simulator.database import AsyncDatabase, Database
 from simulator.entries import LEASE_PREFIX
 from simulator.policy import CachePolicy
 from simulator.records import Problem, encode_record, user_record

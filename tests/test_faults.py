@@ -22,8 +22,9 @@ from cli.messages import describe_failure
 from config.database import DatabaseError
 from config.redis import NodeUnavailable, get_redis
 from config.settings import Settings
+from simulator._async.inventory import take_inventory as atake_inventory
+from simulator._sync.inventory import take_inventory
 from simulator.entries import LEASE_PREFIX, MAX_LEASE_BYTES, MAX_LEASE_MS
-from simulator.inventory import atake_inventory, take_inventory
 from simulator.policy import CachePolicy
 from simulator.records import encode_record, user_record
 from simulator.results import LEASE_HELD, ClearReport, Source

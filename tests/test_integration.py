@@ -19,7 +19,7 @@ from simulator.entries import LEASE_PREFIX, MAX_LEASE_MS
 from simulator.policy import CachePolicy
 from simulator.records import encode_record, user_record
 from simulator.results import Source
-from simulator.seeding import SeedProgress
+from simulator.seeding import SeedProgress, SeedReport
 from simulator.simulate_cache_db_flow import (
     AsyncSeeder,
     Seeder,
@@ -47,22 +47,33 @@ def assert_seeded(client: redis.Redis, count: int, ttl: int = 3600) -> None:
     assert all(0 < client.ttl(f"user-{user_id}") <= ttl for user_id in range(1, count + 1, 97))
 
 
+# The flow diagram's three seeding paths, by the names main.py and main_async.py call them.
+
+
 def test_seeding_sequentially_one_set_per_round_trip(client: redis.Redis) -> None:
-    report = set_redis_with_mock_data(client, sqlite_database(0), 300, CachePolicy(ttl_seconds=120), batch_size=64)
+    seeder = Seeder(client, sqlite_database(0), CachePolicy(ttl_seconds=120), 64)
+    report = set_redis_with_mock_data(seeder, SeedProgress("sequential", 300, time.perf_counter()))
     assert (report.mode, report.written, report.stopped) == ("sequential", 300, False)
     assert_seeded(client, 300, ttl=120)
 
 
 def test_seeding_in_a_background_thread(client: redis.Redis) -> None:
-    background = set_redis_with_mock_data_async(client, sqlite_database(0), 1500, batch_size=200)
+    ended: list[tuple[SeedReport, Exception | None]] = []
+    seeder = Seeder(client, sqlite_database(0), CachePolicy(), 200)
+    progress = SeedProgress("threaded", 1500, time.perf_counter())
+    background = set_redis_with_mock_data_async(seeder, progress, lambda report, error: ended.append((report, error)))
     report = background.wait()
     assert (report.mode, report.written, report.stopped) == ("threaded", 1500, False)
+    assert ended == [(report, None)]
     assert_seeded(client, 1500)
 
 
 async def test_seeding_with_asyncio_pipelines(redis_url: str, client: redis.Redis) -> None:
     async_client = redis.asyncio.Redis.from_url(redis_url)
-    report = await set_redis_with_mock_data_async_aioredis(async_client, async_sqlite_database(0), 1500, batch_size=250)
+    seeder = AsyncSeeder(async_client, async_sqlite_database(0), CachePolicy(), 250)
+    progress = SeedProgress("pipelined", 1500, time.perf_counter())
+    background = set_redis_with_mock_data_async_aioredis(seeder, progress, lambda report, error: None)
+    report = await background.wait()
     await async_client.aclose()
     assert (report.mode, report.written) == ("pipelined", 1500)
     assert_seeded(client, 1500)

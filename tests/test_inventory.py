@@ -20,22 +20,14 @@ from cli.summaries import render_inventory
 from cli.text import format_bytes
 from config.redis import get_redis
 from config.settings import Settings
-from simulator import inventory
+from simulator._async.inventory import take_inventory as atake_inventory
+from simulator._sync.inventory import take_inventory
 from simulator.entries import LEASE_PREFIX, encode_not_found
-from simulator.inventory import (
-    HEAD_BYTES,
-    CacheInventory,
-    KeyKind,
-    Survey,
-    atake_inventory,
-    kind_of,
-    take_inventory,
-)
+from simulator.inventory import HEAD_BYTES, CacheInventory, KeyKind, Survey, kind_of
 from simulator.policy import CachePolicy
 from simulator.records import encode_record, user_record
 from simulator.results import Source
 from tests.servers import RedisServer
-from tests.test_load import assert_mirrored
 from tests.twins import app_twin
 
 LEASE = LEASE_PREFIX + b'0123456789abcdef"}'
@@ -268,18 +260,6 @@ def test_the_sample_is_uniform_deterministic_and_bounded() -> None:
     assert len(set(sample(1))) == 10
     late = sum(int(key.removeprefix("user-")) > 500 for seed in range(200) for key in sample(seed))
     assert 800 < late < 1200  # of 2,000 picks, about half from the later keys: no bias to the first seen
-
-
-def test_the_shells_mirror_each_other() -> None:
-    renames = {
-        "AsyncClient": "SyncClient",
-        "_asend": "_send",
-        "atake_inventory": "take_inventory",
-        "_asurvey_part": "_survey_part",
-    }
-    assert_mirrored(inventory.take_inventory, inventory.atake_inventory, renames)
-    assert_mirrored(inventory._survey_part, inventory._asurvey_part, renames)
-    assert_mirrored(inventory._send, inventory._asend, renames)
 
 
 def test_sizes_for_people() -> None:

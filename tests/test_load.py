@@ -9,9 +9,7 @@ a test that needs a load under way waits for its first progress line, an event.
 
 from __future__ import annotations
 
-import ast
 import asyncio
-import inspect
 import io
 import json
 import math
@@ -19,11 +17,9 @@ import random
 import re
 import signal
 import sys
-import textwrap
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,17 +34,9 @@ from cli.messages import describe_failure
 from cli.summaries import render_load_progress, render_load_report
 from config.database import DatabaseError
 from simulator import load
-from simulator.load import (
-    ZIPF_TABLE_IDS,
-    LoadEnd,
-    LoadPlan,
-    LoadProgress,
-    LoadReport,
-    LoadRun,
-    ZipfSampler,
-    arun_load,
-    run_load,
-)
+from simulator._async.load import run_load as arun_load
+from simulator._sync.load import run_load
+from simulator.load import ZIPF_TABLE_IDS, LoadEnd, LoadPlan, LoadProgress, LoadReport, LoadRun, ZipfSampler
 from simulator.policy import CachePolicy
 from simulator.results import LookupResult, Source
 from simulator.simulate_cache_db_flow import CacheAside
@@ -526,48 +514,6 @@ def test_ctrl_c_in_the_sync_shell_lets_the_lookups_in_flight_end_and_the_run_rep
     report = run.report(time.perf_counter())
     assert report.ended is LoadEnd.INTERRUPTED
     assert 20 <= report.lookups == CtrlC.answered < 20 + 4  # the lookups in flight ended, and are counted
-
-
-# --- the sync and async shells mirror each other ---
-
-
-class Unasync(ast.NodeTransformer):
-    """An async function's tree as its sync twin should read: no async, no await, sync names."""
-
-    def __init__(self, renames: dict[str, str]) -> None:
-        self.renames = renames
-
-    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.FunctionDef:
-        self.generic_visit(node)
-        return ast.FunctionDef(**{field: getattr(node, field) for field in node._fields})
-
-    def visit_Await(self, node: ast.Await) -> ast.expr:
-        return self.visit(node.value)
-
-    def visit_AsyncFor(self, node: ast.AsyncFor) -> ast.For:
-        self.generic_visit(node)
-        return ast.For(**{field: getattr(node, field) for field in node._fields})
-
-    def visit_Name(self, node: ast.Name) -> ast.Name:
-        node.id = self.renames.get(node.id, node.id)
-        return node
-
-
-def assert_mirrored(
-    sync_function: Callable[..., Any], async_function: Callable[..., Any], renames: dict[str, str]
-) -> None:
-    """The sync function is the async one with `async`/`await` dropped and the names renamed; docstrings count."""
-
-    def tree(function: Callable[..., Any]) -> ast.AST:
-        return ast.parse(textwrap.dedent(inspect.getsource(function)))
-
-    unasynced = ast.fix_missing_locations(Unasync(renames).visit(tree(async_function)))
-    unasynced.body[0].name = sync_function.__name__
-    assert ast.dump(unasynced) == ast.dump(tree(sync_function))
-
-
-def test_the_load_workers_mirror_each_other() -> None:
-    assert_mirrored(load._work, load._awork, {"AsyncCacheAside": "CacheAside"})
 
 
 # --- the prompt command, through both entry points ---

@@ -9,8 +9,6 @@ import fakeredis
 import redis
 
 from cli.answers import warning_of
-from simulator import database
-from simulator import simulate_cache_db_flow as shells
 from tests.twins import Twin, make_twin
 
 SCENARIO = [
@@ -84,28 +82,6 @@ async def test_both_twins_give_identical_results_for_the_same_scenario() -> None
         "database",
     ]
     assert sync_answers[-1] == ("stats", 19, 6)
-
-
-def test_the_shell_classes_mirror_each_other_method_for_method() -> None:
-    pairs = [
-        (database.Database, database.AsyncDatabase),
-        (shells.CacheAside, shells.AsyncCacheAside),
-        (shells.Seeder, shells.AsyncSeeder),
-        (shells.BackgroundSeed, shells.AsyncBackgroundSeed),
-        (shells.SingleFlight, shells.AsyncSingleFlight),
-    ]
-    for sync_class, async_class in pairs:
-        sync_methods = {name for name, _ in inspect.getmembers(sync_class, callable) if not name.startswith("__")}
-        async_methods = {
-            "close" if name == "aclose" else name  # the one name docs/STYLE.md lets differ
-            for name, _ in inspect.getmembers(async_class, callable)
-            if not name.startswith("__")
-        }
-        assert sync_methods == async_methods, (sync_class.__name__, sync_methods ^ async_methods)
-        for name in async_methods:
-            sync_signature = inspect.signature(getattr(sync_class, name))
-            async_signature = inspect.signature(getattr(async_class, "aclose" if name == "close" else name))
-            assert list(sync_signature.parameters) == list(async_signature.parameters), (async_class.__name__, name)
 
 
 def test_the_two_entry_points_mirror_each_other() -> None:

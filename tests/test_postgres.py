@@ -25,7 +25,8 @@ from cli.messages import PRIVATE_CACHE
 from config.database import AsyncPostgresConnector, PostgresConnector
 from config.settings import Settings
 from simulator import sql
-from simulator.database import AsyncDatabase, Database
+from simulator._async.database import AsyncDatabase
+from simulator._sync.database import Database
 from simulator.records import encode_record, user_record
 from tests.postgres import LocalPostgres
 

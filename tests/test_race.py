@@ -23,7 +23,8 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
 
 from cli.answers import warning_of
-from simulator.database import AsyncDatabase, Database
+from simulator._async.database import AsyncDatabase
+from simulator._sync.database import Database
 from simulator.policy import CachePolicy
 from simulator.results import Source
 from simulator.seeding import SeedProgress

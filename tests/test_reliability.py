@@ -273,9 +273,9 @@ def test_the_scripts_keep_answering_through_an_outage(script: str, server: Redis
 async def test_a_sequential_seed_in_the_async_twin_cannot_hang_on_a_frozen_server(
     server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from simulator import simulate_cache_db_flow as shells
+    from simulator._async import seeding
 
-    monkeypatch.setattr(shells, "BULK_BATCH_TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr(seeding, "BULK_BATCH_TIMEOUT_SECONDS", 0.5)
     settings = Settings(redis_url=server.url, redis_configured=True)
     twin = app_twin("async", settings, [])
     progress = SeedProgress("sequential", 1_000_000, time.perf_counter())
@@ -286,7 +286,7 @@ async def test_a_sequential_seed_in_the_async_twin_cannot_hang_on_a_frozen_serve
     server.freeze()  # no await since the check: the seed is still running
     # The bulk client has no reply timeout: what ends the seed is the batch deadline (never a hang,
     # which wait_for would end with a builtin TimeoutError, not redis-py's).
-    with pytest.raises(redis.TimeoutError, match=r"^a seeding batch took over 0\.5 s$"):
+    with pytest.raises(redis.TimeoutError, match=r"^a seeding command took over 0\.5 s$"):
         await asyncio.wait_for(seeding, timeout=30)
     server.thaw()
     await get_redis(settings).aclose()

@@ -18,11 +18,12 @@ import redis.asyncio
 
 from config.database import AsyncSqliteConnector
 from config.speedups import WaitingConnectionPool
+from simulator._sync.backend import SingleFlight
 from simulator.policy import CachePolicy
 from simulator.records import encode_record, user_record
 from simulator.results import Filled, Source
 from simulator.seeding import seed_value
-from simulator.simulate_cache_db_flow import AsyncCacheAside, SingleFlight
+from simulator.simulate_cache_db_flow import AsyncCacheAside
 from tests.twins import EVENT_WAIT_SECONDS, async_sqlite_database, wait_until
 
 

@@ -18,8 +18,8 @@ from simulator.entries import LEASE_PREFIX, MAX_LEASE_MS, encode_not_found
 from simulator.policy import CachePolicy
 from simulator.records import Problem, encode_record, user_record
 from simulator.results import Source
-from simulator.seeding import SeedProgress, SeedReport
-from simulator.simulate_cache_db_flow import BackgroundSeed, Seeder, batches_in_flight
+from simulator.seeding import SeedProgress, SeedReport, batches_in_flight
+from simulator.simulate_cache_db_flow import BackgroundSeed, Seeder
 from tests.twins import Twin, assert_ttl_given, make_twin, sqlite_database
 
 

@@ -27,8 +27,9 @@ from cli.arguments import parse_command_line
 from cli.commands import Invalid, SetTrace, parse_command
 from config.redis import get_redis
 from config.settings import Settings
-from simulator import simulate_cache_db_flow as shells
 from simulator import trace as tracing
+from simulator._async import cache_aside as async_shell
+from simulator._sync import cache_aside as sync_shell
 from simulator.breaker import CacheEvent, CircuitBreakers
 from simulator.entries import MISS, UNAVAILABLE, WRONG_TYPE, CachedEntry, encode_not_found, read_cached
 from simulator.policy import CachePolicy
@@ -37,6 +38,7 @@ from simulator.results import BREAKER_OPEN, LEASE_HELD, LEASE_LOST, LookupResult
 from simulator.scripts import CLAIM_SCRIPT, STORE_SCRIPT, Claim
 from simulator.simulate_cache_db_flow import AsyncCacheAside, CacheAside
 from simulator.trace import Step, Trace, TraceSwitch
+from simulator.trace import tracing as trace_into
 from tests.conftest import AsyncGatedDatabase, GatedDatabase
 from tests.servers import RedisServer
 from tests.test_e2e import assert_clean, run_script
@@ -64,12 +66,25 @@ def twin(name: str, sync_client: redis.Redis, async_client: redis.asyncio.Redis)
     return make_twin(name, sync_client, async_client, latency_seconds=LATENCY)
 
 
+def lookup_traced(cache: CacheAside, user_id: int, trace: Trace) -> LookupResult:
+    """One lookup of the sync twin, written down in `trace`."""
+    with trace_into(trace):
+        return cache.lookup(user_id)
+
+
+async def alookup_traced(cache: AsyncCacheAside, user_id: int, trace: Trace) -> LookupResult:
+    """One lookup of the async twin, written down in `trace`."""
+    with trace_into(trace):
+        return await cache.lookup(user_id)
+
+
 async def traced_lookup(twin: Twin, user_id: int) -> tuple[LookupResult, Trace]:
     """One lookup through the twin, with a trace."""
-    trace = Trace()
-    if isinstance(twin.cache, CacheAside):
-        return twin.cache.lookup(user_id, trace), trace
-    return await twin.cache.lookup(user_id, trace), trace
+    with trace_into(Trace()) as trace:
+        assert trace is not None
+        if isinstance(twin.cache, CacheAside):
+            return twin.cache.lookup(user_id), trace
+        return await twin.cache.lookup(user_id), trace
 
 
 def names(trace: Trace) -> list[str]:
@@ -188,14 +203,24 @@ async def test_another_processs_lock_is_waited_for_until_its_record_is_there(
 
     if isinstance(twin.cache, CacheAside):
         done: list[LookupResult] = []
-        lookup = threading.Thread(target=lambda: done.append(twin.cache.lookup(77, trace)))
+
+        def traced() -> None:
+            with trace_into(trace):
+                done.append(twin.cache.lookup(77))
+
+        lookup = threading.Thread(target=traced)
         lookup.start()
         wait_until(waiting, "the lookup to ask for the lock")
         its_record_arrives()
         lookup.join(EVENT_WAIT_SECONDS)
         [result] = done
     else:
-        task = asyncio.create_task(twin.cache.lookup(77, trace))
+
+        async def atraced() -> LookupResult:
+            with trace_into(trace):
+                return await twin.cache.lookup(77)
+
+        task = asyncio.create_task(atraced())
         await await_until(waiting, "the lookup to ask for the lock")
         its_record_arrives()
         result = await task
@@ -222,11 +247,13 @@ async def test_a_lookup_of_an_id_being_filled_waits_for_that_fill(
         database = GatedDatabase("users.db")
         cache = CacheAside(sync_client, database, CachePolicy())
         results: list[LookupResult] = []
-        lookups = [threading.Thread(target=lambda t=t: results.append(cache.lookup(88, t))) for t in (first, second)]
+        lookups = [
+            threading.Thread(target=lambda t=t: results.append(lookup_traced(cache, 88, t))) for t in (first, second)
+        ]
         lookups[0].start()
         assert database.read_done.wait(EVENT_WAIT_SECONDS)  # the first lookup's read is held: it is filling
         lookups[1].start()
-        wait_until(lambda: cache._flights._flights.get(88) is not None, "the second lookup to wait for the fill")
+        wait_until(lambda: cache.fills._flights.get(88) is not None, "the second lookup to wait for the fill")
         database.gate.set()
         for lookup in lookups:
             lookup.join(EVENT_WAIT_SECONDS)
@@ -234,9 +261,9 @@ async def test_a_lookup_of_an_id_being_filled_waits_for_that_fill(
     else:
         async_database = AsyncGatedDatabase("users.db")
         async_cache = AsyncCacheAside(async_client, async_database, CachePolicy())
-        leader = asyncio.create_task(async_cache.lookup(88, first))
+        leader = asyncio.create_task(alookup_traced(async_cache, 88, first))
         await asyncio.wait_for(async_database.read_done.wait(), EVENT_WAIT_SECONDS)
-        follower = asyncio.create_task(async_cache.lookup(88, second))
+        follower = asyncio.create_task(alookup_traced(async_cache, 88, second))
         await asyncio.sleep(0)  # its first step runs it up to the wait for the fill (nothing before it awaits I/O)
         async_database.gate.set()
         results = [await leader, await follower]
@@ -418,8 +445,9 @@ async def test_with_the_trace_off_a_lookup_writes_nothing_down(
     def never(*arguments: object, **options: object) -> None:
         raise AssertionError("traced with the trace off")
 
-    for helper in ("read_command", "script_command", "fetch_command"):  # claim_step only picks a constant
-        monkeypatch.setattr(shells, helper, never)
+    for shell in (sync_shell, async_shell):
+        for helper in ("read_command", "script_command", "fetch_command"):  # claim_step only picks a constant
+            monkeypatch.setattr(shell, helper, never)
     for method in ("step", "found", "claimed", "stored", "answered", "__init__"):
         monkeypatch.setattr(Trace, method, never)
     monkeypatch.setattr(Step, "__init__", never)

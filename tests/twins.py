@@ -23,8 +23,9 @@ import redis.connection
 from config.database import AsyncSqliteConnector, SqliteConnector
 from config.redis import get_redis
 from config.settings import Settings
+from simulator._async.database import AsyncDatabase
+from simulator._sync.database import Database
 from simulator.breaker import CacheEvent
-from simulator.database import AsyncDatabase, Database
 from simulator.policy import CachePolicy
 from simulator.results import LookupResult
 from simulator.seeding import SeedProgress, SeedReport
