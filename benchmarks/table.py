@@ -1,6 +1,6 @@
 """Benchmark, pure: a run's figures in, the Markdown `python -m benchmarks` prints out.
 
-The measured version of the design document's table, then the detail behind it: the
+The measured version of the guessed table docs/performance.md quotes, then the detail behind it: the
 seeding modes, hit latency, a hit against a database read, the Cluster, ours against the
 peers, the traffic simulator and the targets. It words the figures `figures.py` made (and
 the odd ratio of two of them); it never reads a raw measurement, so the table and the JSON
@@ -17,7 +17,7 @@ from benchmarks.plan import NOT_INSTALLED
 
 
 def markdown(result: dict[str, Any], label: str) -> str:
-    """The measured version of the design document's table, and the detail behind it."""
+    """The measured version of the guessed table, and the detail behind it."""
     setup, hits, misses, scale = result["setup"], result["hits"], result["misses"], result["scale"]
     during, startup = result["hits_during_seed"], result["startup"]
     records, big = result["plan"]["records"], scale["records"]

@@ -1,4 +1,4 @@
-"""Benchmark, pure: issue 11's six targets, their thresholds, and whether a run's figures meet each.
+"""Benchmark, pure: the six performance targets (T1-T6 in docs/performance.md), and whether a run meets each.
 
 Each target is a row: what it asks, the figure measured (in the words the table prints), and
 met (True, False, or None when it was not measured). It reads only the figures `figures.py`
@@ -12,7 +12,7 @@ from typing import Any
 from benchmarks.formats import cell, loader_calls, times
 from benchmarks.plan import NOT_INSTALLED
 
-# The targets' thresholds (issue 11)
+# The targets' thresholds
 HIT_ROUND_TRIPS, MISS_ROUND_TRIPS = 1, 3
 SEED_X_PIPE = 2.5  # a big seed through the real scripts, at most this many times redis-cli --pipe
 ASYNC_X_SYNC = 1.0  # the async seed at least as fast as the sync one
@@ -22,7 +22,7 @@ STARTUP_SECONDS = 0.25
 
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """Issue 11's six targets, each with the figure measured and whether it is met (None: not measured)."""
+    """The six targets, each with the figure measured and whether it is met (None: not measured)."""
     hits, scale = result["hits"], result["scale"]
     rows: list[dict[str, Any]] = []
 
