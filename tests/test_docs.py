@@ -185,3 +185,17 @@ def test_readme_is_read_in_ten_minutes_and_every_link_in_the_docs_leads_somewher
         for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", document.read_text()):
             if not target.startswith(("http://", "https://")):
                 assert (document.parent / target).exists(), f"{document.name} links to {target}, which is missing"
+
+
+def test_readme_shows_the_lookup_as_it_is_and_it_fits_one_screen() -> None:
+    """README's copy of the lookup's body is the code itself, and the method a reader is pointed at is short."""
+    import inspect
+    import textwrap
+
+    from simulator._async.cache_aside import AsyncCacheAside
+
+    source = textwrap.dedent(inspect.getsource(AsyncCacheAside.lookup))
+    body = source.split('"""', 2)[2].strip("\n")  # after the docstring
+    shown = README.split("The demo's is `AsyncCacheAside.lookup`", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert shown.strip("\n") == textwrap.dedent(body)
+    assert len(source.splitlines()) <= 30
