@@ -9,6 +9,7 @@ until `q` or end of input. Decisions live in the pure core (`simulator.policy` a
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import replace
 from typing import BinaryIO, TextIO, assert_never
@@ -34,6 +35,7 @@ from cli.commands import (
     Load,
     Lookup,
     Quit,
+    RunLab,
     SetTrace,
     Show,
     ShowCache,
@@ -45,6 +47,7 @@ from cli.commands import (
     parse_command,
 )
 from cli.console import OUTPUT_FAILED_EXIT, Console
+from cli.labs import render_lab_report, render_lab_started
 from cli.messages import StartupError, database_unavailable, describe_database, describe_failure
 from cli.reading import is_interactive, read_lines, standard_input
 from cli.seed_and_database import (
@@ -62,6 +65,9 @@ from config.database import DatabaseError, open_connector
 from config.redis import RedisClients, SyncClient
 from config.redis_failures import REDIS_ERRORS
 from config.settings import ConfigError, Settings
+from labs._sync.runner import LabUnavailable, run_lab
+from labs.bench import LabBench
+from labs.catalog import LABS, LabReport
 from simulator._sync.database import Database
 from simulator._sync.inventory import take_inventory
 from simulator._sync.load import run_load
@@ -179,7 +185,7 @@ def serve(clients: RedisClients, database: Database, console: Console, stdin: Bi
             command = parse_command(line)
             if isinstance(command, Quit) or console.output_closed:
                 break
-            respond(command, cache, console, settings.json_output, tracing)
+            respond(command, cache, clients, console, settings.json_output, tracing)
     finally:
         stop_seed(background, console)
         cache.close()
@@ -197,7 +203,14 @@ def tied_policy(settings: Settings, client: SyncClient, database: Database, cons
     return namespace.policy
 
 
-def respond(command: Command, cache: CacheAside, console: Console, json_output: bool, tracing: TraceSwitch) -> None:
+def respond(
+    command: Command,
+    cache: CacheAside,
+    clients: RedisClients,
+    console: Console,
+    json_output: bool,
+    tracing: TraceSwitch,
+) -> None:
     """Answer one command: at once if it needs no cache, else through the cache."""
     if isinstance(command, SetTrace):
         console.answer(render_trace_switch(tracing.set(command.on), command.on is None, json_output))
@@ -208,11 +221,16 @@ def respond(command: Command, cache: CacheAside, console: Console, json_output: 
             console.answer(reply)
         return
     with console.busy(command):
-        perform(command, cache, console, json_output, tracing.on)
+        perform(command, cache, clients, console, json_output, tracing.on)
 
 
 def perform(
-    command: CacheCommand, cache: CacheAside, console: Console, json_output: bool, traced: bool = False
+    command: CacheCommand,
+    cache: CacheAside,
+    clients: RedisClients,
+    console: Console,
+    json_output: bool,
+    traced: bool = False,
 ) -> None:
     """Run one command through the cache and print its answer (a lookup's steps too, if traced); errors are one line."""
     try:
@@ -237,6 +255,8 @@ def perform(
                 text = drive_load(plan, cache, console, json_output)
             case ShowCache():
                 text = render_inventory(take_inventory(cache.client, cache.policy), json_output)
+            case RunLab(name, as_json):
+                text = drive_lab(name, cache, clients, console, json_output or as_json)
             case ShowStats():
                 text = render_stats(cache.stats.snapshot(), json_output)
             case _:
@@ -257,6 +277,21 @@ def drive_load(plan: LoadPlan, cache: CacheAside, console: Console, json_output:
         console.answer(render_load_report(run.report(run.now()), json_output))
         raise
     return render_load_report(report, json_output)
+
+
+def drive_lab(name: str, cache: CacheAside, clients: RedisClients, console: Console, json_output: bool) -> str:
+    """Run `lab NAME` in a folder of its own: what it runs, then its runs side by side, printed even if interrupted."""
+    report = LabReport(LABS[name])
+    console.note(render_lab_started(report))
+    with tempfile.TemporaryDirectory(prefix="cache-aside-lab-") as directory:
+        try:
+            run_lab(name, LabBench(clients, directory, cache.policy.key_prefix), report)
+        except LabUnavailable as error:
+            return render_error(str(error), json_output)
+        except BaseException:  # Ctrl-C or a signal: say what was measured, then stop as they always do
+            console.answer(render_lab_report(report, json_output))
+            raise
+    return render_lab_report(report, json_output)
 
 
 def start_seed(seeder: Seeder, settings: Settings, console: Console) -> BackgroundSeed | None:

@@ -10,6 +10,7 @@ prompt is live. The asyncio client is created inside the running loop and closed
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
@@ -36,6 +37,7 @@ from cli.commands import (
     Load,
     Lookup,
     Quit,
+    RunLab,
     SetTrace,
     Show,
     ShowCache,
@@ -48,6 +50,7 @@ from cli.commands import (
     parse_command,
 )
 from cli.console import OUTPUT_FAILED_EXIT, Console
+from cli.labs import render_lab_report, render_lab_started
 from cli.messages import StartupError, database_unavailable, describe_database, describe_failure
 from cli.reading import aread_lines, is_interactive, standard_input
 from cli.seed_and_database import (
@@ -64,6 +67,9 @@ from cli.summaries import render_inventory, render_load_progress, render_load_re
 from config.database import DatabaseError, aopen_connector
 from config.redis import AsyncClient, RedisClients
 from config.settings import ConfigError, Settings
+from labs._async.runner import LabUnavailable, run_lab
+from labs.bench import LabBench
+from labs.catalog import LABS, LabReport
 from simulator._async.database import AsyncDatabase
 from simulator._async.inventory import take_inventory
 from simulator._async.load import run_load
@@ -182,7 +188,7 @@ async def serve(clients: RedisClients, database: AsyncDatabase, console: Console
             command = parse_command(line)
             if isinstance(command, Quit) or console.output_closed:
                 break
-            await respond(command, cache, console, settings.json_output, lookups, tracing)
+            await respond(command, cache, clients, console, settings.json_output, lookups, tracing)
         await lookups.wait()  # q or end of input: answers in flight still print
     finally:
         await lookups.cancel()  # only a Ctrl-C or an error leaves any
@@ -207,6 +213,7 @@ async def tied_policy(
 async def respond(
     command: Command,
     cache: AsyncCacheAside,
+    clients: RedisClients,
     console: Console,
     json_output: bool,
     lookups: InFlight,
@@ -224,11 +231,18 @@ async def respond(
     user_id, weight = order_of(command)
     traced = tracing.on  # as it was when the command was typed, not when its turn comes
     busy = console.busy(command)  # in the live status from now: while it waits for the commands before it, too
-    await lookups.start(user_id, weight, lambda: busy.around(perform(command, cache, console, json_output, traced)))
+    await lookups.start(
+        user_id, weight, lambda: busy.around(perform(command, cache, clients, console, json_output, traced))
+    )
 
 
 async def perform(
-    command: CacheCommand, cache: AsyncCacheAside, console: Console, json_output: bool, traced: bool = False
+    command: CacheCommand,
+    cache: AsyncCacheAside,
+    clients: RedisClients,
+    console: Console,
+    json_output: bool,
+    traced: bool = False,
 ) -> None:
     """Run one command through the cache and print its answer (a lookup's steps too, if traced); errors are one line."""
     try:
@@ -253,6 +267,8 @@ async def perform(
                 text = await drive_load(plan, cache, console, json_output)
             case ShowCache():
                 text = render_inventory(await take_inventory(cache.client, cache.policy), json_output)
+            case RunLab(name, as_json):
+                text = await drive_lab(name, cache, clients, console, json_output or as_json)
             case ShowStats():
                 text = render_stats(cache.stats.snapshot(), json_output)
             case _:
@@ -273,6 +289,23 @@ async def drive_load(plan: LoadPlan, cache: AsyncCacheAside, console: Console, j
         console.answer(render_load_report(run.report(run.now()), json_output))
         raise
     return render_load_report(report, json_output)
+
+
+async def drive_lab(
+    name: str, cache: AsyncCacheAside, clients: RedisClients, console: Console, json_output: bool
+) -> str:
+    """Run `lab NAME` in a folder of its own: what it runs, then its runs side by side, printed even if interrupted."""
+    report = LabReport(LABS[name])
+    console.note(render_lab_started(report))
+    with tempfile.TemporaryDirectory(prefix="cache-aside-lab-") as directory:
+        try:
+            await run_lab(name, LabBench(clients, directory, cache.policy.key_prefix), report)
+        except LabUnavailable as error:
+            return render_error(str(error), json_output)
+        except BaseException:  # Ctrl-C or a signal: say what was measured, then stop as they always do
+            console.answer(render_lab_report(report, json_output))
+            raise
+    return render_lab_report(report, json_output)
 
 
 class InFlight:

@@ -14,7 +14,8 @@ import json
 from dataclasses import asdict
 from typing import assert_never
 
-from cli.commands import MAX_STAMPEDE, Command, Help, Invalid
+from cli.commands import MAX_STAMPEDE, Command, Help, Invalid, ListLabs
+from cli.labs import render_lab_list
 from cli.text import ELLIPSIS, cut_to_columns, format_elapsed, printable, shorten_record, text_columns
 from simulator.breaker import CacheEvent
 from simulator.results import ClearReport, LookupResult, Source, StampedeReport, TtlReport, UpdateReport
@@ -36,6 +37,7 @@ HELP = "\n".join(
         "  load 2000          2,000 lookups of Zipf-popular ids, 50 at once, and a summary "
         "(--zipf, --concurrency, --seconds, --seed)",
         "  cache              what the cache holds: the demo's records, cached 'not found's, leases, memory and TTLs",
+        "  lab, lab stampede  the labs (each defence off, then on, measured side by side), or run one",
         "  help               this list",
         "  q                  quit (also quit, exit, or end of input)",
     )
@@ -238,6 +240,8 @@ def reply_to(command: Command, json_output: bool) -> str | None:
         return json.dumps({"help": HELP.splitlines()[1:]}) if json_output else HELP
     if isinstance(command, Invalid):
         return render_error(command.message, json_output)
+    if isinstance(command, ListLabs):
+        return render_lab_list(json_output)
     return None
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TypeGuard, assert_never
 
 from config.settings import MAX_USER_ID
+from labs.catalog import LABS
 from simulator.load import (
     DEFAULT_LOAD_CONCURRENCY,
     DEFAULT_LOAD_SECONDS,
@@ -48,6 +49,7 @@ USAGE = {
     "update": "update <id>",
     "show": "show <id>",
     "trace": "trace on, trace off, or trace (to ask whether it is on)",
+    "lab": f"lab (the list), or lab <name> [--json]: {', '.join(LABS)}",
     "load": (
         f"load <lookups 1-{MAX_LOAD_LOOKUPS:,}> [--zipf 0-{MAX_ZIPF:g}] [--concurrency 1-{MAX_LOAD_CONCURRENCY:,}] "
         f"[--seconds {MIN_LOAD_SECONDS:g}-{MAX_LOAD_SECONDS:,.0f}] [--seed n]"
@@ -138,6 +140,19 @@ class ShowCache:
 
 
 @dataclass(frozen=True, slots=True)
+class ListLabs:
+    """Say which labs there are, a line each."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunLab:
+    """Run one lab: its scenario with a defence off, then on, measured side by side."""
+
+    name: str
+    json: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Nothing:
     """An empty line: ignored."""
 
@@ -161,6 +176,8 @@ Command = (
     | SetTrace
     | Load
     | ShowCache
+    | ListLabs
+    | RunLab
     | Quit
     | Help
     | Nothing
@@ -172,11 +189,13 @@ _SINGLE_WORDS: dict[str, Command] = {
     "clear": Clear(),
     "stats": ShowStats(),
     "cache": ShowCache(),
+    "lab": ListLabs(),
+    "labs": ListLabs(),
 }
 
 
 # The commands that go through the cache (and so, in the async twin, run as tasks).
-CacheCommand = Lookup | Show | Stampede | ShowTtl | Delete | Update | Clear | ShowStats | Load | ShowCache
+CacheCommand = Lookup | Show | Stampede | ShowTtl | Delete | Update | Clear | ShowStats | Load | ShowCache | RunLab
 
 
 def needs_cache(command: Command) -> TypeGuard[CacheCommand]:
@@ -194,7 +213,7 @@ def order_of(command: CacheCommand) -> tuple[int | None, int]:
             return user_id, lookups
         case Load(plan):  # every key, and `concurrency` lookups in flight at once
             return None, plan.concurrency
-        case Clear() | ShowStats() | ShowCache():  # every key
+        case Clear() | ShowStats() | ShowCache() | RunLab():  # every key (a lab: what it measures runs alone)
             return None, 1
         case _:
             assert_never(command)
@@ -229,6 +248,8 @@ def parse_command(line: str) -> Command:
         return _parse_trace(words[1:], text)
     if verb == "load":
         return _parse_load(words[1:], text)
+    if verb == "lab":
+        return _parse_lab(words[1:], text)
     user_id = parse_user_id(text)
     if user_id is not None:
         return Lookup(user_id)
@@ -252,6 +273,13 @@ def _parse_id_command(verb: str, arguments: list[str], text: str) -> Command:
     if verb == "ttl":
         return ShowTtl(user_id)
     return Delete(user_id) if verb == "del" else Update(user_id)
+
+
+def _parse_lab(arguments: list[str], text: str) -> Command:
+    name, rest = arguments[0].lower(), [argument.lower() for argument in arguments[1:]]
+    if name in LABS and rest in ([], ["--json"]):
+        return RunLab(name, json=bool(rest))
+    return Invalid(f"Not a lab command: {shown(text)}. Type {USAGE['lab']}.")
 
 
 def _a(word: str) -> str:

@@ -23,6 +23,7 @@ from cli.commands import (
     Delete,
     Load,
     Lookup,
+    RunLab,
     Show,
     ShowCache,
     ShowStats,
@@ -62,6 +63,8 @@ def describe_command(command: CacheCommand) -> str:
             return "counting the demo's keys"
         case ShowStats():
             return "reading the stats"
+        case RunLab(name):
+            return f"running lab {name}"
         case _:
             assert_never(command)
 

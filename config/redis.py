@@ -202,6 +202,19 @@ class RedisClients:
             if connection is not None:
                 await connection.aclose()
 
+    def sibling(self, settings: Settings | None = None) -> RedisClients:
+        """Other clients of the same Redis, with connections of their own, as a second process would have
+        (the labs' "processes"); on the embedded Redis, the same in-process server. Close them after use.
+        `settings` may change what does not choose the server (its timeouts, say)."""
+        clients = RedisClients(settings or self.settings)
+        if self.embedded:
+            clients._fake_server = self._fake()
+        return clients
+
+    def embedded_server(self) -> FakeServer:
+        """The in-process server of the embedded Redis (to serve it on a port of the labs' own)."""
+        return self._fake()
+
     def _fake(self) -> FakeServer:
         if self._fake_server is None:
             import fakeredis  # imported here: only the embedded mode pays for it

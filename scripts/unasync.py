@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PAIRS = [
     (f"simulator/_async/{name}.py", f"simulator/_sync/{name}.py")
     for name in ("cache_aside", "database", "seeding", "namespace", "inventory", "load")
-] + [("main_async.py", "main.py")]
+] + [("labs/_async/runner.py", "labs/_sync/runner.py"), ("main_async.py", "main.py")]
 
 # async name -> its sync twin's (whole names only, wherever they stand in the code)
 RENAMES = {
@@ -39,6 +39,8 @@ RENAMES = {
     "AsyncBackgroundSeed": "BackgroundSeed",
     "AsyncDatabase": "Database",
     "AsyncConnector": "Connector",
+    "AsyncSqliteConnector": "SqliteConnector",
+    "async_client": "sync_client",
     "AsyncClient": "SyncClient",
     "AsyncIterator": "Iterator",
     "AsyncIterable": "Iterable",

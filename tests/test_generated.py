@@ -40,8 +40,9 @@ def test_every_sync_shell_is_what_the_script_writes() -> None:
 
 def test_every_async_shell_has_a_generated_twin() -> None:
     written_by_hand = {"__init__.py", "backend.py"}
-    shells = {path.name for path in (PROJECT_ROOT / "simulator" / "_async").glob("*.py")} - written_by_hand
-    assert {Path(source).name for source, _ in unasync.PAIRS if source.startswith("simulator/")} == shells
+    for package in ("simulator", "labs"):
+        shells = {path.name for path in (PROJECT_ROOT / package / "_async").glob("*.py")} - written_by_hand
+        assert {Path(source).name for source, _ in unasync.PAIRS if source.startswith(f"{package}/")} == shells
     assert ("main_async.py", "main.py") in unasync.PAIRS
 
 

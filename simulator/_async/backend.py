@@ -93,6 +93,30 @@ async def stop_all(workers: Iterable[Worker[Any]], grace_seconds: float | None) 
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+class Event:
+    """A flag one side sets and the other waits for (an asyncio.Event, with a bound on the wait)."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def set(self) -> None:
+        """Let every waiter go on."""
+        self._event.set()
+
+    def is_set(self) -> bool:
+        """True once set."""
+        return self._event.is_set()
+
+    async def wait(self, seconds: float) -> bool:
+        """Wait up to `seconds` for it to be set; True if it was."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._event.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
 class Flight(Generic[T]):
     """One id's flight in a `SingleFlight`: its leader runs the call, the others wait for its outcome."""
 

@@ -104,6 +104,25 @@ def stop_all(workers: Iterable[Worker[Any]], grace_seconds: float | None) -> Non
         worker.wait(grace_seconds)
 
 
+class Event:
+    """A flag one side sets and the other waits for (a threading.Event)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        """Let every waiter go on."""
+        self._event.set()
+
+    def is_set(self) -> bool:
+        """True once set."""
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to `seconds` for it to be set; True if it was."""
+        return self._event.wait(seconds)
+
+
 class Flight(Generic[T]):
     """One id's flight in a `SingleFlight`: its leader runs the call, the others wait for its outcome."""
 

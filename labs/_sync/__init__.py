@@ -1,0 +1,1 @@
+"""The labs' sync shell, written by scripts/unasync.py from labs/_async/."""
