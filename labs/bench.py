@@ -133,8 +133,11 @@ def per_step(times: Sequence[float], step: float, seconds: float) -> tuple[tuple
     return tuple((round(index * step, 3), count) for index, count in enumerate(counts))
 
 
-def outage_unavailable(settings: Settings) -> str | None:
-    """Why `lab outage` cannot run on this Redis (its proxy must stand between the lab and one server), or None."""
+def unavailable(name: str, settings: Settings) -> str | None:
+    """Why this lab cannot run on this Redis, or None. Only `lab outage` asks anything: its proxy must stand
+    between the lab and one server, on a plain connection."""
+    if name != "outage":
+        return None
     if settings.redis_cluster or settings.sentinels:
         return "lab outage needs one Redis server (or the embedded one): a Cluster or Sentinel client finds its own way"
     if settings.redis_url.lower().startswith("rediss://"):

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from config.database import AsyncSqliteConnector
 from config.redis import AsyncClient
@@ -31,10 +31,10 @@ from labs.bench import (
     lab_prefix,
     milliseconds,
     most_within,
-    outage_unavailable,
     per_step,
     proxied_url,
     remove_database_files,
+    unavailable,
     upstream_of,
 )
 from labs.catalog import LabReport, LabRun, RunSpec
@@ -58,9 +58,12 @@ class LabUnavailable(Exception):
 
 async def run_lab(name: str, bench: LabBench, report: LabReport) -> LabReport:
     """Run every run of the lab into `report` (so Ctrl-C leaves what was measured), removing its keys each time."""
+    if (why := unavailable(name, bench.clients.settings)) is not None:
+        raise LabUnavailable(why)
     started = time.perf_counter()
     try:
         for index, run in enumerate(report.spec.runs):
+            backend.stop_if_cancelled()
             prefix = lab_prefix(bench.key_prefix, name, index)
             try:
                 report.runs.append(await RUNS[name](bench, run, prefix))
@@ -147,10 +150,20 @@ async def together(calls: Sequence[Callable[[], Awaitable[T]]], stop: backend.Ev
                 outcomes.append(await worker.result())
             except Exception as error:  # a lab counts a failed lookup; it does not end the lab
                 outcomes.append(error)
+        backend.stop_if_cancelled()
     finally:
         stop.set()
         await backend.stop_all(workers, None)
     return outcomes
+
+
+def succeeded(outcomes: list[T | Exception]) -> list[T]:
+    """The results of calls that must not fail (a lab's traffic: a lookup answers even without Redis), or the
+    first exception, raised: a bug, said at once rather than measured as nothing."""
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):
+            raise outcome
+    return cast(list[T], outcomes)
 
 
 async def remove_keys(client: AsyncClient, prefix: str) -> None:
@@ -207,9 +220,11 @@ async def race(bench: LabBench, run: RunSpec, prefix: str) -> LabRun:
             if not await database.held.wait(GATE_SECONDS):
                 raise LabUnavailable("the lab's reader never reached the database")
             updated = await cache.update(user_id)  # ...the writer commits version 1 and deletes the key...
-        finally:
+        except BaseException:  # Ctrl-C: the reader ends before the lab's keys are removed
             database.release.set()
-            await backend.stop_all([reader], None)  # (Ctrl-C: the thread ends by itself, the task is cancelled)
+            await backend.stop_all([reader], None)
+            raise
+        database.release.set()
         await reader.result()  # ...and the reader stores what it read, if its store is let through
         left = read_cached(await client.get(key), user_id)
         remaining_ms = await client.pttl(key)
@@ -240,11 +255,14 @@ async def expiry(bench: LabBench, run: RunSpec, prefix: str) -> LabRun:
             SeedProgress("pipelined", size.keys, written)
         )
         expiries = await expiring_in(client, [policy.key(user_id) for user_id in range(1, size.keys + 1)])
+        backend.stop_if_cancelled()
         end = written + size.seconds
+        stop = backend.Event()
         calls = [
-            functools.partial(traffic, cache, size, random.Random(LAB_SEED + each), end) for each in range(size.workers)
+            functools.partial(traffic, cache, size, random.Random(LAB_SEED + each), end, stop)
+            for each in range(size.workers)
         ]
-        await backend.gather(calls)
+        succeeded(await together(calls, stop))
         series = per_step([moment - written for moment in database.read_at], size.step, size.seconds)
         figures = {
             "keys": size.keys,
@@ -268,6 +286,7 @@ async def expiring_in(client: AsyncClient, keys: list[str]) -> list[float]:
 async def traffic(cache: AsyncCacheAside, size: Expiry, source: random.Random, end: float, stop: backend.Event) -> None:
     """Steady lookups of the lab's keys, drawn from `source`, until `end` (perf_counter) or `stop`."""
     while time.perf_counter() < end and not stop.is_set():
+        backend.stop_if_cancelled()
         await cache.lookup(source.randint(1, size.keys))
         await backend.sleep(0.005)  # a steady rate, not a flood: about 200 lookups a second a worker
 
@@ -303,7 +322,7 @@ async def refresh(bench: LabBench, run: RunSpec, prefix: str) -> LabRun:
         reads_before, end = database.reads.value, time.perf_counter() + size.seconds
         stop = backend.Event()
         calls = [functools.partial(hot_traffic, cache, size.user_id, end, stop) for _ in range(size.workers)]
-        outcomes = [sample for worker in await together(calls, stop) if isinstance(worker, list) for sample in worker]
+        outcomes = [sample for worker in succeeded(await together(calls, stop)) for sample in worker]
         paid = [elapsed for elapsed, result in outcomes if not result.source.from_cache or result.shared]
         figures = {
             "lookups": len(outcomes),
@@ -325,6 +344,7 @@ async def hot_traffic(
     """Lookups of the hot key until `end` or `stop`, each with how long it took."""
     samples = []
     while time.perf_counter() < end and not stop.is_set():
+        backend.stop_if_cancelled()
         samples.append(await timed(functools.partial(cache.lookup, user_id)))
         await backend.sleep(0.01)
     return samples
@@ -332,8 +352,6 @@ async def hot_traffic(
 
 async def outage(bench: LabBench, run: RunSpec, prefix: str) -> LabRun:
     """The lab's own road to Redis cut for a while (a proxy it controls), under steady lookups."""
-    if (why := outage_unavailable(bench.clients.settings)) is not None:
-        raise LabUnavailable(why)
     size = bench.scenarios.outage
     embedded = EmbeddedOnAPort(bench.clients.embedded_server()).start() if bench.clients.embedded else None
     upstream = embedded.address if embedded is not None else upstream_of(bench.clients.settings.redis_url)
@@ -366,6 +384,7 @@ async def outage_traffic(cache: AsyncCacheAside, size: Outage, proxy: CuttablePr
     cut, restored = started + size.before, started + size.before + size.outage
     end, samples, user_id = restored + size.after, [], 0
     while (now := time.perf_counter()) < end:
+        backend.stop_if_cancelled()
         if cut <= now < restored:
             proxy.cut()  # the server seems frozen: requests get no reply
         else:

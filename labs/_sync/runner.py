@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from config.database import SqliteConnector
 from config.redis import SyncClient
@@ -32,10 +32,10 @@ from labs.bench import (
     lab_prefix,
     milliseconds,
     most_within,
-    outage_unavailable,
     per_step,
     proxied_url,
     remove_database_files,
+    unavailable,
     upstream_of,
 )
 from labs.catalog import LabReport, LabRun, RunSpec
@@ -59,9 +59,12 @@ class LabUnavailable(Exception):
 
 def run_lab(name: str, bench: LabBench, report: LabReport) -> LabReport:
     """Run every run of the lab into `report` (so Ctrl-C leaves what was measured), removing its keys each time."""
+    if (why := unavailable(name, bench.clients.settings)) is not None:
+        raise LabUnavailable(why)
     started = time.perf_counter()
     try:
         for index, run in enumerate(report.spec.runs):
+            backend.stop_if_cancelled()
             prefix = lab_prefix(bench.key_prefix, name, index)
             try:
                 report.runs.append(RUNS[name](bench, run, prefix))
@@ -148,10 +151,20 @@ def together(calls: Sequence[Callable[[], T]], stop: backend.Event) -> list[T | 
                 outcomes.append(worker.result())
             except Exception as error:  # a lab counts a failed lookup; it does not end the lab
                 outcomes.append(error)
+        backend.stop_if_cancelled()
     finally:
         stop.set()
         backend.stop_all(workers, None)
     return outcomes
+
+
+def succeeded(outcomes: list[T | Exception]) -> list[T]:
+    """The results of calls that must not fail (a lab's traffic: a lookup answers even without Redis), or the
+    first exception, raised: a bug, said at once rather than measured as nothing."""
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):
+            raise outcome
+    return cast(list[T], outcomes)
 
 
 def remove_keys(client: SyncClient, prefix: str) -> None:
@@ -208,9 +221,11 @@ def race(bench: LabBench, run: RunSpec, prefix: str) -> LabRun:
             if not database.held.wait(GATE_SECONDS):
                 raise LabUnavailable("the lab's reader never reached the database")
             updated = cache.update(user_id)  # ...the writer commits version 1 and deletes the key...
-        finally:
+        except BaseException:  # Ctrl-C: the reader ends before the lab's keys are removed
             database.release.set()
-            backend.stop_all([reader], None)  # (Ctrl-C: the thread ends by itself, the task is cancelled)
+            backend.stop_all([reader], None)
+            raise
+        database.release.set()
         reader.result()  # ...and the reader stores what it read, if its store is let through
         left = read_cached(client.get(key), user_id)
         remaining_ms = client.pttl(key)
@@ -239,11 +254,14 @@ def expiry(bench: LabBench, run: RunSpec, prefix: str) -> LabRun:
         written = time.perf_counter()
         Seeder(client, database, policy, size.keys).seed_pipelined(SeedProgress("pipelined", size.keys, written))
         expiries = expiring_in(client, [policy.key(user_id) for user_id in range(1, size.keys + 1)])
+        backend.stop_if_cancelled()
         end = written + size.seconds
+        stop = backend.Event()
         calls = [
-            functools.partial(traffic, cache, size, random.Random(LAB_SEED + each), end) for each in range(size.workers)
+            functools.partial(traffic, cache, size, random.Random(LAB_SEED + each), end, stop)
+            for each in range(size.workers)
         ]
-        backend.gather(calls)
+        succeeded(together(calls, stop))
         series = per_step([moment - written for moment in database.read_at], size.step, size.seconds)
         figures = {
             "keys": size.keys,
@@ -267,6 +285,7 @@ def expiring_in(client: SyncClient, keys: list[str]) -> list[float]:
 def traffic(cache: CacheAside, size: Expiry, source: random.Random, end: float, stop: backend.Event) -> None:
     """Steady lookups of the lab's keys, drawn from `source`, until `end` (perf_counter) or `stop`."""
     while time.perf_counter() < end and not stop.is_set():
+        backend.stop_if_cancelled()
         cache.lookup(source.randint(1, size.keys))
         backend.sleep(0.005)  # a steady rate, not a flood: about 200 lookups a second a worker
 
@@ -302,7 +321,7 @@ def refresh(bench: LabBench, run: RunSpec, prefix: str) -> LabRun:
         reads_before, end = database.reads.value, time.perf_counter() + size.seconds
         stop = backend.Event()
         calls = [functools.partial(hot_traffic, cache, size.user_id, end, stop) for _ in range(size.workers)]
-        outcomes = [sample for worker in together(calls, stop) if isinstance(worker, list) for sample in worker]
+        outcomes = [sample for worker in succeeded(together(calls, stop)) for sample in worker]
         paid = [elapsed for elapsed, result in outcomes if not result.source.from_cache or result.shared]
         figures = {
             "lookups": len(outcomes),
@@ -322,6 +341,7 @@ def hot_traffic(cache: CacheAside, user_id: int, end: float, stop: backend.Event
     """Lookups of the hot key until `end` or `stop`, each with how long it took."""
     samples = []
     while time.perf_counter() < end and not stop.is_set():
+        backend.stop_if_cancelled()
         samples.append(timed(functools.partial(cache.lookup, user_id)))
         backend.sleep(0.01)
     return samples
@@ -329,8 +349,6 @@ def hot_traffic(cache: CacheAside, user_id: int, end: float, stop: backend.Event
 
 def outage(bench: LabBench, run: RunSpec, prefix: str) -> LabRun:
     """The lab's own road to Redis cut for a while (a proxy it controls), under steady lookups."""
-    if (why := outage_unavailable(bench.clients.settings)) is not None:
-        raise LabUnavailable(why)
     size = bench.scenarios.outage
     embedded = EmbeddedOnAPort(bench.clients.embedded_server()).start() if bench.clients.embedded else None
     upstream = embedded.address if embedded is not None else upstream_of(bench.clients.settings.redis_url)
@@ -363,6 +381,7 @@ def outage_traffic(cache: CacheAside, size: Outage, proxy: CuttableProxy) -> lis
     cut, restored = started + size.before, started + size.before + size.outage
     end, samples, user_id = restored + size.after, [], 0
     while (now := time.perf_counter()) < end:
+        backend.stop_if_cancelled()
         if cut <= now < restored:
             proxy.cut()  # the server seems frozen: requests get no reply
         else:

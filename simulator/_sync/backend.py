@@ -104,6 +104,10 @@ def stop_all(workers: Iterable[Worker[Any]], grace_seconds: float | None) -> Non
         worker.wait(grace_seconds)
 
 
+def stop_if_cancelled() -> None:
+    """Nothing to do: a thread is never cancelled (Ctrl-C reaches the main thread as KeyboardInterrupt)."""
+
+
 class Event:
     """A flag one side sets and the other waits for (a threading.Event)."""
 
