@@ -97,7 +97,7 @@ def stop_if_cancelled() -> None:
     """Raise CancelledError if this task was asked to stop and the request was lost on the way.
 
     redis.asyncio can swallow a cancellation that lands just as a command completes (measured
-    here: 1 in 400 GETs; redis-py issue 2028): the call returns as if nothing happened. The task
+    here: 1 in 400 GETs, a known redis-py behaviour): the call returns as if nothing happened. The task
     still counts the request (Task.cancelling), so a loop that calls this still stops.
     """
     task = asyncio.current_task()
