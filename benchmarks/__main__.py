@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, help="interleaved rounds to take medians over (default 5; 3 with --quick)"
     )
-    parser.add_argument("--quick", action="store_true", help="a smaller run that finishes in under a minute")
+    parser.add_argument("--quick", action="store_true", help="a smaller run that finishes in about a minute")
     parser.add_argument(
         "--redis-url", help="measure against this server (keys under bench: only); default: a private one"
     )

@@ -147,6 +147,7 @@ def figures(measurements: Measurements, plan: Plan, machine: dict[str, str]) -> 
         "round_trips": dict(measurements.round_trips),
         "concurrency": concurrency_figures(measurements, plan, hits),
         "traffic": dict(measurements.traffic_summary),
+        "labs": {name: report.as_dict() for name, report in measurements.labs.items()},
     }
     result["targets"] = targets(result)
     return result

@@ -4,7 +4,7 @@ In-process measurements (seeding, hit and miss latency, a hit against a database
 the same shells the twins use (`seeding.py`, `latency.py`, `reads.py`); measurements of a
 whole program run the real scripts (`real_scripts.py`); then come the Cluster
 (`topologies.py`), ours against the peers (`concurrency.py`) and the traffic simulator
-(`traffic.py`), all in the harness of `harness.py`. Repeated measurements are interleaved
+(`traffic.py`) and the labs (`labs.py`), all in the harness of `harness.py`. Repeated measurements are interleaved
 round by round so machine noise hits every contender alike. This module only orders the
 steps and says which one runs: it never measures, summarises or prints a figure itself.
 """
@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from benchmarks.concurrency import measure_concurrency
 from benchmarks.harness import BenchDatabase, bench_database
+from benchmarks.labs import measure_labs
 from benchmarks.latency import measure_hits, measure_misses
 from benchmarks.measurements import Measurements
 from benchmarks.plan import Plan
@@ -46,6 +47,7 @@ def measure_everything(url: str, plan: Plan, progress: Callable[[str], object]) 
         ("Redis Cluster seeding, and round trips", measure_topologies),
         ("concurrency: ours and the peers (stampede, mixed load, hit)", measure_concurrency),
         ("the traffic simulator (the prompt's load command)", measure_traffic),
+        ("the labs (the prompt's lab command: each defence off, then on)", measure_labs),
     ]
     try:
         progress(f"creating {plan.users:,} users in a SQLite file...")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks.contenders import Answer
+from labs.catalog import LabReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,3 +79,4 @@ class Measurements:
     peer_hits: dict[str, list[float]] = field(default_factory=dict)
     peers: dict[str, str | None] = field(default_factory=dict)  # library: its version, None when not installed
     peer_failures: dict[str, str] = field(default_factory=dict)  # contender: why its rows are missing
+    labs: dict[str, LabReport] = field(default_factory=dict)  # each lab's report, as the prompt's `lab` prints it

@@ -31,7 +31,7 @@ LOAD_WORKERS = 100  # threads a sync contender serves the mixed load with
 
 @dataclass(frozen=True)
 class Plan:
-    """How much to measure: the full run, or --quick (under a minute)."""
+    """How much to measure: the full run, or --quick (about a minute, most of it the labs)."""
 
     records: int = 1000
     rounds: int = 5
@@ -53,7 +53,7 @@ class Plan:
 
     @classmethod
     def quick_plan(cls, records: int) -> Plan:
-        """A run that proves everything works in well under a minute."""
+        """A run that proves everything works in about a minute (the labs, at the prompt's sizes, take 40 s of it)."""
         return cls(
             records=records,
             rounds=3,

@@ -7,14 +7,17 @@ dependency (benchmarks/requirements.in, locked in requirements-dev.txt), importe
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks.measurements import Measurements
 from benchmarks.plan import Plan
+from labs.catalog import LABS
 
 CHARTS = ("hit-latency.svg", "misses.svg", "seeding.svg", "traffic-hit-ratio.svg")
+LAB_CHARTS = tuple(f"lab-{name}.svg" for name in LABS)  # one a lab, drawn when the run measured the labs
 _SVG_METADATA = {"Date": None, "Creator": "python -m benchmarks --plot"}  # no date: the same run draws the same file
 
 
@@ -41,7 +44,10 @@ def draw(
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, chart in zip(CHARTS, (_hit_latency, _misses, _seeding, _traffic_hit_ratio), strict=True):
+    charts = list(zip(CHARTS, (_hit_latency, _misses, _seeding, _traffic_hit_ratio), strict=True))
+    labs = result.get("labs", {})
+    charts += [(f"lab-{name}.svg", _lab_chart(labs[name])) for name in LABS if name in labs]
+    for name, chart in charts:
         figure, axes = pyplot.subplots(figsize=(8, 4.5), layout="constrained")
         chart(axes, measurements, {**result, "records": plan.records})
         figure.text(0.995, 0.005, label, ha="right", va="bottom", fontsize=6, color="grey", wrap=True)
@@ -149,3 +155,32 @@ def _traffic_hit_ratio(axes: Any, measurements: Measurements, result: dict[str, 
         title += f"\n({runs[0]['lookups']:,} lookups, Zipf {runs[0]['zipf']:g}, {runs[0]['concurrency']} at once)"
     axes.set(title=title, xlabel="second of the run", ylabel="hit ratio in that second", ylim=(0, 1.05))
     _legend_or_note(axes)
+
+
+def _lab_chart(lab: dict[str, Any]) -> Any:
+    """A lab's chart: its series over time (the expiry lab), else its headline figure, a bar a run; the verdict
+    under it, in words, as the prompt prints it."""
+
+    def chart(axes: Any, measurements: Measurements, result: dict[str, Any]) -> None:
+        runs, headline = lab["runs"], lab["headline"]
+        verdict = textwrap.fill(lab["verdict"], 90)
+        if any(run["series"] for run in runs):
+            step = runs[0]["series"][1][0] - runs[0]["series"][0][0]
+            for run in runs:
+                starts = [start for start, _ in run["series"]]
+                counts = [count for _, count in run["series"]]
+                axes.step([*starts, starts[-1] + step], [*counts, counts[-1]], where="post", label=run["label"])
+            axes.set(xlabel=f"seconds since the keys were written\n\n{verdict}")
+            axes.set(ylabel=f"database reads per {step:g} s")
+            _legend_or_note(axes)
+            axes.legend(loc="upper left", fontsize=8)
+        else:
+            values = [run["figures"].get(headline) or 0 for run in runs]
+            bars = axes.bar([run["label"] for run in runs], values, color="tab:blue")
+            axes.bar_label(bars, labels=[f"{value:,g}" for value in values])
+            axes.set(ylabel=headline if "(" in headline else f"{headline} (count)", xlabel=verdict)
+            axes.margins(y=0.15)
+        axes.xaxis.label.set_fontsize(8)
+        axes.set_title(textwrap.fill(f"lab {lab['lab']}: {lab['scenario']}", 100), fontsize=9)
+
+    return chart

@@ -14,6 +14,7 @@ from typing import Any
 from benchmarks.figures import CONTENDERS
 from benchmarks.formats import cell, counted, loader_calls, times
 from benchmarks.plan import NOT_INSTALLED
+from labs.catalog import figure_text
 
 
 def markdown(result: dict[str, Any], label: str) -> str:
@@ -120,6 +121,7 @@ def markdown(result: dict[str, Any], label: str) -> str:
             )
     lines += concurrency_markdown(result["concurrency"])
     lines += traffic_markdown(result["traffic"])
+    lines += labs_markdown(result.get("labs", {}))
     lines += [
         "",
         "| Target | Measured | Met |",
@@ -308,3 +310,19 @@ def traffic_markdown(traffic: dict[str, Any]) -> list[str]:
 def _ms_pair(latency: dict[str, float | None]) -> str:
     p50, p99 = latency.get("p50"), latency.get("p99")
     return "n/a" if p50 is None or p99 is None else f"{p50:.1f} / {p99:.1f} ms"
+
+
+def labs_markdown(labs: dict[str, Any]) -> list[str]:
+    """Each lab (the prompt's `lab NAME`) as it ran: a column a run, a row a figure, and its verdict."""
+    if not labs:
+        return []
+    lines = ["", "The labs (the prompt's `lab`): each defence off, then on, through the async twin's lookup:"]
+    for name, lab in labs.items():
+        runs = lab["runs"]
+        lines += ["", f"`lab {name}`: {lab['scenario']}", ""]
+        lines.append("| | " + " | ".join(run["label"] for run in runs) + " |")
+        lines.append("|---|" + "---|" * len(runs))
+        for row in runs[0]["figures"] if runs else []:
+            lines.append(f"| {row} | " + " | ".join(figure_text(run["figures"].get(row)) for run in runs) + " |")
+        lines += ["", f"Verdict: {lab['verdict']}"]
+    return lines

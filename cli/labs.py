@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from cli.text import format_duration
-from labs.catalog import LABS, Figure, LabReport, LabRun
+from labs.catalog import LABS, LabReport, LabRun, figure_text
 
 BARS = " ▁▂▃▄▅▆▇█"
 
@@ -33,21 +33,7 @@ def render_lab_report(report: LabReport, json_output: bool) -> str:
     """One lab's runs side by side, the verdict, what it shows and where the defence lives (or its JSON)."""
     spec = report.spec
     if json_output:
-        return json.dumps(
-            {
-                "lab": spec.name,
-                "scenario": report.scenario,
-                "sizes": report.sizes,
-                "runs": [
-                    {"label": run.label, "switches": run.switches, "figures": dict(run.figures), "series": run.series}
-                    for run in report.runs
-                ],
-                "verdict": report.verdict,
-                "seconds": round(report.seconds, 3),
-                "interrupted": report.interrupted,
-                "where": spec.where,
-            }
-        )
+        return json.dumps(report.as_dict())
     lines = [*_table(report.runs), *_chart(report.runs)]
     lines.append(f"Verdict: {report.verdict}")
     lines.append(f"What it shows: {spec.shows[0]}")
@@ -58,22 +44,16 @@ def render_lab_report(report: LabReport, json_output: bool) -> str:
     return "\n".join(lines)
 
 
-def _cell(figure: Figure) -> str:
-    if figure is None:
-        return "none"
-    return f"{figure:,}" if isinstance(figure, int) else f"{figure:,.1f}"
-
-
 def _table(runs: list[LabRun]) -> list[str]:
     if not runs:
         return ["  (no run finished)"]
     rows = list(runs[0].figures)
     first = max(len(row) for row in rows)
-    widths = [max(len(run.label), *(len(_cell(run.figures.get(row))) for row in rows)) for run in runs]
+    widths = [max(len(run.label), *(len(figure_text(run.figures.get(row))) for row in rows)) for run in runs]
     header = "  " + " " * first + "".join(f"  {run.label:>{width}}" for run, width in zip(runs, widths, strict=True))
     body = [
         f"  {row:<{first}}"
-        + "".join(f"  {_cell(run.figures.get(row)):>{width}}" for run, width in zip(runs, widths, strict=True))
+        + "".join(f"  {figure_text(run.figures.get(row)):>{width}}" for run, width in zip(runs, widths, strict=True))
         for row in rows
     ]
     return [header, *body]

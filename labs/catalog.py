@@ -37,6 +37,7 @@ class LabSpec:
     runs: tuple[RunSpec, ...]
     shows: tuple[str, str]
     where: str
+    headline: str  # the figure a chart of the lab draws, a bar a run (the expiry lab draws its series)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +70,36 @@ class LabReport:
         """This lab's sizes, by name."""
         return dataclasses.asdict(getattr(self.scenarios, self.spec.name))
 
+    def as_dict(self) -> dict[str, Any]:
+        """Everything the lab measured and said, as JSON-ready values (`lab NAME --json`, the benchmark's JSON)."""
+        return {
+            "lab": self.spec.name,
+            "scenario": self.scenario,
+            "sizes": self.sizes,
+            "runs": [
+                {"label": run.label, "switches": run.switches, "figures": dict(run.figures), "series": run.series}
+                for run in self.runs
+            ],
+            "verdict": self.verdict,
+            "seconds": round(self.seconds, 3),
+            "interrupted": self.interrupted,
+            "where": self.spec.where,
+            "headline": self.spec.headline,
+        }
+
     @property
     def verdict(self) -> str:
         """One line with the measured ratio, or what is missing for one."""
         if len(self.runs) < len(self.spec.runs):
             return f"Cut short after {len(self.runs)} of {len(self.spec.runs)} runs: no verdict."
         return VERDICTS[self.spec.name](self.runs)
+
+
+def figure_text(figure: Figure) -> str:
+    """A figure as a table shows it: counts with thousands separators, the rest to a tenth, 'none' if missing."""
+    if figure is None:
+        return "none"
+    return f"{figure:,}" if isinstance(figure, int) else f"{figure:,.1f}"
 
 
 def ratio(before: Figure, after: Figure, word: str) -> str:
@@ -140,7 +165,7 @@ def _refresh(runs: Sequence[LabRun]) -> str:
 
 def _outage(runs: Sequence[LabRun]) -> str:
     off, on = runs
-    p50_off, p50_on = off.figures["their p50 (ms)"], on.figures["their p50 (ms)"]
+    p50_off, p50_on = off.figures["p50 during the outage (ms)"], on.figures["p50 during the outage (ms)"]
     return (
         f"With the breaker a lookup during the outage took {p50_on} ms (p50), against {p50_off} ms without "
         f"({ratio(p50_off, p50_on, 'faster')}); back on the cache {on.figures['back on the cache after (s)']} s after "
@@ -179,6 +204,7 @@ LABS: dict[str, LabSpec] = {
                 "them all. Single flight shares one read in a process; the lease, one among every process.",
             ),
             f"{_CODE}: take_lease (LeaseTaking) and claim",
+            "database reads",
         ),
         LabSpec(
             "race",
@@ -194,6 +220,7 @@ LABS: dict[str, LabSpec] = {
                 "without a lease, version 0 stays cached until its TTL ends; the lease makes that store fail.",
             ),
             f"{_CODE}: store_with_ttl (the store script stores only while the key holds our lease)",
+            "stale for (s)",
         ),
         LabSpec(
             "expiry",
@@ -209,6 +236,7 @@ LABS: dict[str, LabSpec] = {
                 "Jitter spreads their TTLs, so the same reads arrive spread out.",
             ),
             "simulator/policy.py: CachePolicy.ttl_for (jitter), used by store_with_ttl and the seeds",
+            "peak reads in 0.5 s",
         ),
         LabSpec(
             "negative",
@@ -223,6 +251,7 @@ LABS: dict[str, LabSpec] = {
                 "a scan of missing ids reads the database once per lookup without it, once per id with it.",
             ),
             f"{_CODE}: store_with_ttl (a tombstone, for NEGATIVE_TTL_SECONDS)",
+            "database reads",
         ),
         LabSpec(
             "refresh",
@@ -238,6 +267,7 @@ LABS: dict[str, LabSpec] = {
                 "re-reads it in the background just before, so none has to; it pays in a few more reads.",
             ),
             f"{_CODE}: refresh_early_if_due; simulator/policy.py: should_refresh_early",
+            "lookups that paid a miss",
         ),
         LabSpec(
             "outage",
@@ -253,6 +283,7 @@ LABS: dict[str, LabSpec] = {
                 "The breaker takes one such wait, then answers from the database until a probe finds Redis back.",
             ),
             "simulator/cache_aside_base.py: _allowed; simulator/breaker.py: CircuitBreaker",
+            "p50 during the outage (ms)",
         ),
     )
 }

@@ -452,6 +452,14 @@ def test_a_quick_run_prints_the_table_and_writes_the_same_figures_as_json(tmp_pa
         assert load["loader_calls_min"] >= concurrency["load"]["missing_ids"]
         assert concurrency["stampede"]["contenders"][f"ours-{twin}"]["errors"] == 0
     assert "| ours, async: `AsyncCacheAside.lookup` |" in done.stdout
+    labs = result["labs"]
+    assert list(labs) == ["stampede", "race", "expiry", "negative", "refresh", "outage"]
+    for name, lab in labs.items():
+        assert not lab["interrupted"]
+        assert len(lab["runs"]) >= 2
+        assert f"`lab {name}`: {lab['scenario']}" in done.stdout
+        assert f"Verdict: {lab['verdict']}" in done.stdout
+    assert [run["figures"]["database reads"] for run in labs["stampede"]["runs"]][-1] == 1  # the lease
     assert concurrency["failed"] == {}
     for library in PEERS:
         try:

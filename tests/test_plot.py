@@ -8,6 +8,7 @@ from pathlib import Path
 from benchmarks.figures import figures
 from benchmarks.plan import Plan
 from benchmarks.plot import CHARTS, draw, plotting_library_missing
+from labs.catalog import LABS, LabReport, LabRun
 from tests.test_benchmarks import MACHINE, _measurements
 
 
@@ -41,3 +42,27 @@ def test_the_same_measurements_draw_the_same_files(tmp_path: Path) -> None:
     first = [path.read_bytes() for path in draw(measured, plan, result, "label", tmp_path / "a")]
     second = [path.read_bytes() for path in draw(measured, plan, result, "label", tmp_path / "b")]
     assert first == second  # no date or random ids inside: a redrawn chart diffs cleanly
+
+
+def test_each_lab_measured_gets_a_chart_with_its_units_and_verdict(tmp_path: Path) -> None:
+    plan = Plan(records=1000, big=1_000_000, misses=100, miss_latency=0.1)
+    measured = _measurements()
+    stampede = LabReport(LABS["stampede"])
+    for run, reads in zip(LABS["stampede"].runs, (100, 5, 1), strict=True):
+        stampede.runs.append(LabRun(run.label, run.switches, {"lookups": 100, "database reads": reads}))
+    expiry = LabReport(LABS["expiry"])
+    for run, counts in zip(LABS["expiry"].runs, ((0, 0, 250, 50), (0, 90, 100, 110)), strict=True):
+        series = tuple((index * 0.5, count) for index, count in enumerate(counts))
+        figures_of = {"database reads": sum(counts), "peak reads in 0.5 s": max(counts)}
+        expiry.runs.append(LabRun(run.label, run.switches, figures_of, series))
+    measured.labs = {"stampede": stampede, "expiry": expiry}
+    written = draw(measured, plan, figures(measured, plan, MACHINE), "label", tmp_path)
+    assert [path.name for path in written] == [*CHARTS, "lab-stampede.svg", "lab-expiry.svg"]
+    bars = (tmp_path / "lab-stampede.svg").read_text()
+    assert "database reads (count)" in bars
+    assert "from 100 to 1 (100.0x fewer)" in bars  # the verdict, under the bars
+    assert all(label in bars for label in ("no protection", "single flight only", "the lease"))
+    lines = (tmp_path / "lab-expiry.svg").read_text()
+    assert "database reads per 0.5 s" in lines
+    assert "seconds since the keys were written" in lines
+    assert "fell from 250 to 110" in lines

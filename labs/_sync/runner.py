@@ -404,8 +404,8 @@ def outage_figures(size: Outage, samples: list[tuple[float, float, str]]) -> dic
     back = next((moment - restored for moment, _, answer in samples if moment >= restored and answer == "cache"), None)
     return {
         "lookups during the outage": len(during),
-        "their p50 (ms)": milliseconds([elapsed for elapsed, _ in during], 0.5),
-        "their p99 (ms)": milliseconds([elapsed for elapsed, _ in during], 0.99),
+        "p50 during the outage (ms)": milliseconds([elapsed for elapsed, _ in during], 0.5),
+        "p99 during the outage (ms)": milliseconds([elapsed for elapsed, _ in during], 0.99),
         "answered": sum(answer != "error" for _, answer in during),
         "errors": sum(answer == "error" for _, answer in during),
         "back on the cache after (s)": None if back is None else round(back, 2),
