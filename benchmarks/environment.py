@@ -23,7 +23,8 @@ from pathlib import Path
 import redis
 
 from benchmarks.local_postgres import postgres_binaries
-from benchmarks.local_redis import LocalRedis, start_cluster
+from benchmarks.local_redis import start_cluster
+from labs.private_redis import LocalRedis
 
 PEERS = ("cashews", "aiocache", "dogpile.cache")  # the other libraries `peers.py` measures, when installed
 

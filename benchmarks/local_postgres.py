@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Self
 
-from benchmarks.local_redis import free_port
+from labs.private_redis import free_port
 
 PASSWORD = "demo-secret"  # noqa: S105 - a throwaway server on loopback, gone when the run ends
 SUPERUSER = "postgres"

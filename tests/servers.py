@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 import redis
 
-from benchmarks.local_redis import LocalRedis, ask, build_cluster, redis_binary, wait_for
+from benchmarks.local_redis import build_cluster
+from labs.private_redis import LocalRedis, ask, redis_binary, wait_for
 
 __all__ = [
     "REDIS_BINARIES",

@@ -14,9 +14,9 @@ import pytest
 import redis
 import yaml
 
-from benchmarks.local_redis import free_port
 from cli.arguments import build_parser
 from config.settings import setting_names
+from labs.private_redis import free_port
 from tests.conftest import PROJECT_ROOT
 from tests.servers import redis_cli_binary, redis_server_binary
 

@@ -24,7 +24,7 @@ import redis
 
 from benchmarks import local_postgres, local_redis
 from benchmarks.local_postgres import SERVER_PROGRAMS, postgres_binaries
-from benchmarks.local_redis import LocalRedis, free_port
+from labs.private_redis import LocalRedis, free_port
 from tests import servers
 from tests.conftest import PROJECT_ROOT
 from tests.postgres import MISSING_POSTGRES_LINE, missing_postgres_line, private_postgres, start_postgres
