@@ -36,6 +36,7 @@ from cli.commands import (
     Lookup,
     Quit,
     RunLab,
+    RunMemoryLab,
     SetTrace,
     Show,
     ShowCache,
@@ -48,6 +49,7 @@ from cli.commands import (
 )
 from cli.console import OUTPUT_FAILED_EXIT, Console
 from cli.labs import render_lab_report, render_lab_started
+from cli.memory import render_memory_report, render_memory_started
 from cli.messages import StartupError, database_unavailable, describe_database, describe_failure
 from cli.reading import is_interactive, read_lines, standard_input
 from cli.seed_and_database import (
@@ -65,9 +67,12 @@ from config.database import DatabaseError, open_connector
 from config.redis import RedisClients, SyncClient
 from config.redis_failures import REDIS_ERRORS
 from config.settings import ConfigError, Settings
+from labs._sync.memory import run_memory_lab
 from labs._sync.runner import LabUnavailable, run_lab
 from labs.bench import LabBench
 from labs.catalog import LABS, LabReport
+from labs.memory import MemoryPlan, MemoryReport
+from labs.memory_chart import draw_memory_chart, plot_problem
 from simulator._sync.database import Database
 from simulator._sync.inventory import take_inventory
 from simulator._sync.load import run_load
@@ -257,6 +262,8 @@ def perform(
                 text = render_inventory(take_inventory(cache.client, cache.policy), json_output)
             case RunLab(name, as_json):
                 text = drive_lab(name, cache, clients, console, json_output or as_json)
+            case RunMemoryLab(plan):
+                text = drive_memory_lab(plan, cache.policy.key_prefix, console, json_output or plan.json)
             case ShowStats():
                 text = render_stats(cache.stats.snapshot(), json_output)
             case _:
@@ -292,6 +299,29 @@ def drive_lab(name: str, cache: CacheAside, clients: RedisClients, console: Cons
             console.answer(render_lab_report(report, json_output))
             raise
     return render_lab_report(report, json_output)
+
+
+def drive_memory_lab(plan: MemoryPlan, key_prefix: str, console: Console, json_output: bool) -> str:
+    """Run `lab memory` on a server of its own, in a folder of its own; its chart (--plot) once it has measured."""
+    if plan.plot is not None and (problem := plot_problem(plan.plot)) is not None:
+        return render_error(problem, json_output)  # said before a minute of measuring, not after
+    report = MemoryReport(plan)
+    console.note(render_memory_started(plan))
+    with tempfile.TemporaryDirectory(prefix="cache-aside-lab-") as directory:
+        try:
+            run_memory_lab(report, directory, key_prefix, console.note)
+        except LabUnavailable as error:
+            return render_error(str(error), json_output)
+        except BaseException:  # Ctrl-C or a signal: say what was measured, then stop as they always do
+            console.answer(render_memory_report(report, json_output))
+            raise
+    if plan.plot is not None:
+        try:
+            draw_memory_chart(report, plan.plot)
+            report.chart = plan.plot
+        except (OSError, ValueError) as error:
+            console.note(f"The chart was not drawn: {error}")
+    return render_memory_report(report, json_output)
 
 
 def start_seed(seeder: Seeder, settings: Settings, console: Console) -> BackgroundSeed | None:

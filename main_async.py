@@ -38,6 +38,7 @@ from cli.commands import (
     Lookup,
     Quit,
     RunLab,
+    RunMemoryLab,
     SetTrace,
     Show,
     ShowCache,
@@ -51,6 +52,7 @@ from cli.commands import (
 )
 from cli.console import OUTPUT_FAILED_EXIT, Console
 from cli.labs import render_lab_report, render_lab_started
+from cli.memory import render_memory_report, render_memory_started
 from cli.messages import StartupError, database_unavailable, describe_database, describe_failure
 from cli.reading import aread_lines, is_interactive, standard_input
 from cli.seed_and_database import (
@@ -67,9 +69,12 @@ from cli.summaries import render_inventory, render_load_progress, render_load_re
 from config.database import DatabaseError, aopen_connector
 from config.redis import AsyncClient, RedisClients
 from config.settings import ConfigError, Settings
+from labs._async.memory import run_memory_lab
 from labs._async.runner import LabUnavailable, run_lab
 from labs.bench import LabBench
 from labs.catalog import LABS, LabReport
+from labs.memory import MemoryPlan, MemoryReport
+from labs.memory_chart import draw_memory_chart, plot_problem
 from simulator._async.database import AsyncDatabase
 from simulator._async.inventory import take_inventory
 from simulator._async.load import run_load
@@ -269,6 +274,8 @@ async def perform(
                 text = render_inventory(await take_inventory(cache.client, cache.policy), json_output)
             case RunLab(name, as_json):
                 text = await drive_lab(name, cache, clients, console, json_output or as_json)
+            case RunMemoryLab(plan):
+                text = await drive_memory_lab(plan, cache.policy.key_prefix, console, json_output or plan.json)
             case ShowStats():
                 text = render_stats(cache.stats.snapshot(), json_output)
             case _:
@@ -306,6 +313,29 @@ async def drive_lab(
             console.answer(render_lab_report(report, json_output))
             raise
     return render_lab_report(report, json_output)
+
+
+async def drive_memory_lab(plan: MemoryPlan, key_prefix: str, console: Console, json_output: bool) -> str:
+    """Run `lab memory` on a server of its own, in a folder of its own; its chart (--plot) once it has measured."""
+    if plan.plot is not None and (problem := plot_problem(plan.plot)) is not None:
+        return render_error(problem, json_output)  # said before a minute of measuring, not after
+    report = MemoryReport(plan)
+    console.note(render_memory_started(plan))
+    with tempfile.TemporaryDirectory(prefix="cache-aside-lab-") as directory:
+        try:
+            await run_memory_lab(report, directory, key_prefix, console.note)
+        except LabUnavailable as error:
+            return render_error(str(error), json_output)
+        except BaseException:  # Ctrl-C or a signal: say what was measured, then stop as they always do
+            console.answer(render_memory_report(report, json_output))
+            raise
+    if plan.plot is not None:
+        try:
+            draw_memory_chart(report, plan.plot)
+            report.chart = plan.plot
+        except (OSError, ValueError) as error:
+            console.note(f"The chart was not drawn: {error}")
+    return render_memory_report(report, json_output)
 
 
 class InFlight:

@@ -38,6 +38,8 @@ HELP = "\n".join(
         "(--zipf, --concurrency, --seconds, --seed)",
         "  cache              what the cache holds: the demo's records, cached 'not found's, leases, memory and TTLs",
         "  lab, lab stampede  the labs (each defence off, then on, measured side by side), or run one",
+        "  lab memory         hit ratio by memory size: Redis's eviction policies, exact LRU and the optimum "
+        "(--zipf, --lookups, --users, --seed, --policies, --sizes, --samples, --plot FILE.svg)",
         "  help               this list",
         "  q                  quit (also quit, exit, or end of input)",
     )

@@ -14,6 +14,7 @@ from typing import TypeGuard, assert_never
 
 from config.settings import MAX_USER_ID
 from labs.catalog import LABS
+from labs.memory import MEMORY_USAGE, MemoryPlan, parse_memory_plan
 from simulator.load import (
     DEFAULT_LOAD_CONCURRENCY,
     DEFAULT_LOAD_SECONDS,
@@ -49,7 +50,7 @@ USAGE = {
     "update": "update <id>",
     "show": "show <id>",
     "trace": "trace on, trace off, or trace (to ask whether it is on)",
-    "lab": f"lab (the list), or lab <name> [--json]: {', '.join(LABS)}",
+    "lab": f"lab (the list), lab <name> [--json] ({', '.join(LABS)}), or lab memory [options]",
     "load": (
         f"load <lookups 1-{MAX_LOAD_LOOKUPS:,}> [--zipf 0-{MAX_ZIPF:g}] [--concurrency 1-{MAX_LOAD_CONCURRENCY:,}] "
         f"[--seconds {MIN_LOAD_SECONDS:g}-{MAX_LOAD_SECONDS:,.0f}] [--seed n]"
@@ -153,6 +154,13 @@ class RunLab:
 
 
 @dataclass(frozen=True, slots=True)
+class RunMemoryLab:
+    """Run `lab memory`: the hit ratio of Redis's eviction policies at each memory size, on a server of its own."""
+
+    plan: MemoryPlan
+
+
+@dataclass(frozen=True, slots=True)
 class Nothing:
     """An empty line: ignored."""
 
@@ -178,6 +186,7 @@ Command = (
     | ShowCache
     | ListLabs
     | RunLab
+    | RunMemoryLab
     | Quit
     | Help
     | Nothing
@@ -195,7 +204,9 @@ _SINGLE_WORDS: dict[str, Command] = {
 
 
 # The commands that go through the cache (and so, in the async twin, run as tasks).
-CacheCommand = Lookup | Show | Stampede | ShowTtl | Delete | Update | Clear | ShowStats | Load | ShowCache | RunLab
+CacheCommand = (
+    Lookup | Show | Stampede | ShowTtl | Delete | Update | Clear | ShowStats | Load | ShowCache | RunLab | RunMemoryLab
+)
 
 
 def needs_cache(command: Command) -> TypeGuard[CacheCommand]:
@@ -213,7 +224,7 @@ def order_of(command: CacheCommand) -> tuple[int | None, int]:
             return user_id, lookups
         case Load(plan):  # every key, and `concurrency` lookups in flight at once
             return None, plan.concurrency
-        case Clear() | ShowStats() | ShowCache() | RunLab():  # every key (a lab: what it measures runs alone)
+        case Clear() | ShowStats() | ShowCache() | RunLab() | RunMemoryLab():  # every key (a lab runs alone)
             return None, 1
         case _:
             assert_never(command)
@@ -276,6 +287,11 @@ def _parse_id_command(verb: str, arguments: list[str], text: str) -> Command:
 
 
 def _parse_lab(arguments: list[str], text: str) -> Command:
+    if arguments[0].lower() == "memory":
+        plan = parse_memory_plan(arguments[1:])  # as typed: a --plot file name keeps its case
+        if isinstance(plan, str):
+            return Invalid(f"Not a lab memory command: {shown(text)}: {plan}. Type {MEMORY_USAGE}.")
+        return RunMemoryLab(plan)
     name, rest = arguments[0].lower(), [argument.lower() for argument in arguments[1:]]
     if name in LABS and rest in ([], ["--json"]):
         return RunLab(name, json=bool(rest))

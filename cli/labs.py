@@ -11,17 +11,19 @@ import json
 
 from cli.text import format_duration
 from labs.catalog import LABS, LabReport, LabRun, figure_text
+from labs.memory import MEMORY_SUMMARY
 
 BARS = " ▁▂▃▄▅▆▇█"
 
 
 def render_lab_list(json_output: bool) -> str:
     """The answer to `lab`: each lab's name and what it runs, a line each."""
+    summaries = {**{name: spec.summary for name, spec in LABS.items()}, "memory": MEMORY_SUMMARY}
     if json_output:
-        return json.dumps({"labs": {name: spec.summary for name, spec in LABS.items()}})
-    width = max(len(name) for name in LABS)
-    lines = [f"  lab {name:<{width}}  {spec.summary}" for name, spec in LABS.items()]
-    return "\n".join(("Labs (each runs a defence off, then on, and measures both):", *lines))
+        return json.dumps({"labs": summaries})
+    width = max(len(name) for name in summaries)
+    lines = [f"  lab {name:<{width}}  {summary}" for name, summary in summaries.items()]
+    return "\n".join(("Labs (each but memory runs a defence off, then on, and measures both):", *lines))
 
 
 def render_lab_started(report: LabReport) -> str:

@@ -24,6 +24,7 @@ from cli.commands import (
     Load,
     Lookup,
     RunLab,
+    RunMemoryLab,
     Show,
     ShowCache,
     ShowStats,
@@ -65,6 +66,8 @@ def describe_command(command: CacheCommand) -> str:
             return "reading the stats"
         case RunLab(name):
             return f"running lab {name}"
+        case RunMemoryLab():
+            return "running lab memory"
         case _:
             assert_never(command)
 

@@ -29,7 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PAIRS = [
     (f"simulator/_async/{name}.py", f"simulator/_sync/{name}.py")
     for name in ("cache_aside", "database", "seeding", "namespace", "inventory", "load")
-] + [("labs/_async/runner.py", "labs/_sync/runner.py"), ("main_async.py", "main.py")]
+]
+PAIRS += [(f"labs/_async/{name}.py", f"labs/_sync/{name}.py") for name in ("runner", "memory")]
+PAIRS += [("main_async.py", "main.py")]
 
 # async name -> its sync twin's (whole names only, wherever they stand in the code)
 RENAMES = {

@@ -280,7 +280,7 @@ def test_lab_lists_the_labs_runs_one_as_json_and_refuses_an_unknown_one(twin: st
     assert code == 0
     lines = out.getvalue().splitlines()
     listing = [line for line in lines if line.startswith("  lab ")]
-    assert [line.split()[1] for line in listing] == list(LABS)
+    assert [line.split()[1] for line in listing] == [*LABS, "memory"]
     answer = json.loads(next(line for line in lines if line.startswith("{")))
     assert answer["lab"] == "negative"
     assert [run["label"] for run in answer["runs"]] == ["no negative caching", "negative caching"]
@@ -289,7 +289,7 @@ def test_lab_lists_the_labs_runs_one_as_json_and_refuses_an_unknown_one(twin: st
     assert [run["figures"]["database reads"] for run in answer["runs"]] == [lookups, size.ids]
     assert answer["sizes"] == {"ids": size.ids, "rounds": size.rounds, "latency": size.latency}
     assert answer["interrupted"] is False
-    refused = 'Not a lab command: "lab nope". Type lab (the list), or lab <name> [--json]: stampede, race, expiry,'
+    refused = 'Not a lab command: "lab nope". Type lab (the list), lab <name> [--json] (stampede, race, expiry,'
     assert any(line.startswith(refused) for line in lines)
     assert "Lab negative: " in err.getvalue()  # what it runs: a note, so stdout stays one JSON object a line
 
@@ -364,8 +364,8 @@ def test_parse_lab() -> None:
 
 def test_the_list_has_a_line_a_lab_and_json() -> None:
     text = render_lab_list(json_output=False).splitlines()
-    assert len(text) == 1 + len(LABS)
-    assert list(json.loads(render_lab_list(json_output=True))["labs"]) == list(LABS)
+    assert len(text) == 1 + len(LABS) + 1  # and lab memory, which runs no defence off and on
+    assert list(json.loads(render_lab_list(json_output=True))["labs"]) == [*LABS, "memory"]
 
 
 def test_a_lab_cut_short_shows_what_it_measured_and_no_verdict() -> None:
