@@ -148,6 +148,7 @@ def figures(measurements: Measurements, plan: Plan, machine: dict[str, str]) -> 
         "concurrency": concurrency_figures(measurements, plan, hits),
         "traffic": dict(measurements.traffic_summary),
         "labs": {name: report.as_dict() for name, report in measurements.labs.items()},
+        "memory_lab": measurements.memory.as_dict() if measurements.memory is not None else None,
     }
     result["targets"] = targets(result)
     return result

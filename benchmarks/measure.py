@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from benchmarks.concurrency import measure_concurrency
 from benchmarks.harness import BenchDatabase, bench_database
-from benchmarks.labs import measure_labs
+from benchmarks.labs import measure_labs, measure_memory
 from benchmarks.latency import measure_hits, measure_misses
 from benchmarks.measurements import Measurements
 from benchmarks.plan import Plan
@@ -48,6 +48,7 @@ def measure_everything(url: str, plan: Plan, progress: Callable[[str], object]) 
         ("concurrency: ours and the peers (stampede, mixed load, hit)", measure_concurrency),
         ("the traffic simulator (the prompt's load command)", measure_traffic),
         ("the labs (the prompt's lab command: each defence off, then on)", measure_labs),
+        ("lab memory (hit ratio by memory size, on a redis-server of its own)", measure_memory),
     ]
     try:
         progress(f"creating {plan.users:,} users in a SQLite file...")

@@ -13,6 +13,7 @@ from typing import Any
 
 from benchmarks.contenders import Answer
 from labs.catalog import LabReport
+from labs.memory import MemoryReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +81,4 @@ class Measurements:
     peers: dict[str, str | None] = field(default_factory=dict)  # library: its version, None when not installed
     peer_failures: dict[str, str] = field(default_factory=dict)  # contender: why its rows are missing
     labs: dict[str, LabReport] = field(default_factory=dict)  # each lab's report, as the prompt's `lab` prints it
+    memory: MemoryReport | None = None  # lab memory's curves, as the prompt's `lab memory` prints them

@@ -49,6 +49,9 @@ class Plan:
     load_rounds: int = 3
     traffic_lookups: int = 20_000
     traffic_population: int = 100_000
+    memory_users: int = 5_000  # lab memory: the prompt's defaults
+    memory_lookups: int = 5_000
+    memory_policies: tuple[str, ...] = ("allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-ttl")
     quick: bool = False
 
     @classmethod
@@ -68,6 +71,9 @@ class Plan:
             load_rounds=2,
             traffic_lookups=2_000,
             traffic_population=20_000,
+            memory_users=2_000,
+            memory_lookups=2_000,
+            memory_policies=("allkeys-lru", "allkeys-lfu"),
             quick=True,
         )
 

@@ -15,9 +15,11 @@ from typing import Any
 from benchmarks.measurements import Measurements
 from benchmarks.plan import Plan
 from labs.catalog import LABS
+from labs.memory_chart import draw_memory_chart
 
 CHARTS = ("hit-latency.svg", "misses.svg", "seeding.svg", "traffic-hit-ratio.svg")
 LAB_CHARTS = tuple(f"lab-{name}.svg" for name in LABS)  # one a lab, drawn when the run measured the labs
+MEMORY_CHART = "lab-memory.svg"  # lab memory's curves, drawn as the prompt's --plot draws them
 _SVG_METADATA = {"Date": None, "Creator": "python -m benchmarks --plot"}  # no date: the same run draws the same file
 
 
@@ -55,6 +57,9 @@ def draw(
         figure.savefig(path, format="svg", metadata=_SVG_METADATA)
         pyplot.close(figure)
         written.append(path)
+    if measurements.memory is not None and measurements.memory.rows:
+        draw_memory_chart(measurements.memory, str(folder / MEMORY_CHART), footer=label)
+        written.append(folder / MEMORY_CHART)
     return written
 
 

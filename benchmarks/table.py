@@ -122,6 +122,7 @@ def markdown(result: dict[str, Any], label: str) -> str:
     lines += concurrency_markdown(result["concurrency"])
     lines += traffic_markdown(result["traffic"])
     lines += labs_markdown(result.get("labs", {}))
+    lines += memory_markdown(result.get("memory_lab"))
     lines += [
         "",
         "| Target | Measured | Met |",
@@ -325,4 +326,30 @@ def labs_markdown(labs: dict[str, Any]) -> list[str]:
         for row in runs[0]["figures"] if runs else []:
             lines.append(f"| {row} | " + " | ".join(figure_text(run["figures"].get(row)) for run in runs) + " |")
         lines += ["", f"Verdict: {lab['verdict']}"]
+    return lines
+
+
+def memory_markdown(lab: dict[str, Any] | None) -> list[str]:
+    """lab memory as it ran: a row a memory size, a column a policy, then exact LRU and the optimum."""
+    if not lab:
+        return []
+    plan, policies = lab["plan"], lab["plan"]["policies"]
+    lines = [
+        "",
+        f"`lab memory`: {plan['lookups']:,} lookups of {plan['users']:,} users (Zipf {plan['zipf']:g}, the first "
+        f"{plan['warmup']:,} to warm up) on redis-server {lab['server']} of its own, maxmemory-samples "
+        f"{plan['maxmemory_samples']}; working set {lab['working_set_bytes']:,} bytes "
+        f"({lab['bytes_per_record']:,.0f} a record). Hit ratio after the warm-up:",
+        "",
+        "| Memory | % of set | Records | " + " | ".join(policies) + " | exact LRU | optimum |",
+        "|---|---|---|" + "---|" * (len(policies) + 2),
+    ]
+    for size in lab["sizes"]:
+        ratios = [size["hit_ratio"].get(policy) for policy in policies]
+        cells = ["-" if ratio is None else f"{ratio:.1%}" for ratio in ratios]
+        lines.append(
+            f"| {size['bytes']:,} B | {size['percent']:g}% | {size['records']:,} | {' | '.join(cells)} | "
+            f"{size['exact_lru']:.1%} | {size['optimum']:.1%} |"
+        )
+    lines += ["", f"Reading: {lab['reading']}"]
     return lines

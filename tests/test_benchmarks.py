@@ -460,6 +460,11 @@ def test_a_quick_run_prints_the_table_and_writes_the_same_figures_as_json(tmp_pa
         assert f"`lab {name}`: {lab['scenario']}" in done.stdout
         assert f"Verdict: {lab['verdict']}" in done.stdout
     assert [run["figures"]["database reads"] for run in labs["stampede"]["runs"]][-1] == 1  # the lease
+    memory = result["memory_lab"]
+    assert memory["plan"]["policies"] == ["allkeys-lru", "allkeys-lfu"]
+    assert [size["percent"] for size in memory["sizes"]] == [1, 2, 5, 10, 20, 30, 50, 100]
+    assert all(ratio == memory["ceiling"] for ratio in memory["sizes"][-1]["hit_ratio"].values())  # room for all
+    assert f"Reading: {memory['reading']}" in done.stdout
     assert concurrency["failed"] == {}
     for library in PEERS:
         try:

@@ -9,6 +9,7 @@ from benchmarks.figures import figures
 from benchmarks.plan import Plan
 from benchmarks.plot import CHARTS, draw, plotting_library_missing
 from labs.catalog import LABS, LabReport, LabRun
+from labs.memory import MemoryPlan, MemoryReport, SizeRow
 from tests.test_benchmarks import MACHINE, _measurements
 
 
@@ -66,3 +67,21 @@ def test_each_lab_measured_gets_a_chart_with_its_units_and_verdict(tmp_path: Pat
     assert "database reads per 0.5 s" in lines
     assert "seconds since the keys were written" in lines
     assert "fell from 250 to 110" in lines
+
+
+def test_lab_memory_gets_a_chart_of_its_curves_with_their_units(tmp_path: Path) -> None:
+    plan = Plan(records=1000, big=1_000_000, misses=100, miss_latency=0.1)
+    measured = _measurements()
+    memory_plan = MemoryPlan(users=100, lookups=1000, policies=("allkeys-lru", "allkeys-lfu"), sizes=(5.0, 10.0))
+    measured.memory = MemoryReport(memory_plan, server="7.0.15", working_set_bytes=10_000)
+    measured.memory.rows = [
+        SizeRow(5.0, 500, 5, 0.50, 0.60, {"allkeys-lru": 0.40, "allkeys-lfu": 0.45}),
+        SizeRow(10.0, 1000, 10, 0.60, 0.70, {"allkeys-lru": 0.55, "allkeys-lfu": 0.58}),
+    ]
+    written = draw(measured, plan, figures(measured, plan, MACHINE), "label", tmp_path)
+    assert [path.name for path in written] == [*CHARTS, "lab-memory.svg"]
+    chart = (tmp_path / "lab-memory.svg").read_text()
+    for words in ("hit ratio after the warm-up (% of lookups)", "% of the working set", "log scale"):
+        assert words in chart
+    for curve in ("Redis allkeys-lru", "Redis allkeys-lfu", "exact LRU (same trace)", "optimum (Belady)"):
+        assert curve in chart
