@@ -204,7 +204,7 @@ def test_ctrl_c_in_the_middle_of_lab_memory_prints_what_was_measured_and_stops_i
     try:
         child.expect("user id>")
         child.sendline("lab memory --users 1000 --lookups 100000")
-        child.expect("working set ")  # measured: its server is up, and the long replays begin
+        child.expect(" is up; caching the ")  # its server is up, and a minute of lookups begins
         assert lab_servers(tmp_path) != []
         child.sendcontrol("c")
         child.expect(re.escape("Reading: Nothing was measured."))

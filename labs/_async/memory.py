@@ -101,9 +101,14 @@ async def measure(cache: AsyncCacheAside, report: MemoryReport, on_progress: Cal
     execute: Callable[..., Awaitable[object]] = client.execute_command  # redis-py leaves it unannotated
     with contextlib.suppress(redis.ResponseError):
         await execute("DEBUG", "REPLYBUFFER", "RESIZING", "0")
+    fills = max(2, math.ceil(WARM_LOOKUPS / plan.users))
+    on_progress(
+        f"  its redis-server {report.server} is up; caching the {plan.users:,} records {fills} times over "
+        "to measure the working set"
+    )
     # Every record cached by the lookup itself, more than once: the server's scripting heap and its clients'
     # buffers grow with the first few thousand lookups, and must have grown before the memory is measured.
-    for fill in range(max(2, math.ceil(WARM_LOOKUPS / plan.users))):
+    for fill in range(fills):
         if fill:
             await remove_keys(client, prefix)
         for user_id in range(1, plan.users + 1):
