@@ -33,6 +33,8 @@ from labs._async import memory as async_memory
 from labs._sync import memory as sync_memory
 from labs.curves import lru_hit_ratios, optimal_hit_ratios
 from labs.memory import DEFAULT_POLICIES, MONOTONE_TOLERANCE, MemoryPlan, MemoryReport, SizeRow, parse_memory_plan
+from simulator._async.cache_aside import AsyncCacheAside
+from simulator.results import LookupResult
 from tests.conftest import PROJECT_ROOT
 from tests.test_e2e import EXPECT_SECONDS, SCRIPTS, ctrl_c_as_at_a_terminal, script_env
 
@@ -126,6 +128,41 @@ def test_its_server_is_stopped_when_the_lab_is_cut_short(twin: str, tmp_path: Pa
     assert "(cut short by Ctrl-C after " in text
     measured_then_not = re.findall(r"\d% +- +- +- +\d+\.\d% +\d+\.\d%$", text, re.MULTILINE)
     assert len(measured_then_not) == len(SMALL.sizes)  # the first policy's column measured, the others "-"
+
+
+@pytest.mark.integration
+async def test_a_cancellation_the_client_swallows_still_stops_the_lab_at_the_next_lookup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis.asyncio can swallow a cancellation that lands as a reply arrives; the lab must stop anyway."""
+    lookup, started_after = AsyncCacheAside.lookup, []
+
+    async def swallowing(self: AsyncCacheAside, user_id: int) -> LookupResult:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            started_after.append(user_id)
+        inner = asyncio.ensure_future(lookup(self, user_id))
+        while True:
+            try:
+                return await asyncio.shield(inner)
+            except asyncio.CancelledError:
+                continue  # swallowed: the call returns as if nothing happened, as redis.asyncio's sometimes does
+
+    monkeypatch.setattr(AsyncCacheAside, "lookup", swallowing)
+    report = MemoryReport(SMALL)
+
+    def cancel_once_its_server_is_up(line: str) -> None:
+        if " is up; " in line:
+            task.cancel()
+
+    task = asyncio.ensure_future(
+        async_memory.run_memory_lab(report, str(tmp_path), "demo:", cancel_once_its_server_is_up)
+    )
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(started_after) <= 1  # the lookup under way when it came, and not one more
+    assert report.interrupted
+    assert lab_servers(tmp_path) == []
 
 
 @pytest.mark.parametrize("twin", TWINS)

@@ -113,6 +113,7 @@ async def measure(cache: AsyncCacheAside, report: MemoryReport, on_progress: Cal
             await remove_keys(client, prefix)
         for user_id in range(1, plan.users + 1):
             await cache.lookup(user_id)
+            backend.stop_if_cancelled()  # Ctrl-C stops the lab at the next lookup, even one redis.asyncio swallowed
     full = await used_memory(client)
     await remove_keys(client, prefix)
     report.working_set_bytes = full - await settled_used_memory(client)
@@ -144,8 +145,7 @@ async def replay(cache: AsyncCacheAside, trace: list[int], policy: str, row: Siz
         result = await cache.lookup(user_id)
         hits += position >= plan.warmup and result.source.from_cache
         report.unavailable += result.degraded  # answered without Redis: a miss that memory did not cause
-        if position % 1000 == 0:
-            backend.stop_if_cancelled()
+        backend.stop_if_cancelled()
     row.held[policy] = int(await client.dbsize())
     row.hit_ratio[policy] = hits / (len(trace) - plan.warmup)
 

@@ -114,6 +114,7 @@ def measure(cache: CacheAside, report: MemoryReport, on_progress: Callable[[str]
             remove_keys(client, prefix)
         for user_id in range(1, plan.users + 1):
             cache.lookup(user_id)
+            backend.stop_if_cancelled()  # Ctrl-C stops the lab at the next lookup, even one redis.asyncio swallowed
     full = used_memory(client)
     remove_keys(client, prefix)
     report.working_set_bytes = full - settled_used_memory(client)
@@ -145,8 +146,7 @@ def replay(cache: CacheAside, trace: list[int], policy: str, row: SizeRow, repor
         result = cache.lookup(user_id)
         hits += position >= plan.warmup and result.source.from_cache
         report.unavailable += result.degraded  # answered without Redis: a miss that memory did not cause
-        if position % 1000 == 0:
-            backend.stop_if_cancelled()
+        backend.stop_if_cancelled()
     row.held[policy] = int(client.dbsize())
     row.hit_ratio[policy] = hits / (len(trace) - plan.warmup)
 
