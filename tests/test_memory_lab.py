@@ -17,6 +17,7 @@ import itertools
 import json
 import os
 import re
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -251,8 +252,11 @@ def test_ctrl_c_in_the_middle_of_lab_memory_prints_what_was_measured_and_stops_i
         assert "Traceback" not in (child.before or "")
     finally:
         child.close(force=True)
+        left = lab_servers(tmp_path)
+        for pid in left:  # a failed run's server must not outlive the test
+            os.kill(pid, signal.SIGKILL)
     assert child.exitstatus == 130
-    assert lab_servers(tmp_path) == []
+    assert left == []
     assert not any(name.startswith("cache-aside-lab-") for name in os.listdir(tmp_path))
 
 
